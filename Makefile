@@ -1,0 +1,47 @@
+# idv: the two commands a newcomer needs are `make run` and `make test` (both do their own set-up).
+SHELL := /bin/bash
+CARGO ?= cargo
+IDV := target/release/idv
+SAMPLES := testdata/face_recognition
+
+.PHONY: setup build run demo test lint bench eval fuzz clean-setup
+
+## Fetch ONNX Runtime, the models and the sample faces (idempotent; checks sha256).
+setup:
+	@./scripts/setup.sh
+
+build: setup
+	$(CARGO) build --release --locked
+
+## Set up, build, and run a demonstration verification (same person, then different people).
+run: build demo
+
+demo:
+	@echo "== same person: obama.jpg (as the document) vs obama2.jpg (as the selfie)"
+	@$(IDV) verify --document $(SAMPLES)/obama.jpg --selfie $(SAMPLES)/obama2.jpg
+	@echo
+	@echo "== different people: obama.jpg vs biden.jpg"
+	@$(IDV) verify --document $(SAMPLES)/obama.jpg --selfie $(SAMPLES)/biden.jpg
+
+## Set up, then run every test (unit, integration against the real models, accuracy on ../shared/data).
+test:
+	@./scripts/setup.sh --with-reference
+	$(CARGO) test --locked --all-targets
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+## Criterion benchmarks of each stage and the whole per-image pipeline (see docs/BENCHMARKS.md).
+bench: setup
+	$(CARGO) bench --locked --bench pipeline
+
+## Accuracy on the shared labelled set (see docs/ACCURACY.md).
+eval: build
+	$(IDV) eval --pairs $${IDV_SHARED_DATA:-../shared/data}/pairs.csv --root $${IDV_SHARED_DATA:-../shared/data} --plot docs/det.png
+
+fuzz:
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run decode_image -- -max_total_time=60
+
+clean-setup:
+	rm -rf .idv models/*.onnx testdata

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# One-time, idempotent set-up of everything idv needs that is not in git, fetched only from the package
+# registries (PyPI, npm) and checked by sha256:
+#   .idv/onnxruntime/libonnxruntime.so.1.31.1   ONNX Runtime (CPU) from the PyPI wheel onnxruntime==1.31.1
+#   models/*.onnx                               face models from npm faceplugin-face-recognition-js@0.0.1
+#   testdata/face_recognition/*                 sample faces from the PyPI sdist face_recognition==1.3.0
+# With --with-reference (what `make test` uses) it also makes .idv/venv, a Python environment with
+# onnxruntime and OpenCV, so the tests can run ../shared/reference/pipeline.py and compare embeddings.
+# Re-running it only checks what is already there.
+set -euo pipefail
+with_reference=0
+[ "${1:-}" = "--with-reference" ] && with_reference=1
+cd "$(dirname "$0")/.."
+
+dl=.idv/downloads
+mkdir -p "$dl" .idv/onnxruntime models testdata/face_recognition
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+need() { command -v "$1" >/dev/null 2>&1 || die "'$1' is needed ($2)"; }
+sha_ok() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
+check_sha() { sha_ok "$1" "$2" || die "$1: sha256 mismatch (expected $2, got $(sha256sum "$1" | cut -d' ' -f1)); delete it and re-run"; }
+
+need python3 "to fetch ONNX Runtime and the sample faces from PyPI"
+need sha256sum "coreutils"
+
+# --- ONNX Runtime -------------------------------------------------------------------------------
+ORT_LIB=.idv/onnxruntime/libonnxruntime.so.1.31.1
+ORT_LIB_SHA=fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3
+ORT_WHEEL=onnxruntime-1.31.1-cp311-cp311-manylinux_2_28_x86_64.whl
+ORT_WHEEL_SHA=5752bd508126ae7c49894d3b9d2e83f0c3d487319246d04c444b393308d7ad7f
+if ! sha_ok "$ORT_LIB" "$ORT_LIB_SHA"; then
+  if ! sha_ok "$dl/$ORT_WHEEL" "$ORT_WHEEL_SHA"; then
+    say "downloading onnxruntime==1.31.1 (wheel, for its shared library) from PyPI"
+    # The platform is pinned so the same wheel (and sha256) is fetched whatever python3 runs this.
+    python3 -m pip download --quiet --no-deps --only-binary=:all: --platform manylinux_2_28_x86_64 \
+      --python-version 3.11 --implementation cp --abi cp311 onnxruntime==1.31.1 -d "$dl"
+  fi
+  check_sha "$dl/$ORT_WHEEL" "$ORT_WHEEL_SHA"
+  python3 - "$dl/$ORT_WHEEL" "$ORT_LIB" <<'PY'
+import sys, zipfile, shutil
+with zipfile.ZipFile(sys.argv[1]) as z, z.open("onnxruntime/capi/libonnxruntime.so.1.31.1") as src, open(sys.argv[2], "wb") as dst:
+    shutil.copyfileobj(src, dst)
+PY
+  check_sha "$ORT_LIB" "$ORT_LIB_SHA"
+  say "ONNX Runtime 1.31.1 ready at $ORT_LIB"
+fi
+
+# --- face models ----------------------------------------------------------------------------------
+# The expected files and checksums come from models/manifest.toml, the one list the binary also checks.
+mapfile -t model_rows < <(python3 - <<'PY'
+import tomllib
+m = tomllib.load(open("models/manifest.toml", "rb"))
+print(m["source"]["package"], m["source"]["tarball_sha256"])
+for spec in m["models"].values():
+    print(spec["file"], spec["sha256"], spec["path_in_package"])
+PY
+)
+read -r pkg pkg_sha <<<"${model_rows[0]}"
+missing=0
+for row in "${model_rows[@]:1}"; do
+  read -r file sha _ <<<"$row"
+  sha_ok "models/$file" "$sha" || missing=1
+done
+if [ "$missing" = 1 ]; then
+  need npm "to fetch the face models from the npm registry"
+  tgz="$dl/faceplugin-face-recognition-js-0.0.1.tgz"
+  if ! sha_ok "$tgz" "$pkg_sha"; then
+    say "downloading $pkg from npm"
+    (cd "$dl" && npm pack --silent "$pkg" >/dev/null)
+  fi
+  check_sha "$tgz" "$pkg_sha"
+  for row in "${model_rows[@]:1}"; do
+    read -r file sha inpkg <<<"$row"
+    tar -xzf "$tgz" -O "$inpkg" > "models/$file.part" && mv "models/$file.part" "models/$file"
+    check_sha "models/$file" "$sha"
+  done
+  say "face models ready in models/"
+fi
+
+# --- sample faces for the project's own tests -------------------------------------------------------
+FR_SDIST=face_recognition-1.3.0.tar.gz
+FR_SDIST_SHA=5e5efdd1686aa566af0d3cc1313b131e4b197657a8ffd03669e6d3fad92705ec
+declare -A FACES=(
+  [32bit.png]=44dca895a7d635a4aedddd91a4f37af9a8a5b44e66154282a24645a757b5f627
+  [biden.jpg]=3c17508bb91554c637a2eabddfae790e5bb1caba93130814fc2ac50be9760c4c
+  [obama.jpg]=0930e3aa8cae5920329c0c8cbc6a2ab70f47b0e67b432875beaa95cbf7e741f6
+  [obama2.jpg]=a7efcc907375274796f39646510704aa86672d59f6d5469d69af3c85590976a6
+  [obama3.jpg]=76ac6bf97c36dc2da0ad16a537d6a5ac1b10f48d49aac29a0cca9a17cdbc3ca3
+  [obama_partial_face.jpg]=c2d1f09e7ef3042352b41e41286e6eb0522f64f88308be13886991b95db52117
+  [obama_partial_face2.jpg]=9a812347f97633542b8cd9992de22def11b74f79d82056bc3ee830f13878e028
+)
+missing=0
+for f in "${!FACES[@]}"; do sha_ok "testdata/face_recognition/$f" "${FACES[$f]}" || missing=1; done
+if [ "$missing" = 1 ]; then
+  if ! sha_ok "$dl/$FR_SDIST" "$FR_SDIST_SHA"; then
+    say "downloading face_recognition==1.3.0 (sdist, for its test images) from PyPI"
+    python3 -m pip download --quiet --no-deps --no-binary :all: face_recognition==1.3.0 -d "$dl"
+  fi
+  check_sha "$dl/$FR_SDIST" "$FR_SDIST_SHA"
+  for f in "${!FACES[@]}"; do
+    tar -xzf "$dl/$FR_SDIST" -O "face_recognition-1.3.0/tests/test_images/$f" > "testdata/face_recognition/$f"
+    check_sha "testdata/face_recognition/$f" "${FACES[$f]}"
+  done
+  say "sample faces ready in testdata/face_recognition/"
+fi
+
+# --- Python reference pipeline, for the tests that compare against it ---------------------------------
+if [ "$with_reference" = 1 ]; then
+  venv=.idv/venv
+  pins=(onnxruntime==1.31.1 opencv-python-headless==5.0.0.93 numpy==2.4.6)
+  if ! "$venv/bin/python" -c 'import cv2, numpy, onnxruntime' >/dev/null 2>&1; then
+    say "creating $venv (onnxruntime, opencv-python-headless, numpy from PyPI) for the reference comparison"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "${pins[@]}"
+  fi
+fi

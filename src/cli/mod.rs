@@ -1,0 +1,172 @@
+//! Subcommands, their flags (each also an `IDV_*` environment variable) and their shared plumbing.
+
+mod embed;
+mod eval;
+mod verify;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use idv::inference::{Device, Engine, EngineConfig, InferenceError};
+use idv::media::image::{decode_image, DecodeLimits, ImageError};
+use idv::models::ModelKind;
+use idv::settings::Settings;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "idv",
+    version,
+    about = "Biometric identity verification: ID document photo vs selfie"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// TOML file with thresholds, quality gates, detector and input limits (see docs/CONFIG.md).
+    #[arg(long, env = "IDV_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Log filter (tracing EnvFilter syntax), written to stderr.
+    #[arg(long, env = "IDV_LOG", default_value = "warn", global = true)]
+    pub log: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug)]
+pub struct EngineArgs {
+    /// Path to libonnxruntime.so.1.31.1 (default: ORT_DYLIB_PATH, then .idv/onnxruntime/ from `make setup`).
+    #[arg(long, env = "IDV_ORT_LIB", global = true)]
+    pub ort_lib: Option<PathBuf>,
+    /// Folder holding the model files listed in models/manifest.toml.
+    #[arg(long, env = "IDV_MODELS", default_value = "models", global = true)]
+    pub models: PathBuf,
+    /// Where the models run. `cuda` needs a build with `--features cuda` and fails rather than fall back.
+    #[arg(long, env = "IDV_DEVICE", value_enum, default_value_t = Device::Cpu, global = true)]
+    pub device: Device,
+    /// Threads per model run. 1 suits concurrent work; 2+ only helps an otherwise idle machine.
+    #[arg(long, env = "IDV_INTRA_THREADS", default_value_t = 1, global = true)]
+    pub intra_threads: usize,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Compare the face on an ID document with the face in a selfie.
+    Verify(verify::VerifyArgs),
+    /// Detect, align and embed every face of each image (JSON Lines with --json).
+    Embed(embed::EmbedArgs),
+    /// Measure verification accuracy on an identity-labelled image list.
+    Eval(eval::EvalArgs),
+}
+
+/// A failure the user has to act on: a stable code, a message, and the process exit status.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: &'static str,
+    pub message: String,
+    pub exit: u8,
+}
+
+impl CliError {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        CliError {
+            code,
+            message: message.into(),
+            exit: 1,
+        }
+    }
+    /// Bad input (an image or a list we were given), as opposed to a broken installation.
+    pub fn input(code: &'static str, message: impl Into<String>) -> Self {
+        CliError {
+            code,
+            message: message.into(),
+            exit: 3,
+        }
+    }
+}
+
+impl From<InferenceError> for CliError {
+    fn from(e: InferenceError) -> Self {
+        let code = match &e {
+            InferenceError::RuntimeMissing { .. } | InferenceError::RuntimeLoad { .. } => {
+                "runtime_unavailable"
+            }
+            InferenceError::Model(_) => "model_unavailable",
+            InferenceError::CudaNotBuilt | InferenceError::Session { .. } => "device_unavailable",
+            _ => "inference_failed",
+        };
+        CliError::new(code, e.to_string())
+    }
+}
+
+impl From<ImageError> for CliError {
+    fn from(e: ImageError) -> Self {
+        CliError::input(e.code(), e.to_string())
+    }
+}
+
+pub fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    let settings = Settings::load(cli.config.as_deref())
+        .map_err(|e| CliError::new("config_invalid", e.to_string()))?;
+    match cli.command {
+        Command::Verify(args) => verify::run(&cli.engine, settings, args),
+        Command::Embed(args) => embed::run(&cli.engine, settings, args),
+        Command::Eval(args) => eval::run(&cli.engine, settings, args),
+    }
+}
+
+/// Loads the matching models with the engine flags.
+pub fn load_engine(args: &EngineArgs, kinds: &[ModelKind]) -> Result<Engine, CliError> {
+    let config = EngineConfig {
+        ort_lib: args.ort_lib.clone(),
+        models_dir: resolve_models_dir(&args.models),
+        device: args.device,
+        intra_threads: args.intra_threads,
+    };
+    Ok(Engine::load(&config, kinds)?)
+}
+
+/// The models folder as given, or, for the default relative `models`, the project's folder above the
+/// executable (so `target/release/idv` works from anywhere in the checkout).
+fn resolve_models_dir(given: &Path) -> PathBuf {
+    if given.is_dir() || given.is_absolute() {
+        return given.to_path_buf();
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| {
+            exe.ancestors()
+                .skip(1)
+                .take(4)
+                .map(|d| d.join(given))
+                .find(|p| p.is_dir())
+        })
+        .unwrap_or_else(|| given.to_path_buf())
+}
+
+/// Reads and decodes one image file, refusing oversized files before reading them whole.
+pub fn read_image(path: &Path, limits: &DecodeLimits) -> Result<image::RgbImage, CliError> {
+    let unreadable = |e: std::io::Error| {
+        CliError::input(
+            "file_unreadable",
+            format!("cannot read {}: {e}", path.display()),
+        )
+    };
+    let size = std::fs::metadata(path).map_err(unreadable)?.len();
+    if size > limits.max_bytes {
+        return Err(ImageError::TooLarge {
+            bytes: size,
+            limit: limits.max_bytes,
+        }
+        .into());
+    }
+    let bytes = std::fs::read(path).map_err(unreadable)?;
+    Ok(decode_image(&bytes, limits)?)
+}

@@ -1,0 +1,169 @@
+//! `idv verify --document DOC --selfie IMG`
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Args;
+use idv::models::ModelKind;
+use idv::pipeline::policy::MatchThresholds;
+use idv::pipeline::verify::{verify, ImageReport, Verification};
+use idv::pipeline::FaceAnalyzer;
+use idv::settings::{Settings, POLICY_VERSION};
+use serde::Serialize;
+
+use super::{load_engine, read_image, CliError, EngineArgs};
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// Photo or scan of the identity document (JPEG, PNG or WebP); any right-angle rotation is found.
+    #[arg(long, env = "IDV_DOCUMENT")]
+    pub document: PathBuf,
+    /// Photo of the person (JPEG, PNG or WebP).
+    #[arg(long, env = "IDV_SELFIE")]
+    pub selfie: PathBuf,
+    /// Print one JSON object instead of the human summary.
+    #[arg(long, env = "IDV_JSON")]
+    pub json: bool,
+    #[command(flatten)]
+    pub thresholds: ThresholdArgs,
+}
+
+/// Overrides of the configured match thresholds.
+#[derive(Args, Debug)]
+pub struct ThresholdArgs {
+    /// Similarity at or above which the faces are a match.
+    #[arg(long, env = "IDV_MATCH_AT")]
+    pub match_at: Option<f32>,
+    /// Similarity below which the faces are not a match.
+    #[arg(long, env = "IDV_NO_MATCH_BELOW")]
+    pub no_match_below: Option<f32>,
+}
+
+impl ThresholdArgs {
+    pub fn apply(&self, mut t: MatchThresholds) -> Result<MatchThresholds, CliError> {
+        t.match_at = self.match_at.unwrap_or(t.match_at);
+        t.no_match_below = self.no_match_below.unwrap_or(t.no_match_below);
+        t.validate()
+            .map_err(|m| CliError::new("config_invalid", m))?;
+        Ok(t)
+    }
+}
+
+#[derive(Serialize)]
+struct Output<'a> {
+    #[serde(flatten)]
+    verification: &'a Verification,
+    policy_version: &'static str,
+    timings_ms: Timings,
+}
+
+#[derive(Serialize)]
+struct Timings {
+    decode: f64,
+    total: f64,
+}
+
+pub fn run(
+    engine_args: &EngineArgs,
+    settings: Settings,
+    args: VerifyArgs,
+) -> Result<ExitCode, CliError> {
+    let thresholds = args.thresholds.apply(settings.matching)?;
+    let engine = load_engine(engine_args, &ModelKind::MATCHING)?;
+    let analyzer = FaceAnalyzer::new(&engine, settings.detector);
+
+    let started = Instant::now();
+    let document = read_image(&args.document, &settings.limits)?;
+    let selfie = read_image(&args.selfie, &settings.limits)?;
+    let decode = started.elapsed();
+    let verification = verify(
+        &analyzer,
+        &document,
+        &selfie,
+        &thresholds,
+        &settings.quality,
+    )?;
+    let timings = Timings {
+        decode: ms(decode),
+        total: ms(started.elapsed()),
+    };
+
+    if args.json {
+        let out = Output {
+            verification: &verification,
+            policy_version: POLICY_VERSION,
+            timings_ms: timings,
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).expect("serialisable")
+        );
+    } else {
+        print_human(&verification, &timings);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 1e5).round() / 100.0
+}
+
+fn print_human(v: &Verification, t: &Timings) {
+    let outcome = serde_json::to_value(v.outcome).expect("serialisable");
+    let similarity = v
+        .similarity
+        .map_or("not compared".to_string(), |s| format!("similarity {s:.3}"));
+    println!(
+        "outcome: {}  ({similarity}; match at >= {:.2}, no match below {:.2})",
+        outcome.as_str().unwrap_or("?"),
+        v.thresholds.match_at,
+        v.thresholds.no_match_below
+    );
+    print_image("document", &v.document);
+    print_image("selfie", &v.selfie);
+    if v.reasons.is_empty() {
+        println!("reasons:  none");
+    } else {
+        println!("reasons:  {}", v.reasons.join(", "));
+    }
+    let stage = |r: &ImageReport| {
+        let s = &r.timings_ms;
+        format!(
+            "detect {:.1}, landmarks {:.1}, align {:.1}, embed {:.1}",
+            ms(s.detect),
+            ms(s.landmarks),
+            ms(s.align),
+            ms(s.embed)
+        )
+    };
+    println!(
+        "timings:  decode {:.1} ms | document {} | selfie {} | total {:.1} ms",
+        t.decode,
+        stage(&v.document),
+        stage(&v.selfie),
+        t.total
+    );
+}
+
+fn print_image(label: &str, r: &ImageReport) {
+    match (r.bbox, r.score, r.norm) {
+        (Some(b), Some(score), Some(norm)) => {
+            let rotation = r
+                .rotation
+                .filter(|d| *d != 0)
+                .map(|d| format!(", turned {d}°"))
+                .unwrap_or_default();
+            println!(
+                "{label:<9} face {score:.2} at [{:.0}, {:.0}, {:.0}, {:.0}] ({:.0} px, norm {norm:.2}{rotation}), {} detected",
+                b.x1,
+                b.y1,
+                b.x2,
+                b.y2,
+                b.height(),
+                r.faces_detected
+            );
+        }
+        _ => println!("{label:<9} no face found"),
+    }
+}

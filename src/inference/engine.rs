@@ -1,0 +1,227 @@
+//! Loads ONNX Runtime (dynamically, from a file we fetched and checked) and the model sessions.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use ort::session::builder::GraphOptimizationLevel;
+use ort::session::Session;
+
+use super::worker::{ModelWorker, Outputs};
+use crate::models::{Manifest, ModelError, ModelKind};
+
+/// The ONNX Runtime release idv is built and tested against.
+pub const ORT_LIB_NAME: &str = "libonnxruntime.so.1.31.1";
+/// Where `make setup` puts it, relative to the project folder.
+pub const ORT_LIB_LOCAL: &str = ".idv/onnxruntime/libonnxruntime.so.1.31.1";
+
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Device {
+    #[default]
+    Cpu,
+    /// NVIDIA GPU through the CUDA execution provider (needs a build with `--features cuda`).
+    Cuda,
+}
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Explicit path to `libonnxruntime.so.1.31.1`; otherwise `ORT_DYLIB_PATH`, then `.idv/onnxruntime/`.
+    pub ort_lib: Option<PathBuf>,
+    pub models_dir: PathBuf,
+    pub device: Device,
+    /// Threads each session may use for one run. 1 is best when requests run in parallel; more only help
+    /// an otherwise idle machine (models.md §6).
+    pub intra_threads: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            ort_lib: None,
+            models_dir: PathBuf::from("models"),
+            device: Device::Cpu,
+            intra_threads: 1,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InferenceError {
+    #[error(
+        "ONNX Runtime 1.31.1 was not found (looked for {looked}); run `make setup`, or pass --ort-lib / set IDV_ORT_LIB to the path of {ORT_LIB_NAME}"
+    )]
+    RuntimeMissing { looked: String },
+    #[error("cannot load ONNX Runtime from {path}: {message}")]
+    RuntimeLoad { path: PathBuf, message: String },
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("cannot create the {model} session: {message}")]
+    Session { model: ModelKind, message: String },
+    #[error("the CUDA device was requested but this build has no CUDA support; rebuild with `cargo build --release --features cuda`")]
+    CudaNotBuilt,
+    #[error("running the {model} model failed: {message}")]
+    Run { model: ModelKind, message: String },
+    #[error("the {model} model takes {expected} values, got {actual}")]
+    BadInput {
+        model: ModelKind,
+        expected: usize,
+        actual: usize,
+    },
+    #[error("the {0} model is not loaded")]
+    NotLoaded(ModelKind),
+    #[error("the {0} model worker has stopped")]
+    WorkerGone(ModelKind),
+}
+
+/// Finds the ONNX Runtime library: the explicit path, `ORT_DYLIB_PATH`, then the project-local set-up
+/// folder next to the working directory or above the executable (so `target/release/idv` finds it).
+pub fn locate_runtime(explicit: Option<&Path>) -> Result<PathBuf, InferenceError> {
+    if let Some(p) = explicit {
+        return Ok(p.to_path_buf());
+    }
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    let mut candidates = vec![PathBuf::from(ORT_LIB_LOCAL)];
+    if let Ok(exe) = std::env::current_exe() {
+        candidates.extend(
+            exe.ancestors()
+                .skip(1)
+                .take(4)
+                .map(|dir| dir.join(ORT_LIB_LOCAL)),
+        );
+    }
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or_else(|| InferenceError::RuntimeMissing {
+            looked: candidates
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
+/// The process-wide ONNX Runtime environment. ort allows one per process, bound to the first library loaded.
+static RUNTIME: OnceLock<Result<(PathBuf, ort::environment::Environment), String>> =
+    OnceLock::new();
+
+fn init_runtime(path: &Path) -> Result<&'static ort::environment::Environment, InferenceError> {
+    let loaded = RUNTIME.get_or_init(|| {
+        let env = ort::init_from(path)
+            .map_err(|e| e.to_string())?
+            .with_name("idv")
+            .with_telemetry(false)
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok((path.to_path_buf(), env))
+    });
+    match loaded {
+        Ok((_, env)) => Ok(env),
+        Err(message) => Err(InferenceError::RuntimeLoad {
+            path: path.to_path_buf(),
+            message: message.clone(),
+        }),
+    }
+}
+
+/// The loaded models, each behind its own worker thread.
+pub struct Engine {
+    workers: BTreeMap<ModelKind, ModelWorker>,
+    /// (model, sha256) of what is loaded: recorded with every decision.
+    model_ids: Vec<(ModelKind, String)>,
+}
+
+impl Engine {
+    /// Loads ONNX Runtime (once per process) and the given models, each checked against the manifest.
+    pub fn load(config: &EngineConfig, kinds: &[ModelKind]) -> Result<Engine, InferenceError> {
+        let manifest = Manifest::builtin();
+        let mut workers = BTreeMap::new();
+        let mut model_ids = Vec::new();
+        for &kind in kinds {
+            let spec = manifest.spec(kind)?;
+            let session = open_session(config, kind)?;
+            let outputs = spec.outputs.iter().map(|o| o.name.clone()).collect();
+            workers.insert(
+                kind,
+                ModelWorker::spawn(kind, session, spec.inputs[0].shape.clone(), outputs),
+            );
+            model_ids.push((kind, spec.sha256.clone()));
+        }
+        tracing::info!(models = ?kinds, device = ?config.device, intra_threads = config.intra_threads, "models loaded");
+        Ok(Engine { workers, model_ids })
+    }
+
+    /// Runs one model on one input (blocking; call from a blocking context).
+    pub fn run(&self, kind: ModelKind, input: Vec<f32>) -> Result<Outputs, InferenceError> {
+        self.workers
+            .get(&kind)
+            .ok_or(InferenceError::NotLoaded(kind))?
+            .run(input)
+    }
+
+    pub fn has(&self, kind: ModelKind) -> bool {
+        self.workers.contains_key(&kind)
+    }
+
+    pub fn model_ids(&self) -> &[(ModelKind, String)] {
+        &self.model_ids
+    }
+}
+
+/// One bare session of a checked model, with idv's session options. `Engine::load` puts each behind a
+/// worker; benchmarks use one directly to time the model alone.
+pub fn open_session(config: &EngineConfig, kind: ModelKind) -> Result<Session, InferenceError> {
+    let env = init_runtime(&locate_runtime(config.ort_lib.as_deref())?)?;
+    let path = Manifest::builtin().verified_path(&config.models_dir, kind)?;
+    build_session(env, kind, &path, config)
+}
+
+fn build_session(
+    env: &ort::environment::Environment,
+    kind: ModelKind,
+    path: &Path,
+    config: &EngineConfig,
+) -> Result<Session, InferenceError> {
+    let fail = |e: ort::Error| InferenceError::Session {
+        model: kind,
+        message: e.to_string(),
+    };
+    let mut builder = Session::builder(env)
+        .map_err(fail)?
+        .with_optimization_level(GraphOptimizationLevel::Level3)
+        .map_err(|e| fail(e.into()))?
+        .with_intra_threads(config.intra_threads.max(1))
+        .map_err(|e| fail(e.into()))?
+        .with_inter_threads(1)
+        .map_err(|e| fail(e.into()))?
+        // Spinning pool threads of one session steal the CPU from the next: 4–10× slower (models.md §6).
+        .with_intra_op_spinning(false)
+        .map_err(|e| fail(e.into()))?;
+    match config.device {
+        Device::Cpu => {}
+        #[cfg(feature = "cuda")]
+        Device::Cuda => {
+            // error_on_failure: a GPU deployment must never run silently on the CPU.
+            builder = builder
+                .with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()])
+                .map_err(|e| fail(e.into()))?;
+        }
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda => return Err(InferenceError::CudaNotBuilt),
+    }
+    builder.commit_from_file(path).map_err(fail)
+}

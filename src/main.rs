@@ -1,0 +1,19 @@
+//! The `idv` command line.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    cli::init_tracing(&args.log);
+    match cli::run(args) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error[{}]: {}", err.code, err.message);
+            ExitCode::from(err.exit)
+        }
+    }
+}

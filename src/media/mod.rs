@@ -1,0 +1,3 @@
+//! Decoding of untrusted uploads, with limits checked before any large allocation.
+
+pub mod image;

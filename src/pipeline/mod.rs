@@ -1,0 +1,8 @@
+//! Orchestration of the models over images, and the pure policy that turns scores into outcomes.
+
+pub mod document;
+pub mod face;
+pub mod policy;
+pub mod verify;
+
+pub use face::{Analysis, Face, FaceAnalyzer, Faces, StageTimings};

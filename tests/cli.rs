@@ -1,0 +1,222 @@
+//! The `idv` binary as a user runs it: outputs, exit codes and error codes, and accuracy on the shared
+//! labelled data.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{root, sample, shared_data};
+use serde_json::Value;
+
+fn idv(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_idv"))
+        .current_dir(root())
+        .args(args)
+        .env_remove("IDV_CONFIG")
+        .output()
+        .expect("idv runs")
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn stdout_json(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+#[test]
+fn verify_json_reports_outcome_faces_and_timings() {
+    let (doc, selfie) = (sample("obama.jpg"), sample("obama2.jpg"));
+    let v = stdout_json(&idv(&[
+        "verify",
+        "--document",
+        path(&doc),
+        "--selfie",
+        path(&selfie),
+        "--json",
+    ]));
+    assert_eq!(v["outcome"], "match");
+    let similarity = v["similarity"].as_f64().unwrap();
+    assert!(similarity > v["thresholds"]["match_at"].as_f64().unwrap());
+    for role in ["document", "selfie"] {
+        assert_eq!(v[role]["face_found"], true);
+        assert_eq!(v[role]["box"].as_array().unwrap().len(), 4);
+        assert!(v[role]["score"].as_f64().unwrap() > 0.9);
+        assert!(v[role]["timings_ms"]["embed"].as_f64().unwrap() > 0.0);
+    }
+    assert_eq!(v["document"]["rotation"], 0);
+    assert!(v["timings_ms"]["total"].as_f64().unwrap() > 0.0);
+    assert!(v["policy_version"].is_string());
+    assert!(
+        v.get("embedding").is_none() && v["selfie"].get("embedding").is_none(),
+        "no biometrics in the report"
+    );
+}
+
+#[test]
+fn verify_human_output_says_no_match_for_different_people() {
+    let (doc, selfie) = (sample("obama.jpg"), sample("biden.jpg"));
+    let out = idv(&[
+        "verify",
+        "--document",
+        path(&doc),
+        "--selfie",
+        path(&selfie),
+    ]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("outcome: no_match"), "{text}");
+}
+
+#[test]
+fn thresholds_from_flags_change_the_outcome() {
+    let (doc, selfie) = (sample("obama.jpg"), sample("obama2.jpg"));
+    let args = [
+        "verify",
+        "--document",
+        path(&doc),
+        "--selfie",
+        path(&selfie),
+        "--json",
+        "--match-at",
+        "0.99",
+    ];
+    let v = stdout_json(&idv(&args));
+    assert_eq!(v["outcome"], "uncertain");
+    assert_eq!(v["thresholds"]["match_at"], 0.99);
+}
+
+#[test]
+fn embed_writes_one_json_line_per_file_and_reports_bad_files() {
+    let dir = std::env::temp_dir().join(format!("idv-cli-embed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = dir.join("notes.jpg");
+    std::fs::write(&text, "this is not an image").unwrap();
+    let good = sample("obama.jpg");
+    let truncated = dir.join("truncated.jpg");
+    let bytes = std::fs::read(&good).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 3]).unwrap();
+    let missing = dir.join("missing.jpg");
+
+    let out = idv(&[
+        "embed",
+        "--json",
+        path(&good),
+        path(&text),
+        path(&truncated),
+        path(&missing),
+    ]);
+    assert_eq!(out.status.code(), Some(3), "some files failed");
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    assert_eq!(lines[0]["file"], path(&good), "the path exactly as given");
+    assert_eq!(lines[0]["error"], Value::Null);
+    let face = &lines[0]["faces"][0];
+    let emb: Vec<f64> = face["embedding"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(emb.len(), 512);
+    assert!((emb.iter().map(|v| v * v).sum::<f64>() - 1.0).abs() < 1e-3);
+    assert_eq!(face["landmarks"].as_array().unwrap().len(), 5);
+    assert!(face["norm"].as_f64().unwrap() > 2.0);
+    assert_eq!(lines[1]["error"], "image_unsupported_format");
+    assert_eq!(lines[2]["error"], "image_corrupt");
+    assert_eq!(lines[3]["error"], "file_unreadable");
+    for l in &lines[1..] {
+        assert_eq!(l["faces"].as_array().unwrap().len(), 0);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn missing_models_say_how_to_fetch_them() {
+    let doc = sample("obama.jpg");
+    let out = idv(&[
+        "--models",
+        "/nonexistent",
+        "verify",
+        "--document",
+        path(&doc),
+        "--selfie",
+        path(&doc),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("error[model_unavailable]") && err.contains("make setup"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_runtime_library_is_a_clear_error() {
+    let doc = sample("obama.jpg");
+    let out = idv(&[
+        "--ort-lib",
+        "/nonexistent/libonnxruntime.so",
+        "embed",
+        path(&doc),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("error[runtime_unavailable]"), "{err}");
+}
+
+#[test]
+fn cuda_without_a_cuda_build_fails_instead_of_running_on_the_cpu() {
+    let doc = sample("obama.jpg");
+    let out = idv(&["--device", "cuda", "embed", path(&doc)]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("error[device_unavailable]"), "{err}");
+}
+
+/// The accuracy bound of the face-verification issue, on the shared labelled data.
+#[test]
+fn eval_on_the_shared_data_meets_the_accuracy_bounds() {
+    let data = shared_data();
+    let plot = std::env::temp_dir().join(format!("idv-det-{}.png", std::process::id()));
+    let pairs = data.join("pairs.csv");
+    let v = stdout_json(&idv(&[
+        "eval",
+        "--pairs",
+        path(&pairs),
+        "--root",
+        path(&data),
+        "--json",
+        "--plot",
+        path(&plot),
+    ]));
+    assert_eq!(
+        v["enrolled"], v["images"],
+        "every image enrolled: {}",
+        v["failures_to_enrol"]
+    );
+    assert!(v["rates"]["genuine_pairs"].as_u64().unwrap() > 100);
+    let eer = v["rates"]["eer"].as_f64().unwrap();
+    assert!(eer <= 0.005, "EER {eer}");
+    let at_1e3 = v["rates"]["at_fmr"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["target_fmr"] == 1e-3)
+        .unwrap();
+    assert!(at_1e3["fnmr"].as_f64().unwrap() <= 0.02, "{at_1e3}");
+    let png = std::fs::read(&plot).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    std::fs::remove_file(&plot).unwrap();
+}

@@ -1,0 +1,60 @@
+//! Shared helpers for the integration tests: paths to fetched and shared data, one engine per test binary.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use idv::inference::{Engine, EngineConfig};
+use idv::models::ModelKind;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A sample face fetched by `make setup` (face_recognition 1.3.0's test images).
+pub fn sample(name: &str) -> PathBuf {
+    let path = root().join("testdata/face_recognition").join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run `make setup`",
+        path.display()
+    );
+    path
+}
+
+/// The labelled data beside the checkout (`IDV_SHARED_DATA`, default ../shared/data). Its absence fails
+/// the test: a skipped accuracy check must not pass as a green one.
+pub fn shared_data() -> PathBuf {
+    let dir = std::env::var_os("IDV_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared/data"));
+    assert!(
+        dir.join("pairs.csv").is_file(),
+        "labelled test data not found at {}; set IDV_SHARED_DATA to the folder holding pairs.csv",
+        dir.display()
+    );
+    dir
+}
+
+pub fn engine_config() -> EngineConfig {
+    EngineConfig {
+        models_dir: root().join("models"),
+        ..EngineConfig::default()
+    }
+}
+
+/// The matching models, loaded once for the whole test binary.
+pub fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        std::env::set_current_dir(root()).expect("cd to the project"); // finds .idv/onnxruntime
+        Engine::load(&engine_config(), &ModelKind::MATCHING)
+            .expect("models load (run `make setup`)")
+    })
+}
+
+pub fn load(path: &std::path::Path) -> image::RgbImage {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    idv::media::image::decode_image(&bytes, &Default::default())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
