@@ -85,6 +85,9 @@ pub struct ModelSpec {
     pub colour: String,
     pub normalisation: String,
     pub notes: String,
+    /// ONNX Runtime graph optimisers to leave out for this model (a measured slowdown).
+    #[serde(default)]
+    pub disable_optimizers: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

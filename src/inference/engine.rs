@@ -186,14 +186,22 @@ impl Engine {
 /// worker; benchmarks use one directly to time the model alone.
 pub fn open_session(config: &EngineConfig, kind: ModelKind) -> Result<Session, InferenceError> {
     let env = init_runtime(&locate_runtime(config.ort_lib.as_deref())?)?;
-    let path = Manifest::builtin().verified_path(&config.models_dir, kind)?;
-    build_session(env, kind, &path, config)
+    let manifest = Manifest::builtin();
+    let path = manifest.verified_path(&config.models_dir, kind)?;
+    build_session(
+        env,
+        kind,
+        &path,
+        &manifest.spec(kind)?.disable_optimizers,
+        config,
+    )
 }
 
 fn build_session(
     env: &ort::environment::Environment,
     kind: ModelKind,
     path: &Path,
+    disabled_optimizers: &[String],
     config: &EngineConfig,
 ) -> Result<Session, InferenceError> {
     let fail = |e: ort::Error| InferenceError::Session {
@@ -211,6 +219,14 @@ fn build_session(
         // Spinning pool threads of one session steal the CPU from the next: 4–10× slower (models.md §6).
         .with_intra_op_spinning(false)
         .map_err(|e| fail(e.into()))?;
+    if !disabled_optimizers.is_empty() {
+        builder = builder
+            .with_config_entry(
+                "optimization.disable_specified_optimizers",
+                disabled_optimizers.join(","),
+            )
+            .map_err(|e| fail(e.into()))?;
+    }
     match config.device {
         Device::Cpu => {}
         #[cfg(feature = "cuda")]
