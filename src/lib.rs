@@ -5,10 +5,14 @@
 //! model; `inference` owns ONNX Runtime (a worker thread per session); `pipeline` orchestrates them and
 //! holds the pure decision policy; `eval` measures accuracy on labelled data.
 
+pub mod api;
+pub mod audit;
+pub mod domain;
 pub mod eval;
 pub mod inference;
 pub mod media;
 pub mod models;
 pub mod pipeline;
 pub mod settings;
+pub mod store;
 pub mod vision;

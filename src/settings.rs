@@ -20,6 +20,69 @@ pub struct Settings {
     pub quality: QualityConfig,
     pub detector: DetectorConfig,
     pub limits: DecodeLimits,
+    pub service: ServiceSettings,
+    pub retention: RetentionSettings,
+}
+
+/// `idv serve`: where it listens, what it stores in, and how much it takes on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceSettings {
+    pub listen: String,
+    /// Prometheus `/metrics`, on its own port so it is not exposed with the API.
+    pub metrics_listen: Option<String>,
+    /// `sqlite://FILE` (created on first start) or `postgres://…`.
+    pub database: String,
+    /// Verifications processed at once; more wait (up to `max_queue`), then 429 with Retry-After.
+    pub max_in_flight: usize,
+    pub max_queue: usize,
+    pub request_timeout_secs: u64,
+    /// Background workers taking asynchronous verifications from the jobs table.
+    pub job_workers: usize,
+    /// How long a worker holds a job before another may take it over (its worker presumed dead).
+    pub job_lease_secs: u64,
+    /// A job that failed this many times is recorded as failed instead of retried.
+    pub job_max_attempts: i64,
+    /// Per API key: sustained requests per second and burst.
+    pub rate_limit_per_sec: f64,
+    pub rate_limit_burst: f64,
+}
+
+impl Default for ServiceSettings {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        ServiceSettings {
+            listen: "127.0.0.1:8080".into(),
+            metrics_listen: None,
+            database: "sqlite://idv.db".into(),
+            max_in_flight: cores,
+            max_queue: 64,
+            request_timeout_secs: 30,
+            job_workers: cores.min(4),
+            job_lease_secs: 60,
+            job_max_attempts: 5,
+            rate_limit_per_sec: 10.0,
+            rate_limit_burst: 30.0,
+        }
+    }
+}
+
+/// How long records are kept. Decision records outlive the biometric inputs, which are never kept
+/// beyond the decision of their job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSettings {
+    pub decision_record_days: i64,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        RetentionSettings {
+            decision_record_days: 6 * 365,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

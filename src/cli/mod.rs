@@ -1,7 +1,9 @@
 //! Subcommands, their flags (each also an `IDV_*` environment variable) and their shared plumbing.
 
+mod admin;
 mod embed;
 mod eval;
+mod serve;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -56,6 +58,29 @@ pub enum Command {
     Embed(embed::EmbedArgs),
     /// Measure verification accuracy on an identity-labelled image list.
     Eval(eval::EvalArgs),
+    /// Run the HTTP service.
+    Serve(serve::ServeArgs),
+    /// Manage API keys.
+    Keys(admin::KeysArgs),
+    /// Check the tamper-evident audit log.
+    Audit(admin::AuditArgs),
+}
+
+/// The database every data command shares.
+#[derive(Args, Debug)]
+pub struct DatabaseArg {
+    /// `sqlite://FILE` (created on first start) or `postgres://USER@HOST/DB` (default from the config file,
+    /// else sqlite://idv.db).
+    #[arg(long, env = "IDV_DATABASE")]
+    pub database: Option<String>,
+}
+
+impl DatabaseArg {
+    pub fn resolve(&self, configured: &str) -> String {
+        self.database
+            .clone()
+            .unwrap_or_else(|| configured.to_string())
+    }
 }
 
 /// A failure the user has to act on: a stable code, a message, and the process exit status.
@@ -119,6 +144,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Verify(args) => verify::run(&cli.engine, settings, args),
         Command::Embed(args) => embed::run(&cli.engine, settings, args),
         Command::Eval(args) => eval::run(&cli.engine, settings, args),
+        Command::Serve(args) => serve::run(&cli.engine, settings, args),
+        Command::Keys(args) => admin::keys(settings, args),
+        Command::Audit(args) => admin::audit(settings, args),
     }
 }
 

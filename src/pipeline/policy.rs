@@ -64,9 +64,34 @@ pub fn decide(
     }
 }
 
+/// The service's decision from the comparison: only a clean match is `verified`; anything else goes to a
+/// person (`referred`). The machine never rejects on its own (UK GDPR Art. 22; NIST SP 800-63A-4).
+pub fn service_decision(outcome: Outcome, reasons: &[String]) -> crate::domain::Decision {
+    if outcome == Outcome::Match && reasons.is_empty() {
+        crate::domain::Decision::Verified
+    } else {
+        crate::domain::Decision::Referred
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Decision;
+
+    #[test]
+    fn only_a_clean_match_is_verified() {
+        assert_eq!(service_decision(Outcome::Match, &[]), Decision::Verified);
+        assert_eq!(
+            service_decision(Outcome::Match, &["selfie_face_cut_off".into()]),
+            Decision::Referred
+        );
+        assert_eq!(service_decision(Outcome::NoMatch, &[]), Decision::Referred);
+        assert_eq!(
+            service_decision(Outcome::Uncertain, &[]),
+            Decision::Referred
+        );
+    }
 
     const T: MatchThresholds = MatchThresholds {
         match_at: 0.4,

@@ -1,0 +1,180 @@
+//! One table of error codes, and their `application/problem+json` form (RFC 9457).
+//! Outcomes ("no match", "referred") are not errors: errors mean the request could not be evaluated.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+macro_rules! error_codes {
+    ($($variant:ident => ($status:expr, $code:literal, $title:literal)),+ $(,)?) => {
+        /// Every error the API can return. The `code` string is stable: clients may branch on it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorCode { $($variant),+ }
+
+        impl ErrorCode {
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),+];
+            pub fn status(self) -> StatusCode { match self { $(ErrorCode::$variant => $status),+ } }
+            pub fn code(self) -> &'static str { match self { $(ErrorCode::$variant => $code),+ } }
+            pub fn title(self) -> &'static str { match self { $(ErrorCode::$variant => $title),+ } }
+        }
+    };
+}
+
+error_codes! {
+    Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated", "A valid API key is required (Authorization: Bearer KEY)"),
+    Forbidden => (StatusCode::FORBIDDEN, "forbidden_role", "This API key's role may not do this"),
+    NotFound => (StatusCode::NOT_FOUND, "not_found", "No such resource in your organisation"),
+    InvalidRequest => (StatusCode::BAD_REQUEST, "invalid_request", "The request is malformed"),
+    InvalidField => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "A field is missing or has an invalid value"),
+    UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Wrong Content-Type for this endpoint"),
+    MalformedMultipart => (StatusCode::BAD_REQUEST, "malformed_multipart", "The multipart body cannot be parsed"),
+    PartTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "part_too_large", "A file part exceeds its size limit"),
+    BodyTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "The request body exceeds the size limit"),
+    ConsentRequired => (StatusCode::UNPROCESSABLE_ENTITY, "consent_required", "A consent_ref is required before any biometric processing"),
+    ConsentNotFound => (StatusCode::UNPROCESSABLE_ENTITY, "consent_not_found", "The consent_ref is unknown in your organisation"),
+    ConsentWithdrawn => (StatusCode::UNPROCESSABLE_ENTITY, "consent_withdrawn", "The consent has been withdrawn"),
+    ConsentPurposeMismatch => (StatusCode::UNPROCESSABLE_ENTITY, "consent_purpose_mismatch", "The consent was given for another purpose"),
+    ConsentSubjectMismatch => (StatusCode::UNPROCESSABLE_ENTITY, "consent_subject_mismatch", "The consent belongs to another subject"),
+    ConsentAlreadyWithdrawn => (StatusCode::CONFLICT, "consent_already_withdrawn", "The consent was already withdrawn"),
+    IdempotencyKeyReused => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", "This Idempotency-Key was used for a different request"),
+    IdempotencyConflict => (StatusCode::CONFLICT, "idempotency_conflict", "A request with this Idempotency-Key is being processed"),
+    ImageEmpty => (StatusCode::UNPROCESSABLE_ENTITY, "image_empty", "An image is empty"),
+    ImageTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "image_too_large", "An image exceeds the byte limit"),
+    ImageTooManyPixels => (StatusCode::UNPROCESSABLE_ENTITY, "image_too_many_pixels", "An image has too many pixels"),
+    ImageSideTooLong => (StatusCode::UNPROCESSABLE_ENTITY, "image_side_too_long", "An image side exceeds the limit"),
+    ImageUnsupportedFormat => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "image_unsupported_format", "Images must be JPEG, PNG or WebP"),
+    ImageUnsupportedEncoding => (StatusCode::UNPROCESSABLE_ENTITY, "image_unsupported_encoding", "The image uses an unsupported encoding"),
+    ImageDecodeLimitExceeded => (StatusCode::UNPROCESSABLE_ENTITY, "image_decode_limit_exceeded", "The image needs too much memory to decode"),
+    ImageCorrupt => (StatusCode::UNPROCESSABLE_ENTITY, "image_corrupt", "An image is truncated or damaged"),
+    VideoNotSupported => (StatusCode::UNPROCESSABLE_ENTITY, "video_not_supported", "Video verifications are not available in this build"),
+    RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many requests for this API key"),
+    Overloaded => (StatusCode::TOO_MANY_REQUESTS, "overloaded", "The service is at capacity; retry later"),
+    Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "The service is not ready"),
+    Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout", "The request took too long; retry later"),
+    Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
+}
+
+/// An error response. `detail` must never contain biometric data or a subject reference.
+#[derive(Debug)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub detail: Option<String>,
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode) -> Self {
+        ApiError {
+            code,
+            detail: None,
+            retry_after: None,
+        }
+    }
+    pub fn detail(code: ErrorCode, detail: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            detail: Some(detail.into()),
+            retry_after: None,
+        }
+    }
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+    /// A failure of ours: logged with its cause, answered without it.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        ApiError::new(ErrorCode::Internal)
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<crate::media::image::ImageError> for ApiError {
+    fn from(e: crate::media::image::ImageError) -> Self {
+        let code = ErrorCode::ALL
+            .iter()
+            .copied()
+            .find(|c| c.code() == e.code())
+            .unwrap_or(ErrorCode::ImageCorrupt);
+        ApiError::detail(code, e.to_string())
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A URI naming the error type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: &'static str,
+    pub status: u16,
+    /// The stable error code.
+    pub code: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.code.status();
+        metrics::counter!("idv_rejected_requests_total", "code" => self.code.code()).increment(1);
+        let body = Problem {
+            kind: format!("https://idv.invalid/errors/{}", self.code.code()),
+            title: self.code.title(),
+            status: status.as_u16(),
+            code: self.code.code(),
+            detail: self.detail,
+        };
+        let mut response =
+            (status, serde_json::to_vec(&body).expect("serialisable")).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(secs) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_snake_case_and_image_codes_match_the_decoder() {
+        let mut seen = std::collections::HashSet::new();
+        for c in ErrorCode::ALL {
+            assert!(seen.insert(c.code()), "duplicate {}", c.code());
+            assert!(c
+                .code()
+                .chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch == '_'));
+        }
+        let e = crate::media::image::ImageError::Empty;
+        assert_eq!(ApiError::from(e).code.code(), "image_empty");
+    }
+
+    #[tokio::test]
+    async fn problem_json_with_retry_after() {
+        let r = ApiError::new(ErrorCode::Overloaded)
+            .retry_after(2)
+            .into_response();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            r.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        assert_eq!(r.headers()[header::RETRY_AFTER], "2");
+        let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["code"], "overloaded");
+        assert_eq!(v["status"], 429);
+    }
+}

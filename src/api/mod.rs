@@ -1,0 +1,256 @@
+//! The HTTP service: `/v1` API, health, OpenAPI, and the application that binds it all together.
+//!
+//! `Application::build` binds the listeners (port 0 works) and starts the job workers, so tests run
+//! the real server exactly as `idv serve` does.
+
+pub mod auth;
+pub mod consents;
+pub mod error;
+pub mod jobs;
+pub mod keys;
+pub mod openapi;
+pub mod process;
+pub mod record;
+pub mod state;
+pub mod verifications;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use serde::de::DeserializeOwned;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+use tower_http::trace::TraceLayer;
+
+use self::error::{ApiError, ErrorCode};
+use self::state::{Admission, AppState, RateLimiter};
+use crate::inference::Engine;
+use crate::settings::Settings;
+use crate::store::Store;
+
+/// RFC 3339 UTC time from Unix milliseconds.
+pub fn rfc3339(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .expect("formattable")
+}
+
+/// A required text field: trimmed, non-empty, at most `max` characters, no control characters.
+pub fn bounded_text(name: &str, value: &str, max: usize) -> Result<String, ApiError> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(ApiError::detail(
+            ErrorCode::InvalidField,
+            format!("`{name}` is required"),
+        ));
+    }
+    if v.chars().count() > max || v.chars().any(char::is_control) {
+        return Err(ApiError::detail(
+            ErrorCode::InvalidField,
+            format!("`{name}` must be at most {max} printable characters"),
+        ));
+    }
+    Ok(v.to_string())
+}
+
+/// `Json<T>` whose rejections are problem+json with our codes.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(JsonBody(v)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::detail(
+                ErrorCode::UnsupportedMediaType,
+                "expected Content-Type: application/json",
+            )),
+            Err(JsonRejection::JsonDataError(e)) => {
+                Err(ApiError::detail(ErrorCode::InvalidField, e.body_text()))
+            }
+            Err(e) => Err(ApiError::detail(ErrorCode::InvalidRequest, e.body_text())),
+        }
+    }
+}
+
+/// The Prometheus recorder: one per process (tests build several applications in one process).
+fn prometheus() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Suffix("seconds".into()),
+                &[
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ],
+            )
+            .expect("valid buckets")
+            .install_recorder()
+            .expect("the only metrics recorder")
+    })
+}
+
+/// Counts and times requests by matched route (never the raw path, which carries ids).
+async fn http_metrics(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let started = Instant::now();
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("idv_http_requests_total", "route" => route.clone(), "method" => method, "status" => status).increment(1);
+    metrics::histogram!("idv_http_request_duration_seconds", "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+/// Ready when the models are loaded and warmed (done before the listener opens) and the database answers.
+async fn ready(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => Json(serde_json::json!({"status": "ready", "database": state.store.kind()}))
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready: database unreachable");
+            ApiError::detail(ErrorCode::Unavailable, "the database is unreachable")
+                .retry_after(5)
+                .into_response()
+        }
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound)
+}
+
+pub fn router(state: AppState) -> Router {
+    let limits = &state.settings.limits;
+    // Two images and a video at their limits, plus the text fields.
+    let body_limit = 2 * limits.max_bytes as usize + (50 << 20) + (64 << 10);
+    let timeout = Duration::from_secs(state.settings.service.request_timeout_secs + 5);
+    Router::new()
+        .route("/v1/consents", post(consents::create))
+        .route("/v1/consents/{consent_ref}", get(consents::get))
+        .route("/v1/consents/{consent_ref}/withdraw", post(consents::withdraw))
+        .route("/v1/verifications", post(verifications::create))
+        .route("/v1/verifications/{id}", get(verifications::get))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/openapi.json", get(openapi::json))
+        .route("/docs", get(openapi::page))
+        .fallback(not_found)
+        .layer(middleware::from_fn(http_metrics))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
+            tracing::info_span!("http", method = %req.method(), route = route.as_deref().unwrap_or("unmatched"))
+        }))
+        .with_state(state)
+}
+
+/// A running-ready service: listeners bound, state built.
+pub struct Application {
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects the database (migrating it), binds the listeners; the engine is loaded by the caller
+    /// (so tests can share one).
+    pub async fn build(settings: Settings, engine: Arc<Engine>) -> anyhow::Result<Application> {
+        let store = Store::connect(&settings.service.database).await?;
+        let listener = TcpListener::bind(&settings.service.listen).await?;
+        let metrics_listener = match &settings.service.metrics_listen {
+            Some(addr) => Some(TcpListener::bind(addr).await?),
+            None => None,
+        };
+        let service = &settings.service;
+        let state = AppState {
+            store,
+            engine,
+            admission: Arc::new(Admission::new(
+                service.max_in_flight,
+                service.max_queue,
+                Duration::from_secs(service.request_timeout_secs),
+            )),
+            rate_limiter: Arc::new(RateLimiter::new(
+                service.rate_limit_per_sec,
+                service.rate_limit_burst,
+            )),
+            jobs_ready: Arc::new(Notify::new()),
+            instance_id: format!("{}:{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+            settings: Arc::new(settings),
+        };
+        prometheus();
+        Ok(Application {
+            listener,
+            metrics_listener,
+            state,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound")
+    }
+
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .map(|l| l.local_addr().expect("bound"))
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    /// Serves until `shutdown` resolves, then stops taking jobs and finishes the requests in flight.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let workers: Vec<_> = (0..self.state.settings.service.job_workers)
+            .map(|_| tokio::spawn(jobs::run_worker(self.state.clone(), stop_rx.clone())))
+            .collect();
+        if let Some(listener) = self.metrics_listener {
+            let metrics = Router::new().route("/metrics", get(|| async { prometheus().render() }));
+            let mut stop = stop_rx.clone();
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, metrics)
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.changed().await;
+                    })
+                    .await;
+            });
+        }
+        let app = router(self.state.clone());
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        let _ = stop_tx.send(true);
+        for w in workers {
+            let _ = w.await;
+        }
+        self.state.store.close().await;
+        Ok(())
+    }
+}

@@ -1,0 +1,184 @@
+//! Evaluating a verification and recording its decision: shared by the synchronous handler and the
+//! job workers.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use serde_json::json;
+
+use super::error::{ApiError, ErrorCode};
+use super::keys::new_id;
+use super::record::{build_record, DecisionRecord, InputDigests};
+use super::rfc3339;
+use super::state::AppState;
+use crate::audit::subject_digest;
+use crate::domain::Decision;
+use crate::media::image::decode_image;
+use crate::pipeline::verify::{verify, Verification};
+use crate::pipeline::FaceAnalyzer;
+use crate::store::{
+    now_ms, ConsentRow, JobOutcome, NewAudit, ReviewCaseRow, StoreError, VerificationRow,
+};
+
+/// The inputs of one document-vs-selfie verification. Biometric: never printed.
+pub struct Inputs {
+    pub document: Bytes,
+    pub selfie: Bytes,
+}
+
+/// Decodes and compares on the blocking pool (CPU work and model calls must not stall the runtime).
+/// Input problems come back as their error codes; anything else is internal.
+pub async fn evaluate(state: &AppState, inputs: Inputs) -> Result<Verification, ApiError> {
+    let engine = state.engine.clone();
+    let settings = state.settings.clone();
+    let task = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let with_role = |role: &str, e: crate::media::image::ImageError| {
+            let mut err = ApiError::from(e);
+            err.detail = err.detail.map(|d| format!("{role}: {d}"));
+            err
+        };
+        let document = decode_image(&inputs.document, &settings.limits)
+            .map_err(|e| with_role("document", e))?;
+        let selfie =
+            decode_image(&inputs.selfie, &settings.limits).map_err(|e| with_role("selfie", e))?;
+        metrics::histogram!("idv_stage_seconds", "stage" => "decode")
+            .record(started.elapsed().as_secs_f64());
+        let analyzer = FaceAnalyzer::new(&engine, settings.detector);
+        let v = verify(
+            &analyzer,
+            &document,
+            &selfie,
+            &settings.matching,
+            &settings.quality,
+        )
+        .map_err(ApiError::internal)?;
+        for report in [&v.document, &v.selfie] {
+            let t = &report.timings_ms;
+            for (stage, d) in [
+                ("detect", t.detect),
+                ("landmarks", t.landmarks),
+                ("align", t.align),
+                ("embed", t.embed),
+            ] {
+                metrics::histogram!("idv_stage_seconds", "stage" => stage).record(d.as_secs_f64());
+            }
+        }
+        metrics::histogram!("idv_verification_seconds").record(started.elapsed().as_secs_f64());
+        Ok(v)
+    });
+    let timeout = std::time::Duration::from_secs(state.settings.service.request_timeout_secs);
+    match tokio::time::timeout(timeout, task).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(join)) => Err(ApiError::internal(join)),
+        Err(_) => Err(ApiError::new(ErrorCode::Timeout).retry_after(5)),
+    }
+}
+
+/// What recording a decision writes: the row's final state, its review case, its audit entry.
+pub struct Decided {
+    pub outcome: JobOutcome,
+    pub review: Option<ReviewCaseRow>,
+    pub audit: NewAudit,
+}
+
+/// Builds the decision record of an evaluated verification (with its review case when referred).
+pub fn decide(
+    state: &AppState,
+    row: &VerificationRow,
+    consent: &ConsentRow,
+    v: &Verification,
+    digests: &[String; 2],
+) -> Decided {
+    let now = now_ms();
+    let retention_until = now + state.settings.retention.decision_record_days * 86_400_000;
+    let models: Vec<(String, String)> = state
+        .engine
+        .model_ids()
+        .iter()
+        .map(|(kind, sha)| (kind.key().to_string(), sha.clone()))
+        .collect();
+    let mut review = None;
+    let record: DecisionRecord = build_record(
+        v,
+        &state.settings.quality,
+        &models,
+        &consent.lawful_basis,
+        InputDigests {
+            document: digests[0].clone(),
+            selfie: digests[1].clone(),
+        },
+        rfc3339(now),
+        rfc3339(retention_until),
+        |decision| {
+            (decision == Decision::Referred).then(|| {
+                let case = ReviewCaseRow {
+                    id: new_id("rev"),
+                    org: row.org.clone(),
+                    verification_id: row.id.clone(),
+                    purpose: row.purpose.clone(),
+                    reasons: serde_json::to_string(&v.reasons).expect("serialisable"),
+                    created_at: now,
+                };
+                let id = case.id.clone();
+                review = Some(case);
+                id
+            })
+        },
+    );
+    metrics::counter!("idv_decisions_total", "decision" => record.decision.as_str(),
+        "comparison" => match v.outcome { crate::pipeline::policy::Outcome::Match => "match",
+            crate::pipeline::policy::Outcome::NoMatch => "no_match", crate::pipeline::policy::Outcome::Uncertain => "uncertain" })
+    .increment(1);
+    let audit = NewAudit {
+        at: now,
+        org: row.org.clone(),
+        actor: "system".into(),
+        event: "verification.decided",
+        entity: row.id.clone(),
+        subject_digest: Some(subject_digest(&row.org, &row.subject_ref)),
+        details: json!({
+            "decision": record.decision, "comparison": record.comparison, "reasons": record.reasons,
+            "similarity": record.scores.similarity, "policy_version": record.policy_version,
+            "consent_ref": consent.consent_ref, "review_case_id": record.review_case_id,
+        }),
+    };
+    Decided {
+        outcome: JobOutcome {
+            status: "decided".into(),
+            decision: Some(record.decision.as_str().into()),
+            record: Some(serde_json::to_string(&record).expect("serialisable")),
+            error_code: None,
+            decided_at: now,
+            retention_until: Some(retention_until),
+        },
+        review,
+        audit,
+    }
+}
+
+/// Synchronous path: records the request, its decision and any review case in one transaction.
+pub async fn decide_and_record(
+    state: &AppState,
+    mut row: VerificationRow,
+    consent: &ConsentRow,
+    v: &Verification,
+    digests: &[String; 2],
+    requested: Option<NewAudit>,
+) -> Result<VerificationRow, StoreError> {
+    let d = decide(state, &row, consent, v, digests);
+    row.status = d.outcome.status.clone();
+    row.decision = d.outcome.decision.clone();
+    row.record = d.outcome.record.clone();
+    row.decided_at = Some(d.outcome.decided_at);
+    row.retention_until = d.outcome.retention_until;
+    let audits: Vec<NewAudit> = requested
+        .into_iter()
+        .chain(std::iter::once(d.audit))
+        .collect();
+    state
+        .store
+        .record_verification(&row, d.review.as_ref(), &audits)
+        .await?;
+    Ok(row)
+}

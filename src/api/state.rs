@@ -1,0 +1,140 @@
+//! What every handler shares, and the two guards in front of the models: the per-key rate limit and
+//! the admission limit on concurrent verifications.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+
+use super::error::{ApiError, ErrorCode};
+use crate::inference::Engine;
+use crate::settings::Settings;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub engine: Arc<Engine>,
+    pub settings: Arc<Settings>,
+    pub admission: Arc<Admission>,
+    pub rate_limiter: Arc<RateLimiter>,
+    /// Wakes the job workers when a job is enqueued here (others find it by polling).
+    pub jobs_ready: Arc<Notify>,
+    /// This process, as the owner of job leases.
+    pub instance_id: String,
+}
+
+/// Bounds the verifications running at once; a bounded number wait, the rest are turned away at once.
+pub struct Admission {
+    permits: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    max_waiting: usize,
+    wait_limit: Duration,
+}
+
+impl Admission {
+    pub fn new(max_in_flight: usize, max_waiting: usize, wait_limit: Duration) -> Self {
+        Admission {
+            permits: Arc::new(Semaphore::new(max_in_flight.max(1))),
+            waiting: AtomicUsize::new(0),
+            max_waiting,
+            wait_limit,
+        }
+    }
+
+    /// A permit to run one verification, or 429 (queue full) / 503 (waited too long) with Retry-After.
+    pub async fn enter(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        if let Ok(p) = self.permits.clone().try_acquire_owned() {
+            return Ok(p);
+        }
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(ApiError::new(ErrorCode::Overloaded).retry_after(1));
+        }
+        let waited =
+            tokio::time::timeout(self.wait_limit, self.permits.clone().acquire_owned()).await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        match waited {
+            Ok(Ok(p)) => Ok(p),
+            _ => Err(ApiError::new(ErrorCode::Overloaded).retry_after(2)),
+        }
+    }
+
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
+    }
+}
+
+/// A token bucket per API key.
+pub struct RateLimiter {
+    per_sec: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    pub fn new(per_sec: f64, burst: f64) -> Self {
+        RateLimiter {
+            per_sec,
+            burst: burst.max(1.0),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes a token for `key`, or says how many seconds until one is available.
+    pub fn check(&self, key: &str, now: Instant) -> Result<(), u64> {
+        let mut buckets = self.buckets.lock().expect("rate limiter lock");
+        let (tokens, last) = buckets.entry(key.to_string()).or_insert((self.burst, now));
+        *tokens =
+            (*tokens + now.duration_since(*last).as_secs_f64() * self.per_sec).min(self.burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *tokens) / self.per_sec).ceil().max(1.0) as u64)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_bucket_allows_the_burst_then_refills() {
+        let rl = RateLimiter::new(2.0, 3.0);
+        let t0 = Instant::now();
+        assert!(rl.check("k", t0).is_ok());
+        assert!(rl.check("k", t0).is_ok());
+        assert!(rl.check("k", t0).is_ok());
+        assert_eq!(rl.check("k", t0), Err(1));
+        assert!(rl.check("other", t0).is_ok(), "buckets are per key");
+        assert!(rl.check("k", t0 + Duration::from_millis(600)).is_ok());
+    }
+
+    #[tokio::test]
+    async fn admission_turns_away_past_the_queue() {
+        let a = Admission::new(1, 0, Duration::from_millis(50));
+        let held = a.enter().await.unwrap();
+        let refused = a.enter().await.unwrap_err();
+        assert_eq!(refused.code, ErrorCode::Overloaded);
+        assert_eq!(refused.retry_after, Some(1));
+        drop(held);
+        assert!(a.enter().await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn admission_waits_for_a_permit_within_the_limit() {
+        let a = Arc::new(Admission::new(1, 4, Duration::from_secs(5)));
+        let held = a.enter().await.unwrap();
+        let a2 = a.clone();
+        let waiter = tokio::spawn(async move { a2.enter().await.is_ok() });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(a.waiting(), 1);
+        drop(held);
+        assert!(waiter.await.unwrap());
+    }
+}

@@ -1,0 +1,87 @@
+//! `idv serve`: the HTTP service.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Args;
+use idv::api::Application;
+use idv::models::ModelKind;
+use idv::settings::Settings;
+
+use super::{load_engine, CliError, DatabaseArg, EngineArgs};
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address for the API.
+    #[arg(long, env = "IDV_LISTEN")]
+    pub listen: Option<String>,
+    /// Address for Prometheus `/metrics` (off unless given).
+    #[arg(long, env = "IDV_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+    #[command(flatten)]
+    pub database: DatabaseArg,
+    /// Verifications evaluated at once (default: the number of cores).
+    #[arg(long, env = "IDV_MAX_IN_FLIGHT")]
+    pub max_in_flight: Option<usize>,
+    /// Background workers for asynchronous verifications.
+    #[arg(long, env = "IDV_JOB_WORKERS")]
+    pub job_workers: Option<usize>,
+    /// Seconds a worker holds a job before another server may take it over.
+    #[arg(long, env = "IDV_JOB_LEASE_SECS")]
+    pub job_lease_secs: Option<u64>,
+}
+
+pub fn run(
+    engine_args: &EngineArgs,
+    mut settings: Settings,
+    args: ServeArgs,
+) -> Result<ExitCode, CliError> {
+    let s = &mut settings.service;
+    s.listen = args.listen.unwrap_or(s.listen.clone());
+    s.metrics_listen = args.metrics_listen.or(s.metrics_listen.take());
+    s.database = args.database.resolve(&s.database);
+    s.max_in_flight = args.max_in_flight.unwrap_or(s.max_in_flight);
+    s.job_workers = args.job_workers.unwrap_or(s.job_workers);
+    s.job_lease_secs = args.job_lease_secs.unwrap_or(s.job_lease_secs);
+    settings
+        .validate()
+        .map_err(|m| CliError::new("config_invalid", m))?;
+
+    let engine = Arc::new(load_engine(engine_args, &ModelKind::MATCHING)?);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(async move {
+        let app = Application::build(settings, engine)
+            .await
+            .map_err(|e| CliError::new("startup_failed", format!("{e:#}")))?;
+        // Tests and scripts read the bound address from this line (port 0 picks a free port).
+        println!("idv listening on http://{}", app.local_addr());
+        if let Some(m) = app.metrics_addr() {
+            println!("idv metrics on http://{m}/metrics");
+        }
+        tracing::info!(addr = %app.local_addr(), database = app.store().kind(), "serving");
+        app.run_until(shutdown_signal())
+            .await
+            .map_err(|e| CliError::new("server_failed", format!("{e:#}")))
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C or SIGTERM: stop accepting, finish what is in flight.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

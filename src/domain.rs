@@ -1,0 +1,106 @@
+//! Domain vocabulary parsed once at the boundary: roles, purposes, lawful bases, decisions.
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! string_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($(#[$vm])* $variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+            pub fn parse(s: &str) -> Option<$name> {
+                match s { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+string_enum! {
+    /// What an API key may do.
+    Role {
+        /// Posts consents, verifications and challenges (the application or invigilation system).
+        Submitter => "submitter",
+        /// Reads cases and resolves them.
+        Reviewer => "reviewer",
+        /// Reads records and audit trails; exercises data-subject rights.
+        Auditor => "auditor",
+        /// Everything.
+        Admin => "admin",
+    }
+}
+
+string_enum! {
+    /// Why biometric data is processed; a consent covers exactly one purpose.
+    Purpose {
+        /// Identity check when applying for a competence card.
+        EcsApplication => "ecs_application",
+        /// Identity checks during a remotely invigilated assessment.
+        RemoteInvigilation => "remote_invigilation",
+    }
+}
+
+string_enum! {
+    /// The UK GDPR Article 9 condition the processing of biometric data rests on.
+    LawfulBasis {
+        /// Art. 9(2)(a): the person's explicit consent.
+        ExplicitConsent => "explicit_consent",
+        /// Art. 9(2)(g) with DPA 2018 Sch. 1: substantial public interest (e.g. preventing fraud).
+        SubstantialPublicInterest => "substantial_public_interest",
+    }
+}
+
+string_enum! {
+    /// The service's decision. It never rejects on its own: what it cannot verify goes to a person.
+    Decision {
+        Verified => "verified",
+        /// Sent to a reviewer.
+        Referred => "referred",
+    }
+}
+
+impl Role {
+    /// Whether this role may perform an action that requires `needed`.
+    pub fn allows(self, needed: &[Role]) -> bool {
+        self == Role::Admin || needed.contains(&self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_rejects_unknown_values() {
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()), Some(*r));
+        }
+        assert_eq!(
+            Purpose::parse("ecs_application"),
+            Some(Purpose::EcsApplication)
+        );
+        assert_eq!(Purpose::parse("marketing"), None);
+        assert_eq!(
+            serde_json::to_string(&LawfulBasis::ExplicitConsent).unwrap(),
+            "\"explicit_consent\""
+        );
+    }
+
+    #[test]
+    fn admin_may_do_everything_others_only_their_part() {
+        assert!(Role::Admin.allows(&[Role::Submitter]));
+        assert!(Role::Submitter.allows(&[Role::Submitter]));
+        assert!(!Role::Reviewer.allows(&[Role::Submitter]));
+    }
+}

@@ -1,0 +1,695 @@
+//! The HTTP service end to end: the real server on port 0 with a fresh database per test, on SQLite
+//! always and on PostgreSQL when IDV_TEST_POSTGRES_URL is set (.ci/run sets it).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use common::{engine_config, root, sample};
+use idv::api::keys::{generate_secret, hash_secret, new_id};
+use idv::api::Application;
+use idv::inference::Engine;
+use idv::models::ModelKind;
+use idv::settings::Settings;
+use idv::store::{now_ms, KeyRow, NewAudit, Store};
+use reqwest::multipart::{Form, Part};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+fn shared_engine() -> Arc<Engine> {
+    static ENGINE: OnceLock<Arc<Engine>> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| {
+            std::env::set_current_dir(root()).unwrap();
+            Arc::new(
+                Engine::load(&engine_config(), &ModelKind::MATCHING)
+                    .expect("models (run `make setup`)"),
+            )
+        })
+        .clone()
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh, empty database URL, or None when PostgreSQL tests are not configured.
+async fn fresh_database(db: Db) -> Option<String> {
+    match db {
+        Db::Sqlite => {
+            let dir =
+                std::env::temp_dir().join(format!("idv-test-{}", uuid::Uuid::new_v4().simple()));
+            std::fs::create_dir_all(&dir).unwrap();
+            Some(format!("sqlite://{}", dir.join("idv.db").display()))
+        }
+        Db::Postgres => {
+            let admin = std::env::var("IDV_TEST_POSTGRES_URL").ok()?;
+            let name = format!("idv_test_{}", uuid::Uuid::new_v4().simple());
+            let store = Store::connect_unmigrated_for_tests(&admin)
+                .await
+                .expect("IDV_TEST_POSTGRES_URL reachable");
+            store
+                .execute_raw(&format!("CREATE DATABASE {name}"))
+                .await
+                .unwrap();
+            let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
+            Some(format!("{base}/{name}"))
+        }
+    }
+}
+
+struct TestApp {
+    base: String,
+    db_url: String,
+    store: Store,
+    http: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn settings_for(db_url: &str) -> Settings {
+    let mut s = Settings::default();
+    s.service.listen = "127.0.0.1:0".into();
+    s.service.database = db_url.into();
+    s.service.job_workers = 1;
+    s.service.rate_limit_burst = 1000.0;
+    s.service.rate_limit_per_sec = 1000.0;
+    s
+}
+
+impl TestApp {
+    async fn spawn(db: Db) -> Option<TestApp> {
+        let db_url = fresh_database(db).await?;
+        Some(TestApp::spawn_on(&db_url).await)
+    }
+
+    async fn spawn_on(db_url: &str) -> TestApp {
+        let app = Application::build(settings_for(db_url).await, shared_engine())
+            .await
+            .expect("app builds");
+        let base = format!("http://{}", app.local_addr());
+        let store = app.store().clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            app.run_until(async move {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        TestApp {
+            base,
+            db_url: db_url.into(),
+            store,
+            http: client(),
+            stop: Some(tx),
+            task,
+        }
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        let _ = (&mut self.task).await;
+    }
+
+    async fn key(&self, org: &str, role: &str) -> String {
+        create_key(&self.store, org, role).await
+    }
+
+    async fn consent(&self, key: &str, subject: &str, purpose: &str) -> String {
+        let r = self
+            .http
+            .post(format!("{}/v1/consents", self.base))
+            .bearer_auth(key)
+            .json(&json!({"subject_ref": subject, "purpose": purpose, "lawful_basis": "explicit_consent", "notice_version": "2026-10"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json::<Value>().await.unwrap()["consent_ref"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    async fn verify(
+        &self,
+        key: &str,
+        fields: &[(&str, &str)],
+        selfie: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let mut form = Form::new()
+            .part(
+                "document",
+                Part::bytes(std::fs::read(sample("obama.jpg")).unwrap()).file_name("doc.jpg"),
+            )
+            .part(
+                "selfie",
+                Part::bytes(std::fs::read(sample(selfie)).unwrap()).file_name("selfie.jpg"),
+            );
+        for (k, v) in fields {
+            form = form.text(k.to_string(), v.to_string());
+        }
+        let mut req = self
+            .http
+            .post(format!("{}/v1/verifications", self.base))
+            .bearer_auth(key)
+            .multipart(form);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, key: &str, path: &str) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn wait_decided(&self, key: &str, id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, v) = self.get(key, &format!("/v1/verifications/{id}")).await;
+            assert_eq!(status, StatusCode::OK);
+            if v["status"] != "pending" {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "verification {id} still pending");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn events(&self, event: &str) -> Vec<String> {
+        let (entries, _) = self.store.audit_chain().await.unwrap();
+        entries
+            .into_iter()
+            .filter(|e| e.event == event)
+            .map(|e| e.entity)
+            .collect()
+    }
+}
+
+/// No connection reuse: a server that refuses a request before reading its body (401, 403) closes the
+/// connection, and a pooled client would trip over it on its next request.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+}
+
+async fn create_key(store: &Store, org: &str, role: &str) -> String {
+    let secret = generate_secret();
+    let key = KeyRow {
+        id: new_id("key"),
+        org: org.into(),
+        role: role.into(),
+        label: None,
+        key_hash: hash_secret(&secret),
+        created_at: now_ms(),
+    };
+    let audit = NewAudit {
+        at: now_ms(),
+        org: org.into(),
+        actor: "test".into(),
+        event: "key.created",
+        entity: key.id.clone(),
+        subject_digest: None,
+        details: json!({}),
+    };
+    store.create_key(&key, &audit).await.unwrap();
+    secret
+}
+
+fn fields<'a>(subject: &'a str, consent: &'a str, purpose: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("subject_ref", subject),
+        ("consent_ref", consent),
+        ("purpose", purpose),
+    ]
+}
+
+/// Runs a test body on SQLite, and on PostgreSQL when configured.
+macro_rules! on_both {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                ($body)(Db::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if std::env::var_os("IDV_TEST_POSTGRES_URL").is_none() {
+                    eprintln!("IDV_TEST_POSTGRES_URL is not set: the PostgreSQL run of this test is skipped");
+                    return;
+                }
+                ($body)(Db::Postgres).await
+            }
+        }
+    };
+}
+
+on_both!(consent_then_sync_and_async_verifications, |db| async move {
+    let app = TestApp::spawn(db).await.unwrap();
+    let key = app.key("acme", "submitter").await;
+    let consent = app.consent(&key, "applicant-1", "ecs_application").await;
+    let (consent_status, c) = app.get(&key, &format!("/v1/consents/{consent}")).await;
+    assert_eq!(consent_status, StatusCode::OK);
+    assert_eq!(c["notice_version"], "2026-10");
+
+    let (status, v) = app
+        .verify(
+            &key,
+            &fields("applicant-1", &consent, "ecs_application"),
+            "obama2.jpg",
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["decision"], "verified");
+    assert_eq!(v["consent_ref"], consent.as_str());
+    assert_eq!(v["comparison"], "match");
+    assert!(v["scores"]["similarity"].as_f64().unwrap() > 0.4);
+    assert_eq!(v["models"].as_array().unwrap().len(), 3);
+    assert_eq!(v["input_digests"]["document"].as_str().unwrap().len(), 64);
+    let id = v["id"].as_str().unwrap();
+    let (_, again) = app.get(&key, &format!("/v1/verifications/{id}")).await;
+    assert_eq!(again["decision"], "verified");
+    assert_eq!(again["consent_ref"], consent.as_str());
+
+    // Asynchronous, different person: referred to a person, never rejected.
+    let (status, pending) = app
+        .verify(
+            &key,
+            &fields("applicant-1", &consent, "ecs_application"),
+            "biden.jpg",
+            &[("Prefer", "respond-async")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let decided = app
+        .wait_decided(&key, pending["id"].as_str().unwrap())
+        .await;
+    assert_eq!(decided["decision"], "referred");
+    assert_eq!(decided["comparison"], "no_match");
+    assert!(decided["review_case_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("rev_"));
+    assert_eq!(decided["consent_ref"], consent.as_str());
+    app.stop().await;
+});
+
+on_both!(idempotency_key_replays_and_refuses_reuse, |db| async move {
+    let app = TestApp::spawn(db).await.unwrap();
+    let key = app.key("acme", "submitter").await;
+    let consent = app.consent(&key, "s1", "ecs_application").await;
+    let f = fields("s1", &consent, "ecs_application");
+    let (s1, first) = app
+        .verify(&key, &f, "obama2.jpg", &[("Idempotency-Key", "k-1")])
+        .await;
+    let (s2, second) = app
+        .verify(&key, &f, "obama2.jpg", &[("Idempotency-Key", "k-1")])
+        .await;
+    assert_eq!((s1, s2), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(first["id"], second["id"]);
+    let (s3, err) = app
+        .verify(&key, &f, "biden.jpg", &[("Idempotency-Key", "k-1")])
+        .await;
+    assert_eq!(s3, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(err["code"], "idempotency_key_reused");
+    assert_eq!(app.events("verification.decided").await.len(), 1);
+    app.stop().await;
+});
+
+on_both!(
+    consent_problems_are_refused_before_processing,
+    |db| async move {
+        let app = TestApp::spawn(db).await.unwrap();
+        let key = app.key("acme", "submitter").await;
+        let consent = app.consent(&key, "s1", "ecs_application").await;
+        let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+            (
+                vec![("subject_ref", "s1"), ("purpose", "ecs_application")],
+                "consent_required",
+            ),
+            (
+                fields("s1", "cns_unknown", "ecs_application"),
+                "consent_not_found",
+            ),
+            (
+                fields("s1", &consent, "remote_invigilation"),
+                "consent_purpose_mismatch",
+            ),
+            (
+                fields("someone-else", &consent, "ecs_application"),
+                "consent_subject_mismatch",
+            ),
+        ];
+        for (f, code) in cases {
+            let (status, v) = app.verify(&key, &f, "obama2.jpg", &[]).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{code}: {v}");
+            assert_eq!(v["code"], code);
+        }
+        let r = app
+            .http
+            .post(format!("{}/v1/consents/{consent}/withdraw", app.base))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let (status, v) = app
+            .verify(
+                &key,
+                &fields("s1", &consent, "ecs_application"),
+                "obama2.jpg",
+                &[("Prefer", "respond-async")],
+            )
+            .await;
+        assert_eq!(
+            (status, v["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("consent_withdrawn"))
+        );
+        // Nothing was stored or processed for any of them.
+        assert!(app.events("verification.requested").await.is_empty());
+        assert!(app.events("verification.decided").await.is_empty());
+        app.stop().await;
+    }
+);
+
+on_both!(organisations_and_roles_are_enforced, |db| async move {
+    let app = TestApp::spawn(db).await.unwrap();
+    let acme = app.key("acme", "submitter").await;
+    let other = app.key("globex", "admin").await;
+    let reviewer = app.key("acme", "reviewer").await;
+    let consent = app.consent(&acme, "s1", "ecs_application").await;
+    let (_, v) = app
+        .verify(
+            &acme,
+            &fields("s1", &consent, "ecs_application"),
+            "obama2.jpg",
+            &[],
+        )
+        .await;
+    let id = v["id"].as_str().unwrap();
+
+    for path in [
+        format!("/v1/verifications/{id}"),
+        format!("/v1/consents/{consent}"),
+    ] {
+        let (status, body) = app.get(&other, &path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(body["code"], "not_found");
+    }
+    let (status, _) = app.get(&reviewer, &format!("/v1/verifications/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "a reviewer may read");
+    let (status, body) = app
+        .verify(
+            &reviewer,
+            &fields("s1", &consent, "ecs_application"),
+            "obama2.jpg",
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["code"], "forbidden_role");
+    let r = app
+        .http
+        .get(format!("{}/v1/verifications/{id}", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    app.stop().await;
+});
+
+on_both!(audit_verify_detects_an_edited_row, |db| async move {
+    let app = TestApp::spawn(db).await.unwrap();
+    let key = app.key("acme", "submitter").await;
+    let consent = app.consent(&key, "s1", "ecs_application").await;
+    app.verify(
+        &key,
+        &fields("s1", &consent, "ecs_application"),
+        "obama2.jpg",
+        &[],
+    )
+    .await;
+    let db_url = app.db_url.clone();
+    app.stop().await;
+    let store = Store::connect(&db_url).await.unwrap();
+
+    let audit = |url: &str| {
+        Command::new(env!("CARGO_BIN_EXE_idv"))
+            .args(["audit", "verify", "--database", url])
+            .output()
+            .unwrap()
+    };
+    let ok = audit(&db_url);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("intact"));
+
+    store
+        .execute_raw("UPDATE audit_log SET details = '{\"purpose\":\"marketing\"}' WHERE seq = 2")
+        .await
+        .unwrap();
+    let bad = audit(&db_url);
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("audit_chain_broken") && err.contains("entry 2"),
+        "{err}"
+    );
+});
+
+on_both!(bad_requests_get_their_codes, |db| async move {
+    let app = TestApp::spawn(db).await.unwrap();
+    let key = app.key("acme", "submitter").await;
+    let consent = app.consent(&key, "s1", "ecs_application").await;
+    // JSON where multipart is expected.
+    let r = app
+        .http
+        .post(format!("{}/v1/verifications", app.base))
+        .bearer_auth(&key)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // A broken multipart body.
+    let r = app
+        .http
+        .post(format!("{}/v1/verifications", app.base))
+        .bearer_auth(&key)
+        .header("content-type", "multipart/form-data; boundary=xyz")
+        .body("--xyz\r\nContent-Disposition: form-data; name=\"selfie\"\r\n\r\nabc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["code"],
+        "malformed_multipart"
+    );
+    // A text file as an image: the request cannot be evaluated, nothing is decided.
+    let form = Form::new()
+        .part("document", Part::bytes(b"not an image".to_vec()))
+        .part(
+            "selfie",
+            Part::bytes(std::fs::read(sample("obama2.jpg")).unwrap()),
+        )
+        .text("subject_ref", "s1")
+        .text("consent_ref", consent.clone())
+        .text("purpose", "ecs_application");
+    let r = app
+        .http
+        .post(format!("{}/v1/verifications", app.base))
+        .bearer_auth(&key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["code"], "image_unsupported_format");
+    assert!(v["detail"].as_str().unwrap().starts_with("document:"));
+    // A consent body with an unknown purpose.
+    let r = app
+        .http
+        .post(format!("{}/v1/consents", app.base))
+        .bearer_auth(&key)
+        .json(&json!({"subject_ref": "s", "purpose": "marketing", "lawful_basis": "explicit_consent", "notice_version": "1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "invalid_field");
+    app.stop().await;
+});
+
+/// `idv serve` as a child process, with the address it printed.
+struct ServerProcess {
+    child: Child,
+    base: String,
+}
+
+fn start_server(db_url: &str) -> ServerProcess {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_idv"))
+        .current_dir(root())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            db_url,
+            "--job-workers",
+            "1",
+            "--job-lease-secs",
+            "2",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("idv listening on ")
+        .expect("address line")
+        .to_string();
+    ServerProcess { child, base }
+}
+
+on_both!(
+    a_job_interrupted_by_sigkill_completes_once_after_restart,
+    |db| async move {
+        let db_url = fresh_database(db).await.unwrap();
+        // A first server creates the schema; jobs are submitted to it and it is killed while working on them.
+        let mut server = start_server(&db_url);
+        let store = Store::connect(&db_url).await.unwrap();
+        let key = create_key(&store, "acme", "submitter").await;
+        let client = TestApp {
+            base: server.base.clone(),
+            db_url: db_url.clone(),
+            store: store.clone(),
+            http: client(),
+            stop: None,
+            task: tokio::spawn(async {}),
+        };
+        let consent = client.consent(&key, "s1", "ecs_application").await;
+        let mut ids = Vec::new();
+        for _ in 0..12 {
+            let (status, v) = client
+                .verify(
+                    &key,
+                    &fields("s1", &consent, "ecs_application"),
+                    "obama2.jpg",
+                    &[("Prefer", "respond-async")],
+                )
+                .await;
+            assert_eq!(status, StatusCode::ACCEPTED);
+            ids.push(v["id"].as_str().unwrap().to_string());
+        }
+        // Kill it once it has decided some but not all: the one it is working on is interrupted.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let done = client.events("verification.decided").await.len();
+            if done >= 1 {
+                assert!(
+                    done < ids.len(),
+                    "the server finished everything before it could be killed"
+                );
+                break;
+            }
+            assert!(Instant::now() < deadline);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        server.child.kill().unwrap(); // SIGKILL
+        server.child.wait().unwrap();
+
+        let mut restarted = start_server(&db_url);
+        let client = TestApp {
+            base: restarted.base.clone(),
+            ..client
+        };
+        for id in &ids {
+            let v = client.wait_decided(&key, id).await;
+            assert_eq!(v["decision"], "verified", "{v}");
+        }
+        restarted.child.kill().unwrap();
+        restarted.child.wait().unwrap();
+        let mut decided = client.events("verification.decided").await;
+        decided.sort();
+        let mut expected = ids.clone();
+        expected.sort();
+        assert_eq!(decided, expected, "every job decided exactly once");
+        let (entries, head) = store.audit_chain().await.unwrap();
+        assert!(idv::audit::verify_chain(&entries, (head.0, &head.1)).is_ok());
+    }
+);
+
+/// Two servers on one PostgreSQL share the jobs table: 50 jobs, none lost, none done twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_postgres_share_50_jobs() {
+    let Some(db_url) = fresh_database(Db::Postgres).await else {
+        eprintln!("IDV_TEST_POSTGRES_URL is not set: skipped");
+        return;
+    };
+    let a = TestApp::spawn_on(&db_url).await;
+    let b = TestApp::spawn_on(&db_url).await;
+    let key = a.key("acme", "submitter").await;
+    let consent = a.consent(&key, "s1", "ecs_application").await;
+    let mut ids = Vec::new();
+    for i in 0..50 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        let selfie = if i % 5 == 0 {
+            "biden.jpg"
+        } else {
+            "obama2.jpg"
+        };
+        let (status, v) = app
+            .verify(
+                &key,
+                &fields("s1", &consent, "ecs_application"),
+                selfie,
+                &[("Prefer", "respond-async")],
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        ids.push(v["id"].as_str().unwrap().to_string());
+    }
+    for id in &ids {
+        a.wait_decided(&key, id).await;
+    }
+    let mut decided = a.events("verification.decided").await;
+    decided.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(decided, expected, "50 decisions, one per job");
+    a.stop().await;
+    b.stop().await;
+}
