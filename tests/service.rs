@@ -693,3 +693,147 @@ async fn two_servers_on_one_postgres_share_50_jobs() {
     a.stop().await;
     b.stop().await;
 }
+
+/// Past its capacity the service answers 429 with Retry-After at once instead of queueing without bound;
+/// oversized parts are refused while streaming; health, readiness, metrics and the API document are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overload_limits_and_operational_endpoints() {
+    let db_url = fresh_database(Db::Sqlite).await.unwrap();
+    let mut settings = settings_for(&db_url).await;
+    settings.service.max_in_flight = 1;
+    settings.service.max_queue = 0;
+    settings.service.metrics_listen = Some("127.0.0.1:0".into());
+    settings.limits.max_bytes = 300_000; // obama2.jpg (184 KB) fits, obama3.jpg (596 KB) does not
+    let app = Application::build(settings, shared_engine()).await.unwrap();
+    let base = format!("http://{}", app.local_addr());
+    let metrics_url = format!("http://{}/metrics", app.metrics_addr().unwrap());
+    let store = app.store().clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        app.run_until(async move {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap()
+    });
+    let t = TestApp {
+        base: base.clone(),
+        db_url,
+        store,
+        http: client(),
+        stop: Some(tx),
+        task,
+    };
+    let key = t.key("acme", "submitter").await;
+    let consent = t.consent(&key, "s1", "ecs_application").await;
+
+    let f = fields("s1", &consent, "ecs_application");
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    let requests: Vec<_> = (0..6)
+        .map(|_| {
+            let form = Form::new()
+                .part(
+                    "document",
+                    Part::bytes(std::fs::read(sample("obama2.jpg")).unwrap()),
+                )
+                .part(
+                    "selfie",
+                    Part::bytes(std::fs::read(sample("obama2.jpg")).unwrap()),
+                )
+                .text("subject_ref", f[0].1.to_string())
+                .text("consent_ref", f[1].1.to_string())
+                .text("purpose", f[2].1.to_string());
+            client()
+                .post(format!("{base}/v1/verifications"))
+                .bearer_auth(&key)
+                .multipart(form)
+                .send()
+        })
+        .collect();
+    for r in futures_join(requests).await {
+        let r = r.unwrap();
+        let status = r.status();
+        statuses.push(status);
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            retry_after = r
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_string());
+            assert_eq!(r.json::<Value>().await.unwrap()["code"], "overloaded");
+        }
+    }
+    assert!(statuses.contains(&StatusCode::OK), "{statuses:?}");
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    assert!(retry_after.unwrap().parse::<u64>().unwrap() >= 1);
+
+    let (status, v) = t.verify(&key, &f, "obama3.jpg", &[]).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(v["code"], "part_too_large");
+
+    let health = client().get(format!("{base}/health")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let ready: Value = client()
+        .get(format!("{base}/ready"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ready");
+    let doc = client()
+        .get(format!("{base}/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(doc, idv::api::openapi::document());
+    let page = client()
+        .get(format!("{base}/docs"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("/openapi.json") && !page.contains("https://cdn"));
+    let metrics = client()
+        .get(&metrics_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "idv_decisions_total",
+        "idv_stage_seconds",
+        "idv_rejected_requests_total",
+        "idv_http_requests_total",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from /metrics");
+    }
+    assert!(
+        !metrics.contains("s1"),
+        "no subject reference in metric labels"
+    );
+    t.stop().await;
+}
+
+async fn futures_join<F: std::future::Future + Send + 'static>(fs: Vec<F>) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = fs.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
