@@ -2,9 +2,8 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 IDV := target/release/idv
-SAMPLES := testdata/face_recognition
 
-.PHONY: setup build run demo test lint bench eval fuzz clean-setup
+.PHONY: setup build run test lint bench eval fuzz clean-setup
 
 ## Fetch ONNX Runtime, the models and the sample faces (idempotent; checks sha256).
 setup:
@@ -13,15 +12,9 @@ setup:
 build: setup
 	$(CARGO) build --release --locked
 
-## Set up, build, and run a demonstration verification (same person, then different people).
-run: build demo
-
-demo:
-	@echo "== same person: obama.jpg (as the document) vs obama2.jpg (as the selfie)"
-	@$(IDV) verify --document $(SAMPLES)/obama.jpg --selfie $(SAMPLES)/obama2.jpg
-	@echo
-	@echo "== different people: obama.jpg vs biden.jpg"
-	@$(IDV) verify --document $(SAMPLES)/obama.jpg --selfie $(SAMPLES)/biden.jpg
+## Set up, build, run a demonstration verification, then the service (SQLite) with an API demo.
+run: build
+	@./scripts/demo.sh
 
 ## Set up, then run every test (unit, integration against the real models, accuracy on ../shared/data).
 test:

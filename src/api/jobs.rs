@@ -92,7 +92,8 @@ async fn process_job(state: &AppState, job: ClaimedJob) -> Result<(), StoreError
         document: document.content.clone().into(),
         selfie: selfie.content.clone().into(),
     };
-    match evaluate(state, inputs).await {
+    let permit = state.admission.enter_background().await;
+    match evaluate(state, inputs, permit).await {
         Ok(v) => {
             let d = decide(state, &row, &consent, &v, &digests);
             state

@@ -243,10 +243,15 @@ impl Application {
             });
         }
         let app = router(self.state.clone());
+        // On the signal, workers stop taking jobs at once (the one in hand is finished or, if the process
+        // dies, taken over after its lease), while the HTTP side drains its requests.
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        };
         axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await?;
-        let _ = stop_tx.send(true);
         for w in workers {
             let _ = w.await;
         }

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use serde_json::json;
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::error::{ApiError, ErrorCode};
 use super::keys::new_id;
@@ -27,11 +28,18 @@ pub struct Inputs {
 }
 
 /// Decodes and compares on the blocking pool (CPU work and model calls must not stall the runtime).
-/// Input problems come back as their error codes; anything else is internal.
-pub async fn evaluate(state: &AppState, inputs: Inputs) -> Result<Verification, ApiError> {
+/// The admission `permit` travels with the work and is released when it ends, even when the caller
+/// stopped waiting for it, so the bound on concurrent work holds. Input problems come back as their
+/// error codes; anything else is internal.
+pub async fn evaluate(
+    state: &AppState,
+    inputs: Inputs,
+    permit: OwnedSemaphorePermit,
+) -> Result<Verification, ApiError> {
     let engine = state.engine.clone();
     let settings = state.settings.clone();
     let task = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         let started = Instant::now();
         let with_role = |role: &str, e: crate::media::image::ImageError| {
             let mut err = ApiError::from(e);
@@ -126,10 +134,8 @@ pub fn decide(
             })
         },
     );
-    metrics::counter!("idv_decisions_total", "decision" => record.decision.as_str(),
-        "comparison" => match v.outcome { crate::pipeline::policy::Outcome::Match => "match",
-            crate::pipeline::policy::Outcome::NoMatch => "no_match", crate::pipeline::policy::Outcome::Uncertain => "uncertain" })
-    .increment(1);
+    metrics::counter!("idv_decisions_total", "decision" => record.decision.as_str(), "comparison" => v.outcome.as_str())
+        .increment(1);
     let audit = NewAudit {
         at: now,
         org: row.org.clone(),

@@ -62,6 +62,16 @@ impl Admission {
         }
     }
 
+    /// A permit for background work (job workers): waits as long as it takes, never refused, so jobs
+    /// and requests together stay within `max_in_flight`.
+    pub async fn enter_background(&self) -> OwnedSemaphorePermit {
+        self.permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed")
+    }
+
     pub fn waiting(&self) -> usize {
         self.waiting.load(Ordering::SeqCst)
     }

@@ -370,9 +370,7 @@ pub async fn create(
         document: document.bytes,
         selfie: selfie.bytes,
     };
-    let evaluated = evaluate(&state, inputs).await;
-    drop(permit);
-    let verification = evaluated?;
+    let verification = evaluate(&state, inputs, permit).await?;
     match decide_and_record(
         &state,
         row,

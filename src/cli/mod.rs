@@ -27,9 +27,12 @@ pub struct Cli {
     /// TOML file with thresholds, quality gates, detector and input limits (see docs/CONFIG.md).
     #[arg(long, env = "IDV_CONFIG", global = true)]
     pub config: Option<PathBuf>,
-    /// Log filter (tracing EnvFilter syntax), written to stderr.
-    #[arg(long, env = "IDV_LOG", default_value = "warn", global = true)]
-    pub log: String,
+    /// Log filter (tracing EnvFilter syntax), written to stderr. Default: `info` for `serve`, else `warn`.
+    #[arg(long, env = "IDV_LOG", global = true)]
+    pub log: Option<String>,
+    /// Log line format: `text` for people, `json` for log collectors.
+    #[arg(long, env = "IDV_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -129,12 +132,28 @@ impl From<ImageError> for CliError {
     }
 }
 
-pub fn init_tracing(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "warn".into());
-    tracing_subscriber::fmt()
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Logs go to stderr (stdout carries results). They never contain biometric data or subject references.
+pub fn init_tracing(cli: &Cli) {
+    let default = if matches!(cli.command, Command::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    };
+    let filter = cli.log.as_deref().unwrap_or(default);
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| default.into());
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode, CliError> {

@@ -29,6 +29,8 @@ pub struct ServeArgs {
     /// Seconds a worker holds a job before another server may take it over.
     #[arg(long, env = "IDV_JOB_LEASE_SECS")]
     pub job_lease_secs: Option<u64>,
+    #[command(flatten)]
+    pub thresholds: super::verify::ThresholdArgs,
 }
 
 pub fn run(

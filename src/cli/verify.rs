@@ -110,13 +110,12 @@ fn ms(d: std::time::Duration) -> f64 {
 }
 
 fn print_human(v: &Verification, t: &Timings) {
-    let outcome = serde_json::to_value(v.outcome).expect("serialisable");
     let similarity = v
         .similarity
         .map_or("not compared".to_string(), |s| format!("similarity {s:.3}"));
     println!(
         "outcome: {}  ({similarity}; match at >= {:.2}, no match below {:.2})",
-        outcome.as_str().unwrap_or("?"),
+        v.outcome.as_str(),
         v.thresholds.match_at,
         v.thresholds.no_match_below
     );

@@ -51,6 +51,16 @@ macro_rules! on_pool {
     };
 }
 
+/// Fetches at most one row and decodes it as `$ty`, on either pool.
+macro_rules! fetch_optional_as {
+    ($store:expr, $ty:ty, $sql:expr $(, $bind:expr)* $(,)?) => {
+        on_pool!($store, |p| {
+            let row = sqlx::query($sql)$(.bind($bind))*.fetch_optional(p).await?;
+            row.map(|r| <$ty>::from_row(&r)).transpose()?
+        })
+    };
+}
+
 /// Appends one audit entry inside an open transaction: bumps the chain head (taking the write lock),
 /// hashes the entry onto it and inserts it.
 macro_rules! append_audit {
@@ -238,10 +248,7 @@ impl Store {
     /// The active key with this secret hash.
     pub async fn find_key(&self, key_hash: &str) -> Result<Option<KeyRow>, StoreError> {
         let sql = "SELECT id, org, role, label, key_hash, created_at FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL";
-        Ok(on_pool!(self, |p| {
-            let row = sqlx::query(sql).bind(key_hash).fetch_optional(p).await?;
-            row.map(|r| KeyRow::from_row(&r)).transpose()?
-        }))
+        Ok(fetch_optional_as!(self, KeyRow, sql, key_hash))
     }
 
     pub async fn list_keys(&self) -> Result<Vec<(KeyRow, Option<i64>)>, StoreError> {
@@ -306,14 +313,7 @@ impl Store {
     ) -> Result<Option<ConsentRow>, StoreError> {
         let sql = "SELECT consent_ref, org, subject_ref, purpose, lawful_basis, notice_version, status, created_at, withdrawn_at
                    FROM consents WHERE org = $1 AND consent_ref = $2";
-        Ok(on_pool!(self, |p| {
-            let row = sqlx::query(sql)
-                .bind(org)
-                .bind(consent_ref)
-                .fetch_optional(p)
-                .await?;
-            row.map(|r| ConsentRow::from_row(&r)).transpose()?
-        }))
+        Ok(fetch_optional_as!(self, ConsentRow, sql, org, consent_ref))
     }
 
     /// Marks an active consent withdrawn; `false` when it was not active.
@@ -369,15 +369,7 @@ impl Store {
     ) -> Result<Option<ChallengeRow>, StoreError> {
         let sql = "UPDATE challenges SET used_at = $1 WHERE org = $2 AND id = $3 AND used_at IS NULL AND expires_at > $1
                    RETURNING id, org, nonce, actions, created_at, expires_at";
-        Ok(on_pool!(self, |p| {
-            let row = sqlx::query(sql)
-                .bind(now)
-                .bind(org)
-                .bind(id)
-                .fetch_optional(p)
-                .await?;
-            row.map(|r| ChallengeRow::from_row(&r)).transpose()?
-        }))
+        Ok(fetch_optional_as!(self, ChallengeRow, sql, now, org, id))
     }
 
     // ---------------------------------------------------------------------------------- verifications
@@ -388,14 +380,7 @@ impl Store {
         key: &str,
     ) -> Result<Option<VerificationRow>, StoreError> {
         let sql = format!("SELECT {VERIFICATION_COLUMNS} FROM verifications WHERE org = $1 AND idempotency_key = $2");
-        Ok(on_pool!(self, |p| {
-            let row = sqlx::query(&sql)
-                .bind(org)
-                .bind(key)
-                .fetch_optional(p)
-                .await?;
-            row.map(|r| VerificationRow::from_row(&r)).transpose()?
-        }))
+        Ok(fetch_optional_as!(self, VerificationRow, &sql, org, key))
     }
 
     pub async fn get_verification(
@@ -405,14 +390,7 @@ impl Store {
     ) -> Result<Option<VerificationRow>, StoreError> {
         let sql =
             format!("SELECT {VERIFICATION_COLUMNS} FROM verifications WHERE org = $1 AND id = $2");
-        Ok(on_pool!(self, |p| {
-            let row = sqlx::query(&sql)
-                .bind(org)
-                .bind(id)
-                .fetch_optional(p)
-                .await?;
-            row.map(|r| VerificationRow::from_row(&r)).transpose()?
-        }))
+        Ok(fetch_optional_as!(self, VerificationRow, &sql, org, id))
     }
 
     /// A verification by id alone: for the job workers, which act for every organisation.
@@ -421,10 +399,7 @@ impl Store {
         id: &str,
     ) -> Result<Option<VerificationRow>, StoreError> {
         let sql = format!("SELECT {VERIFICATION_COLUMNS} FROM verifications WHERE id = $1");
-        Ok(on_pool!(self, |p| {
-            let row = sqlx::query(&sql).bind(id).fetch_optional(p).await?;
-            row.map(|r| VerificationRow::from_row(&r)).transpose()?
-        }))
+        Ok(fetch_optional_as!(self, VerificationRow, &sql, id))
     }
 
     /// Records an accepted asynchronous verification: the request, its inputs and its job, in one

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# `make run`: a verification on the command line, then the service on its embedded SQLite database,
+# with an API key, a consent and a verification made through the HTTP API, left running in the foreground.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+idv=target/release/idv
+samples=testdata/face_recognition
+listen=${IDV_LISTEN:-127.0.0.1:8080}
+database=${IDV_DATABASE:-sqlite://idv.db}
+
+echo "== idv verify: obama.jpg (as the document) vs obama2.jpg (as the selfie)"
+"$idv" verify --document "$samples/obama.jpg" --selfie "$samples/obama2.jpg"
+echo
+echo "== idv verify: obama.jpg vs biden.jpg"
+"$idv" verify --document "$samples/obama.jpg" --selfie "$samples/biden.jpg"
+echo
+
+echo "== idv serve on $database, listening on $listen"
+"$idv" serve --listen "$listen" --database "$database" &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' EXIT
+for _ in $(seq 100); do
+  curl -fsS "http://$listen/ready" >/dev/null 2>&1 && break
+  kill -0 $server 2>/dev/null || { echo "the service did not start (is $listen in use? set IDV_LISTEN)" >&2; exit 1; }
+  sleep 0.1
+done
+
+key=$("$idv" keys create --org demo --role submitter --label "make run demo" --database "$database" | tail -n 1)
+echo "== a submitter API key for organisation 'demo' (shown once): $key"
+consent=$(curl -fsS "http://$listen/v1/consents" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+  -d '{"subject_ref":"demo-applicant-1","purpose":"ecs_application","lawful_basis":"explicit_consent","notice_version":"2026-11"}')
+echo "== POST /v1/consents → $consent"
+consent_ref=$(printf '%s' "$consent" | python3 -c 'import json,sys; print(json.load(sys.stdin)["consent_ref"])')
+echo "== POST /v1/verifications (document obama.jpg, selfie obama2.jpg)"
+curl -fsS "http://$listen/v1/verifications" -H "Authorization: Bearer $key" \
+  -F document=@"$samples/obama.jpg" -F selfie=@"$samples/obama2.jpg" \
+  -F subject_ref=demo-applicant-1 -F consent_ref="$consent_ref" -F purpose=ecs_application |
+  python3 -c 'import json,sys; v=json.load(sys.stdin); print(json.dumps({k: v[k] for k in ("id","decision","comparison","consent_ref","reasons","scores")}, indent=2))'
+echo
+echo "idv is running at http://$listen (API reference: http://$listen/docs). Ctrl-C stops it."
+wait $server
