@@ -35,7 +35,7 @@ FROM --platform=linux/amd64 debian:bookworm-slim
 
 # FFmpeg runtime libraries matching the -dev packages above; libstdc++6 for ONNX Runtime; sqlite3 for
 # `sqlite3 .backup` of the database (docs/DEPLOYMENT.md); ca-certificates for TLS to outside services
-# (the current build has no TLS client: see docs/DEPLOYMENT.md on PostgreSQL).
+# (PostgreSQL over TLS: see docs/DEPLOYMENT.md).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       ca-certificates libstdc++6 sqlite3 \
