@@ -5,7 +5,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::liveness::LivenessConfig;
 use crate::media::image::DecodeLimits;
+use crate::media::video::VideoLimits;
 use crate::pipeline::policy::MatchThresholds;
 use crate::pipeline::verify::QualityConfig;
 use crate::vision::detect::DetectorConfig;
@@ -20,6 +22,8 @@ pub struct Settings {
     pub quality: QualityConfig,
     pub detector: DetectorConfig,
     pub limits: DecodeLimits,
+    pub video: VideoLimits,
+    pub liveness: LivenessConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +63,9 @@ impl Settings {
     }
 
     pub fn validate(&self) -> Result<(), String> {
-        self.matching.validate()
+        self.matching.validate()?;
+        self.video.validate()?;
+        self.liveness.validate()
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod embed;
 mod eval;
+mod liveness;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -56,6 +57,8 @@ pub enum Command {
     Embed(embed::EmbedArgs),
     /// Measure verification accuracy on an identity-labelled image list.
     Eval(eval::EvalArgs),
+    /// Check a selfie video for liveness against a challenge (blink, head turns).
+    Liveness(liveness::LivenessArgs),
 }
 
 /// A failure the user has to act on: a stable code, a message, and the process exit status.
@@ -119,6 +122,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Verify(args) => verify::run(&cli.engine, settings, args),
         Command::Embed(args) => embed::run(&cli.engine, settings, args),
         Command::Eval(args) => eval::run(&cli.engine, settings, args),
+        Command::Liveness(args) => liveness::run(&cli.engine, settings, args),
     }
 }
 

@@ -495,7 +495,7 @@ impl Sampler<'_> {
             return Ok(());
         }
         self.next_sample_s = (self.next_sample_s + self.step).max(time_s + self.step / 2.0);
-        let image = self.to_rgb(frame)?;
+        let image = self.convert(frame)?;
         let image = match self.rotation {
             90 => image::imageops::rotate90(&image),
             180 => image::imageops::rotate180(&image),
@@ -516,7 +516,7 @@ impl Sampler<'_> {
         Ok(())
     }
 
-    fn to_rgb(&mut self, frame: &AvFrame) -> Result<RgbImage, VideoError> {
+    fn convert(&mut self, frame: &AvFrame) -> Result<RgbImage, VideoError> {
         let (format, w, h) = (frame.format(), frame.width(), frame.height());
         let stale =
             !matches!(&self.scaler, Some((_, f, sw, sh)) if *f == format && *sw == w && *sh == h);

@@ -6,9 +6,12 @@ use super::document::analyse_document;
 use super::face::{Analysis, FaceAnalyzer, Faces, StageTimings};
 use super::policy::{decide, MatchThresholds, Outcome};
 use crate::inference::InferenceError;
+use crate::vision::pose::HeadPose;
+use crate::vision::quality::Exposure;
 use crate::vision::{BoxF, Point};
 
-/// Quality gates of a still face, each a reason code when it trips.
+/// Quality gates of a still face (a selfie, a video's best frame, a document portrait where they apply),
+/// each a reason code when it trips.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QualityConfig {
@@ -16,17 +19,92 @@ pub struct QualityConfig {
     pub min_face_px: f32,
     /// Raw embedding norm below which a face is blurred, partial or badly aligned (`*_low_quality`).
     pub min_norm: f32,
+    /// Variance of the Laplacian of the 112×112 gray face crop below which it is blurred (`*_blurry`).
+    pub min_sharpness: f32,
+    /// Mean face luminance (0–255) below which it is too dark (`*_too_dark`).
+    pub min_luma: f32,
+    /// Mean face luminance above which it is too bright (`*_too_bright`).
+    pub max_luma: f32,
+    /// Share of blown-out (≥ 250) face pixels above which it is too bright (`*_too_bright`).
+    pub max_bright_share: f32,
+    /// |yaw| beyond which a face is not frontal (`*_not_frontal`), degrees.
+    pub max_yaw_deg: f32,
+    /// |pitch| beyond which a face is not frontal; generous because the pose model's pitch is rough.
+    pub max_pitch_deg: f32,
+    /// |roll| beyond which a face is not frontal, degrees.
+    pub max_roll_deg: f32,
+    /// P(closed) of either eye at or above which the eyes are closed (`*_eyes_closed`).
+    pub max_eye_closed: f32,
 }
 
 impl Default for QualityConfig {
     fn default() -> Self {
         // 40 px: the smallest document portraits that still matched (48 px) keep a margin.
         // 2.3: below every upright face in the measurements (2.55), above most rotated ones.
+        // The sharpness, light and pose gates sit well outside what the shared selfie clips show
+        // (docs/LIVENESS.md), so they only trip on captures a person should look at.
         QualityConfig {
             min_face_px: 40.0,
             min_norm: 2.3,
+            min_sharpness: 20.0,
+            min_luma: 40.0,
+            max_luma: 225.0,
+            max_bright_share: 0.2,
+            max_yaw_deg: 25.0,
+            max_pitch_deg: 30.0,
+            max_roll_deg: 20.0,
+            max_eye_closed: 0.5,
         }
     }
+}
+
+/// What the quality gates look at in one face.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FaceQuality {
+    /// Faces detected in the picture.
+    pub faces: usize,
+    pub height: f32,
+    pub cut_off: bool,
+    pub norm: Option<f32>,
+    pub sharpness: f32,
+    pub exposure: Exposure,
+    pub pose: HeadPose,
+    pub p_closed: [Option<f32>; 2],
+}
+
+/// Reason codes of the quality gates for one face (pure).
+pub fn face_quality_reasons(role: Role, q: &FaceQuality, config: &QualityConfig) -> Vec<String> {
+    let p = role.prefix();
+    let checks = [
+        (q.cut_off, "face_cut_off"),
+        (q.height < config.min_face_px, "face_too_small"),
+        (q.norm.is_some_and(|n| n < config.min_norm), "low_quality"),
+        (role == Role::Selfie && q.faces > 1, "multiple_faces"),
+        (q.sharpness < config.min_sharpness, "blurry"),
+        (q.exposure.mean_luma < config.min_luma, "too_dark"),
+        (
+            q.exposure.mean_luma > config.max_luma
+                || q.exposure.bright_share > config.max_bright_share,
+            "too_bright",
+        ),
+        (
+            !(q.pose.yaw.abs() <= config.max_yaw_deg
+                && q.pose.pitch.abs() <= config.max_pitch_deg
+                && q.pose.roll.abs() <= config.max_roll_deg),
+            "not_frontal",
+        ),
+        (
+            q.p_closed
+                .iter()
+                .any(|c| c.is_none_or(|c| c >= config.max_eye_closed)),
+            "eyes_closed",
+        ),
+    ];
+    checks
+        .iter()
+        .filter(|(tripped, _)| *tripped)
+        .map(|(_, code)| format!("{p}_{code}"))
+        .collect()
 }
 
 /// Which image a finding is about; reason codes are prefixed with it.
