@@ -470,3 +470,350 @@ pub fn best_frame(frames: &[FrameSignals], config: &LivenessConfig) -> Option<us
     };
     pick(true).or_else(|| pick(false))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vision::embed::Embedding;
+    use crate::vision::pose::HeadPose;
+    use crate::vision::quality::Exposure;
+    use crate::vision::{BoxF, Point};
+
+    const OPEN: f32 = 0.02;
+    const SHUT: f32 = 0.98;
+
+    /// A face shape; `mouth` opens the mouth and `lids` lowers the upper eyelids (pixels).
+    fn shape(mouth: f32, lids: f32) -> Vec<Point> {
+        let mut lm: Vec<Point> = (0..68)
+            .map(|k| {
+                let t = k as f32 * 0.37;
+                [200.0 + 60.0 * t.cos(), 220.0 + 80.0 * t.sin()]
+            })
+            .collect();
+        lm[36] = [160.0, 200.0];
+        lm[45] = [240.0, 200.0];
+        for p in &mut lm[48..68] {
+            p[1] += mouth;
+        }
+        for k in [37, 38, 43, 44] {
+            lm[k][1] += lids;
+        }
+        lm
+    }
+
+    fn embedding(seed: usize) -> Embedding {
+        let raw: Vec<f32> = (0..512)
+            .map(|i| if i % 7 == seed % 7 { 1.0 } else { 0.1 })
+            .collect();
+        Embedding::from_raw(&raw).unwrap().0
+    }
+
+    struct F {
+        yaw: f32,
+        closed: [f32; 2],
+        ear: f32,
+        faces: usize,
+        person: usize,
+        mouth: f32,
+        live: f32,
+    }
+
+    fn f(yaw: f32) -> F {
+        F {
+            yaw,
+            closed: [OPEN, OPEN],
+            ear: 0.3,
+            faces: 1,
+            person: 0,
+            mouth: 0.0,
+            live: 0.95,
+        }
+    }
+
+    fn shut(mut x: F) -> F {
+        x.closed = [SHUT, SHUT];
+        x.ear = 0.15;
+        x
+    }
+
+    /// Frames at 15 per second; every frame embedded and passively scored; the mouth moves as people's do.
+    fn frames(spec: Vec<F>) -> Vec<FrameSignals> {
+        spec.into_iter()
+            .enumerate()
+            .map(|(i, s)| FrameSignals {
+                index: i,
+                time_s: i as f64 / 15.0,
+                faces: s.faces,
+                face: (s.faces > 0).then(|| FaceSignals {
+                    bbox: BoxF {
+                        x1: 100.0,
+                        y1: 100.0,
+                        x2: 300.0,
+                        y2: 340.0,
+                    },
+                    score: 0.99,
+                    cut_off: false,
+                    landmarks68: shape(
+                        s.mouth + (i % 5) as f32 * 3.0,
+                        if s.closed[0] > 0.5 { 8.0 } else { 0.0 },
+                    ),
+                    p_closed: s.closed.map(Some),
+                    ear: [s.ear; 2],
+                    pose: HeadPose {
+                        yaw: s.yaw,
+                        pitch: -5.0,
+                        roll: 1.0,
+                    },
+                    p_live: Some(s.live),
+                    sharpness: 400.0,
+                    exposure: Exposure {
+                        mean_luma: 120.0,
+                        dark_share: 0.0,
+                        bright_share: 0.0,
+                    },
+                    embedding: Some(embedding(s.person)),
+                    norm: Some(3.8),
+                }),
+            })
+            .collect()
+    }
+
+    fn still(n: usize) -> Vec<F> {
+        (0..n).map(|_| f(0.0)).collect()
+    }
+
+    fn run(actions: &[Action], spec: Vec<F>) -> LivenessDecision {
+        decide(
+            actions,
+            &frames(spec),
+            &LivenessConfig::default(),
+            &QualityConfig::default(),
+        )
+    }
+
+    /// 12 frontal frames, a blink of 2 frames, 12 frontal frames.
+    fn blink_video() -> Vec<F> {
+        let mut v = still(12);
+        v.extend([shut(f(0.0)), shut(f(0.0))]);
+        v.extend(still(12));
+        v
+    }
+
+    /// Frontal, then a turn to `yaw` held for 5 frames, then frontal again.
+    fn turn_video(yaw: f32) -> Vec<F> {
+        let mut v = still(10);
+        v.extend([f(yaw / 2.0), f(yaw), f(yaw), f(yaw), f(yaw), f(yaw / 2.0)]);
+        v.extend(still(10));
+        v
+    }
+
+    #[test]
+    fn a_short_both_eyes_blink_passes() {
+        let d = run(&[Action::Blink], blink_video());
+        assert_eq!(d.verdict, Verdict::Pass, "{:?}", d.reasons);
+        assert_eq!(d.actions[0].frames, Some((12, 13)));
+        assert!(d.best_frame.is_some_and(|b| !(12..=13).contains(&b)));
+    }
+
+    #[test]
+    fn looking_down_a_wink_or_an_unbounded_closure_is_not_a_blink() {
+        // Eyes "closed" for 1.3 s: looking down.
+        let mut down = still(10);
+        down.extend((0..20).map(|_| shut(f(0.0))));
+        down.extend(still(10));
+        assert!(!run(&[Action::Blink], down).actions[0].done);
+        // One eye only.
+        let mut wink = still(10);
+        wink.extend((0..2).map(|_| {
+            let mut x = shut(f(0.0));
+            x.closed = [SHUT, OPEN];
+            x
+        }));
+        wink.extend(still(10));
+        assert!(!run(&[Action::Blink], wink).actions[0].done);
+        // Closed at the end of the video: never seen to open again.
+        let mut end = still(20);
+        end.extend([shut(f(0.0)), shut(f(0.0))]);
+        assert!(!run(&[Action::Blink], end).actions[0].done);
+        // The model says closed but the lids do not move (a half-lidded gaze): no aspect-ratio dip.
+        let mut gaze = still(10);
+        gaze.extend((0..3).map(|_| {
+            let mut x = shut(f(0.0));
+            x.ear = 0.29;
+            x
+        }));
+        gaze.extend(still(10));
+        assert!(!run(&[Action::Blink], gaze).actions[0].done);
+    }
+
+    #[test]
+    fn a_half_closed_frame_at_the_edge_of_a_blink_is_part_of_it() {
+        let mut v = still(10);
+        let mut edge = f(0.0);
+        edge.closed = [OPEN, SHUT];
+        v.extend([edge, shut(f(0.0)), shut(f(0.0))]);
+        v.extend(still(10));
+        assert_eq!(run(&[Action::Blink], v).actions[0].frames, Some((10, 12)));
+    }
+
+    #[test]
+    fn turns_follow_the_yaw_sign_and_the_mirror_setting() {
+        // Yaw falls: the nose points to image-right, the subject's left in a non-mirrored video.
+        let left = run(&[Action::TurnLeft], turn_video(-30.0));
+        assert!(left.actions[0].done, "{:?}", left.reasons);
+        assert!(!run(&[Action::TurnRight], turn_video(-30.0)).actions[0].done);
+        assert!(run(&[Action::TurnRight], turn_video(30.0)).actions[0].done);
+        let mirrored = LivenessConfig {
+            mirrored: true,
+            ..LivenessConfig::default()
+        };
+        let d = decide(
+            &[Action::TurnRight],
+            &frames(turn_video(-30.0)),
+            &mirrored,
+            &QualityConfig::default(),
+        );
+        assert!(d.actions[0].done);
+    }
+
+    #[test]
+    fn small_or_momentary_turns_and_turns_without_a_frontal_start_do_not_count() {
+        assert!(!run(&[Action::TurnLeft], turn_video(-15.0)).actions[0].done);
+        let mut spike = still(10);
+        spike.push(f(-40.0)); // one glitchy frame
+        spike.extend(still(10));
+        assert!(!run(&[Action::TurnLeft], spike).actions[0].done);
+        // Already turned from the first frame to the last: no frontal start.
+        let turned: Vec<F> = (0..20).map(|i| f(-20.0 - i as f32)).collect();
+        assert!(!run(&[Action::TurnLeft], turned).actions[0].done);
+    }
+
+    #[test]
+    fn actions_must_come_in_the_asked_order() {
+        let mut v = blink_video();
+        v.extend(turn_video(-30.0));
+        let in_order = run(&[Action::Blink, Action::TurnLeft], v);
+        assert_eq!(in_order.verdict, Verdict::Pass, "{:?}", in_order.reasons);
+        let mut v = blink_video();
+        v.extend(turn_video(-30.0));
+        let reversed = run(&[Action::TurnLeft, Action::Blink], v);
+        assert_eq!(reversed.verdict, Verdict::Fail);
+        assert_eq!(reversed.reasons, vec!["challenge_not_performed"]);
+        assert!(reversed.actions[0].done && !reversed.actions[1].done);
+    }
+
+    #[test]
+    fn a_still_photo_fails_even_when_the_pose_model_jitters() {
+        // Identical shapes in every frame (a looped still), with pose noise that fakes a turn.
+        let mut spec = turn_video(-30.0);
+        let mut frames = frames(std::mem::take(&mut spec));
+        let fixed = frames[0].face.as_ref().unwrap().landmarks68.clone();
+        for f in &mut frames {
+            f.face.as_mut().unwrap().landmarks68 = fixed.clone();
+        }
+        let d = decide(
+            &[Action::TurnLeft],
+            &frames,
+            &LivenessConfig::default(),
+            &QualityConfig::default(),
+        );
+        assert_eq!(d.verdict, Verdict::Fail);
+        assert!(
+            d.reasons.contains(&"no_face_motion".to_string()),
+            "{:?}",
+            d.reasons
+        );
+        assert!(d.summary.shape_change_p90 < 1e-6);
+    }
+
+    #[test]
+    fn a_low_passive_score_alone_only_refers() {
+        let spec = blink_video()
+            .into_iter()
+            .map(|mut x| {
+                x.live = 0.05;
+                x
+            })
+            .collect();
+        let d = run(&[Action::Blink], spec);
+        assert_eq!(d.verdict, Verdict::Refer);
+        assert_eq!(d.reasons, vec!["passive_liveness_low"]);
+        assert!(d.summary.p_live_median.is_some_and(|p| p < 0.1));
+    }
+
+    #[test]
+    fn another_person_or_another_face_refers() {
+        let mut spec = blink_video();
+        for x in &mut spec[20..24] {
+            x.person = 3;
+        }
+        let d = run(&[Action::Blink], spec);
+        assert_eq!(d.verdict, Verdict::Refer);
+        assert!(
+            d.reasons.contains(&"face_changed".to_string()),
+            "{:?}",
+            d.reasons
+        );
+        assert_eq!(d.summary.frames_other_person, 4);
+
+        let mut crowd = blink_video();
+        for x in &mut crowd[..6] {
+            x.faces = 2;
+        }
+        let d = run(&[Action::Blink], crowd);
+        assert_eq!(
+            (d.verdict, d.reasons.clone()),
+            (Verdict::Refer, vec!["multiple_faces".to_string()])
+        );
+    }
+
+    #[test]
+    fn too_few_faces_or_no_challenge_cannot_pass() {
+        let mut empty = blink_video();
+        for x in &mut empty[..22] {
+            x.faces = 0;
+        }
+        let d = run(&[Action::Blink], empty);
+        assert_eq!(
+            (d.verdict, d.reasons),
+            (Verdict::Refer, vec!["face_not_found".to_string()])
+        );
+        let d = run(&[], blink_video());
+        assert_eq!(
+            (d.verdict, d.reasons),
+            (Verdict::Refer, vec!["no_challenge".to_string()])
+        );
+    }
+
+    #[test]
+    fn the_best_frame_is_frontal_with_open_eyes_and_the_highest_norm() {
+        let mut fs = frames(blink_video());
+        fs[3].face.as_mut().unwrap().norm = Some(4.5);
+        fs[12].face.as_mut().unwrap().norm = Some(5.0); // eyes closed
+        fs[5].face.as_mut().unwrap().norm = Some(4.9); // turned away
+        fs[5].face.as_mut().unwrap().pose.yaw = 40.0;
+        assert_eq!(best_frame(&fs, &LivenessConfig::default()), Some(3));
+        // The best frame's quality gates refer a poor capture.
+        fs[3].face.as_mut().unwrap().sharpness = 1.0;
+        let d = decide(
+            &[Action::Blink],
+            &fs,
+            &LivenessConfig::default(),
+            &QualityConfig::default(),
+        );
+        assert_eq!(
+            (d.verdict, d.reasons),
+            (Verdict::Refer, vec!["selfie_blurry".to_string()])
+        );
+    }
+
+    #[test]
+    fn configuration_is_validated() {
+        assert!(LivenessConfig::default().validate().is_ok());
+        let inverted = LivenessConfig {
+            different_person_below: 0.6,
+            ..LivenessConfig::default()
+        };
+        assert!(inverted.validate().is_err());
+    }
+}

@@ -221,3 +221,66 @@ pub fn verify(
         selfie: report(&me, None, me_reasons),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn good() -> FaceQuality {
+        FaceQuality {
+            faces: 1,
+            height: 200.0,
+            cut_off: false,
+            norm: Some(3.8),
+            sharpness: 300.0,
+            exposure: Exposure {
+                mean_luma: 120.0,
+                dark_share: 0.0,
+                bright_share: 0.01,
+            },
+            pose: HeadPose {
+                yaw: 5.0,
+                pitch: -8.0,
+                roll: 2.0,
+            },
+            p_closed: [Some(0.01), Some(0.02)],
+        }
+    }
+
+    #[test]
+    fn each_quality_gate_has_its_reason_at_its_threshold() {
+        let c = QualityConfig::default();
+        assert!(face_quality_reasons(Role::Selfie, &good(), &c).is_empty());
+        let cases: [(fn(&mut FaceQuality), &str); 9] = [
+            (|q| q.height = 39.0, "selfie_face_too_small"),
+            (|q| q.norm = Some(2.0), "selfie_low_quality"),
+            (|q| q.faces = 2, "selfie_multiple_faces"),
+            (|q| q.sharpness = 19.0, "selfie_blurry"),
+            (|q| q.exposure.mean_luma = 30.0, "selfie_too_dark"),
+            (|q| q.exposure.bright_share = 0.3, "selfie_too_bright"),
+            (|q| q.pose.yaw = -26.0, "selfie_not_frontal"),
+            (|q| q.p_closed[1] = Some(0.5), "selfie_eyes_closed"),
+            (|q| q.cut_off = true, "selfie_face_cut_off"),
+        ];
+        for (spoil, reason) in cases {
+            let mut q = good();
+            spoil(&mut q);
+            assert_eq!(
+                face_quality_reasons(Role::Selfie, &q, &c),
+                vec![reason.to_string()]
+            );
+        }
+        // A pose the model could not measure is not frontal; a missing eye crop is not an open eye.
+        let mut q = good();
+        q.pose.roll = f32::NAN;
+        q.p_closed[0] = None;
+        assert_eq!(
+            face_quality_reasons(Role::Selfie, &q, &c),
+            vec!["selfie_not_frontal", "selfie_eyes_closed"]
+        );
+        // A second face on a document is its ghost portrait, not a second person.
+        let mut q = good();
+        q.faces = 2;
+        assert!(face_quality_reasons(Role::Document, &q, &c).is_empty());
+    }
+}
