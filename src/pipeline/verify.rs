@@ -251,7 +251,8 @@ mod tests {
     fn each_quality_gate_has_its_reason_at_its_threshold() {
         let c = QualityConfig::default();
         assert!(face_quality_reasons(Role::Selfie, &good(), &c).is_empty());
-        let cases: [(fn(&mut FaceQuality), &str); 9] = [
+        type Spoil = fn(&mut FaceQuality);
+        let cases: [(Spoil, &str); 9] = [
             (|q| q.height = 39.0, "selfie_face_too_small"),
             (|q| q.norm = Some(2.0), "selfie_low_quality"),
             (|q| q.faces = 2, "selfie_multiple_faces"),
