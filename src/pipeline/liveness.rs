@@ -57,6 +57,13 @@ impl FrameWork {
     }
 }
 
+/// The result of a scoped worker thread, its panic carried on.
+fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
 /// Where the time went.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct VideoTimings {
@@ -149,71 +156,76 @@ impl<'e> FrameAnalyzer<'e> {
         };
         let face_box = landmarks::int_box(&detect::square_box(&bbox, w as f32, h as f32));
 
-        let mut p_closed = [None, None];
-        for (p, eye_box) in p_closed
-            .iter_mut()
-            .zip(eye::eye_boxes(&face.landmarks68, w, h))
-        {
-            if let Some(eye_box) = eye_box {
-                let out = self
-                    .engine
-                    .run(ModelKind::Eye, eye::input_tensor(&canvas, eye_box))?;
-                *p = Some(eye::p_closed(&out[0]));
+        // The embedding and the passive model run on their own workers while this thread feeds the eye
+        // and pose models: on two cores a frame costs the longest of them, not their sum.
+        std::thread::scope(|scope| {
+            let identity = work
+                .identity
+                .then(|| scope.spawn(|| self.faces.embed_points(image, &face.landmarks)));
+            let passive = liveness::crop(face_box, w, h)
+                .filter(|_| work.passive)
+                .map(|crop| {
+                    scope.spawn(move || {
+                        self.engine
+                            .run(ModelKind::Liveness, liveness::input_tensor(&canvas, crop))
+                            .map(|out| liveness::p_live(&out[0]))
+                    })
+                });
+
+            let mut p_closed = [None, None];
+            for (p, eye_box) in p_closed
+                .iter_mut()
+                .zip(eye::eye_boxes(&face.landmarks68, w, h))
+            {
+                if let Some(eye_box) = eye_box {
+                    let out = self
+                        .engine
+                        .run(ModelKind::Eye, eye::input_tensor(&canvas, eye_box))?;
+                    *p = Some(eye::p_closed(&out[0]));
+                }
             }
-        }
-        let head = match pose::crop(face_box, w, h) {
-            Some(crop) => {
-                let out = self
-                    .engine
-                    .run(ModelKind::Pose, pose::input_tensor(&canvas, crop))?;
-                pose::decode(&out[0], &out[1], &out[2])
-            }
-            None => pose::HeadPose {
-                yaw: f32::NAN,
-                pitch: f32::NAN,
-                roll: f32::NAN,
-            },
-        };
-        let p_live = match liveness::crop(face_box, w, h).filter(|_| work.passive) {
-            Some(crop) => {
-                let out = self
-                    .engine
-                    .run(ModelKind::Liveness, liveness::input_tensor(&canvas, crop))?;
-                Some(liveness::p_live(&out[0]))
-            }
-            None => None,
-        };
-        let (sharpness, exposure) = match landmarks::scaled_rect(face_box, w, h, 1.0) {
-            Some(rect) => {
-                let gray = quality::face_gray(&canvas, rect);
-                (
-                    quality::sharpness(&gray, quality::CROP_SIDE),
-                    quality::exposure(&gray),
-                )
-            }
-            None => (0.0, quality::exposure(&[])),
-        };
-        let (embedding, norm) = if work.identity {
-            match self.faces.embed_points(image, &face.landmarks)? {
+            let head = match pose::crop(face_box, w, h) {
+                Some(crop) => {
+                    let out = self
+                        .engine
+                        .run(ModelKind::Pose, pose::input_tensor(&canvas, crop))?;
+                    pose::decode(&out[0], &out[1], &out[2])
+                }
+                None => pose::HeadPose {
+                    yaw: f32::NAN,
+                    pitch: f32::NAN,
+                    roll: f32::NAN,
+                },
+            };
+            let (sharpness, exposure) = match landmarks::scaled_rect(face_box, w, h, 1.0) {
+                Some(rect) => {
+                    let gray = quality::face_gray(&canvas, rect);
+                    (
+                        quality::sharpness(&gray, quality::CROP_SIDE),
+                        quality::exposure(&gray),
+                    )
+                }
+                None => (0.0, quality::exposure(&[])),
+            };
+            let p_live = passive.map(join).transpose()?;
+            let (embedding, norm) = match identity.map(join).transpose()?.flatten() {
                 Some((e, n)) => (Some(e), Some(n)),
                 None => (None, None),
-            }
-        } else {
-            (None, None)
-        };
-        Ok(FaceSignals {
-            bbox: face.bbox,
-            score: face.score,
-            cut_off,
-            landmarks68: face.landmarks68.clone(),
-            p_closed,
-            ear: eye::eye_aspect_ratio(&face.landmarks68),
-            pose: head,
-            p_live,
-            sharpness,
-            exposure,
-            embedding,
-            norm,
+            };
+            Ok(FaceSignals {
+                bbox: face.bbox,
+                score: face.score,
+                cut_off,
+                landmarks68: face.landmarks68.clone(),
+                p_closed,
+                ear: eye::eye_aspect_ratio(&face.landmarks68),
+                pose: head,
+                p_live,
+                sharpness,
+                exposure,
+                embedding,
+                norm,
+            })
         })
     }
 
