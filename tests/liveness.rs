@@ -309,3 +309,114 @@ fn attacks_are_never_accepted_and_bona_fide_clips_never_fail() {
         assert!(kinds.contains(&kind), "{kind} missing");
     }
 }
+
+fn idv(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_idv"))
+        .current_dir(common::root())
+        .args(args)
+        .env_remove("IDV_CONFIG")
+        .output()
+        .expect("idv runs")
+}
+
+#[test]
+fn cli_liveness_json_has_the_verdict_the_frames_and_no_biometrics() {
+    let clip = shared_data().join("liveportrait/video/d0.mp4");
+    let out = idv(&[
+        "liveness",
+        clip.to_str().unwrap(),
+        "--challenge",
+        "blink",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["verdict"], "pass");
+    assert_eq!(v["reasons"], serde_json::json!([]));
+    let frames = v["frames"].as_array().unwrap();
+    assert_eq!(
+        v["frames_analysed"].as_u64().unwrap() as usize,
+        frames.len()
+    );
+    assert!(v["frames_decoded"].as_u64().unwrap() > frames.len() as u64);
+    assert_eq!(v["actions"][0]["action"], "blink");
+    assert_eq!(v["actions"][0]["done"], true);
+    let best = v["best_frame"]["index"].as_u64().unwrap() as usize;
+    assert_eq!(frames[best]["similarity"].as_f64().unwrap(), 1.0);
+    for key in ["pose", "p_closed", "ear", "sharpness", "exposure", "box"] {
+        assert!(frames[0]["face"].get(key).is_some(), "{key}");
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("embedding") && !text.contains("landmarks68"));
+    assert!(v["timings_ms"]["total"].as_f64().unwrap() > 0.0);
+
+    // The human form says the same.
+    let out = idv(&[
+        "liveness",
+        clip.to_str().unwrap(),
+        "--challenge",
+        "turn_left",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("verdict:  fail"), "{text}");
+    assert!(text.contains("challenge_not_performed") && text.contains("turn_left NOT done"));
+}
+
+#[test]
+fn cli_verify_with_a_video_compares_the_best_frame_with_the_document() {
+    let data = shared_data();
+    let clip = data.join("face_recognition/video/short_hamilton_clip.mp4");
+    let same = data.join("face_recognition/lin_manuel_miranda/lin-manuel-miranda.png");
+    let other = sample("obama.jpg");
+    let run = |doc: &Path| {
+        let out = idv(&[
+            "verify",
+            "--document",
+            doc.to_str().unwrap(),
+            "--video",
+            clip.to_str().unwrap(),
+            "--challenge",
+            "turn_right,turn_left",
+            "--json",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let v = run(&same);
+    assert_eq!(v["outcome"], "match", "{v}");
+    // Other people in the clip: liveness refers, so nothing is accepted automatically.
+    assert_eq!(v["liveness"]["verdict"], "refer");
+    assert_eq!(v["accepted"], false);
+    let v = run(&other);
+    assert_ne!(v["outcome"], "match");
+    assert_eq!(v["accepted"], false);
+
+    // A bad video is refused with its code; --selfie and --video exclude each other.
+    let out = idv(&[
+        "verify",
+        "--document",
+        other.to_str().unwrap(),
+        "--video",
+        other.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("video_unsupported"));
+    let out = idv(&[
+        "verify",
+        "--document",
+        other.to_str().unwrap(),
+        "--selfie",
+        other.to_str().unwrap(),
+        "--video",
+        clip.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -319,17 +319,15 @@ pub fn decode_video(
     let mut context = ffmpeg::codec::Context::from_parameters(parameters)
         .map_err(|e| VideoError::Corrupt(format!("bad codec parameters ({e})")))?;
     let max_pixels = i64::from(limits.max_long_side) * i64::from(limits.max_short_side);
-    // SAFETY: plain field writes on a context that is not opened yet. max_pixels makes the decoder itself
-    // refuse a bitstream whose real picture size exceeds what the container declared.
-    unsafe {
+    // SAFETY: plain field reads and writes on a context that is not opened yet. max_pixels makes the
+    // decoder itself refuse a bitstream whose real picture size exceeds what the container declared.
+    let (w, h) = unsafe {
         let raw = context.as_mut_ptr();
         (*raw).max_pixels = max_pixels;
         (*raw).thread_count = 1;
-    }
-    let mut decoder = context.decoder().video().map_err(|e| {
-        VideoError::Unsupported(format!("the {codec} decoder cannot open it ({e})"))
-    })?;
-    let (w, h) = (decoder.width(), decoder.height());
+        ((*raw).width, (*raw).height)
+    };
+    let (w, h) = (u32::try_from(w).unwrap_or(0), u32::try_from(h).unwrap_or(0));
     if w == 0 || h == 0 {
         return Err(VideoError::Corrupt(
             "the video declares no picture size".into(),
@@ -343,6 +341,9 @@ pub fn decode_video(
             short: limits.max_short_side,
         });
     }
+    let mut decoder = context.decoder().video().map_err(|e| {
+        VideoError::Unsupported(format!("the {codec} decoder cannot open it ({e})"))
+    })?;
 
     let mut state = Sampler {
         limits,

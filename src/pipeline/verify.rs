@@ -3,9 +3,12 @@
 use serde::{Deserialize, Serialize};
 
 use super::document::analyse_document;
-use super::face::{Analysis, FaceAnalyzer, Faces, StageTimings};
+use super::face::{Analysis, FaceAnalyzer, Faces, LocatedFace, StageTimings};
+use super::liveness::{FrameAnalyzer, FrameWork, LivenessReport};
 use super::policy::{decide, MatchThresholds, Outcome};
 use crate::inference::InferenceError;
+use crate::liveness::Verdict;
+use crate::models::ModelKind;
 use crate::vision::pose::HeadPose;
 use crate::vision::quality::Exposure;
 use crate::vision::{BoxF, Point};
@@ -194,6 +197,46 @@ pub struct Verification {
     pub selfie: ImageReport,
 }
 
+/// The sharpness, light, pose and eye gates of a still selfie's primary face; they need the eye and pose
+/// models, so an engine loaded for matching only skips them.
+fn selfie_gates(
+    analyzer: &FaceAnalyzer,
+    selfie: &image::RgbImage,
+    analysis: &Analysis,
+    quality: &QualityConfig,
+) -> Result<Vec<String>, InferenceError> {
+    let engine = analyzer.engine();
+    let Some(face) = analysis.primary() else {
+        return Ok(Vec::new());
+    };
+    if !(engine.has(ModelKind::Eye) && engine.has(ModelKind::Pose)) {
+        return Ok(Vec::new());
+    }
+    let located = LocatedFace {
+        bbox: face.bbox,
+        score: face.score,
+        landmarks: face.landmarks,
+        landmarks68: face.landmarks68.clone(),
+    };
+    let work = FrameWork {
+        identity: false,
+        passive: false,
+    };
+    let mut signals = FrameAnalyzer::new(analyzer).face_signals(
+        selfie,
+        &located,
+        analysis.padded,
+        analysis.cut_off,
+        work,
+    )?;
+    signals.norm = Some(face.norm);
+    Ok(face_quality_reasons(
+        Role::Selfie,
+        &signals.quality(analysis.detected),
+        quality,
+    ))
+}
+
 /// Compares the face on an ID document with the face in a selfie.
 pub fn verify(
     analyzer: &FaceAnalyzer,
@@ -205,7 +248,12 @@ pub fn verify(
     let (doc, rotation) = analyse_document(analyzer, document)?;
     let me = analyzer.analyse(selfie, Faces::Primary)?;
     let doc_reasons = image_reasons(Role::Document, &doc, quality);
-    let me_reasons = image_reasons(Role::Selfie, &me, quality);
+    let mut me_reasons = image_reasons(Role::Selfie, &me, quality);
+    for reason in selfie_gates(analyzer, selfie, &me, quality)? {
+        if !me_reasons.contains(&reason) {
+            me_reasons.push(reason);
+        }
+    }
     let similarity = match (doc.primary(), me.primary()) {
         (Some(a), Some(b)) => Some(a.embedding.cosine(&b.embedding)),
         _ => None,
@@ -219,6 +267,53 @@ pub fn verify(
         reasons,
         document: report(&doc, Some(rotation), doc_reasons),
         selfie: report(&me, None, me_reasons),
+    })
+}
+
+/// The result of comparing a document photo with the best frame of a liveness video.
+#[derive(Debug, Clone, Serialize)]
+pub struct VideoVerification {
+    /// Liveness passed and the faces match: the only automatic acceptance.
+    pub accepted: bool,
+    /// The face match alone (`uncertain` instead of `no_match` when the video was not a clear pass).
+    pub outcome: Outcome,
+    pub similarity: Option<f32>,
+    pub thresholds: MatchThresholds,
+    /// The document's reasons, then the video's.
+    pub reasons: Vec<String>,
+    pub document: ImageReport,
+    pub liveness: LivenessReport,
+}
+
+/// Compares the document's face with the best frame of a checked video.
+pub fn verify_video(
+    analyzer: &FaceAnalyzer,
+    document: &image::RgbImage,
+    liveness: LivenessReport,
+    thresholds: &MatchThresholds,
+    quality: &QualityConfig,
+) -> Result<VideoVerification, InferenceError> {
+    let (doc, rotation) = analyse_document(analyzer, document)?;
+    let doc_reasons = image_reasons(Role::Document, &doc, quality);
+    let similarity = match (doc.primary(), &liveness.best_embedding) {
+        (Some(d), Some(best)) => Some(d.embedding.cosine(best)),
+        _ => None,
+    };
+    let reasons: Vec<String> = doc_reasons
+        .iter()
+        .chain(&liveness.reasons)
+        .cloned()
+        .collect();
+    let weak = !doc_reasons.is_empty() || liveness.verdict != Verdict::Pass;
+    let outcome = decide(similarity, thresholds, weak);
+    Ok(VideoVerification {
+        accepted: liveness.verdict == Verdict::Pass && outcome == Outcome::Match,
+        outcome,
+        similarity,
+        thresholds: *thresholds,
+        reasons,
+        document: report(&doc, Some(rotation), doc_reasons),
+        liveness,
     })
 }
 
