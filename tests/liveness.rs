@@ -21,14 +21,15 @@ use idv::pipeline::{FaceAnalyzer, Faces};
 use idv::vision::detect::DetectorConfig;
 
 /// The bona fide clips and the actions their footage contains (found from their per-frame signals,
-/// `idv liveness VIDEO`), in order.
+/// `idv liveness VIDEO`, and by looking at the frames), in order. d0 and d19 hold one blink each and
+/// no head turn; the Hamilton clip shows other people between its shots.
 const BONA_FIDE: [(&str, &str); 4] = [
     ("liveportrait/video/d0.mp4", "blink"),
     ("liveportrait/video/d19.mp4", "blink"),
     ("liveportrait/video/d3.mp4", "turn_right,blink,turn_left"),
     (
         "face_recognition/video/short_hamilton_clip.mp4",
-        "turn_right,turn_left",
+        "turn_right",
     ),
 ];
 
@@ -44,7 +45,8 @@ const WRONG_CHALLENGES: [(&str, &[&str]); 3] = [
     ),
     (
         "face_recognition/video/short_hamilton_clip.mp4",
-        &["turn_left,blink", "blink,turn_right"],
+        // The applicant never turns left; someone in the two-person opening shot does (that one refers).
+        &["turn_left", "turn_right,turn_left", "blink,turn_right"],
     ),
 ];
 
@@ -380,7 +382,7 @@ fn cli_verify_with_a_video_compares_the_best_frame_with_the_document() {
             "--video",
             clip.to_str().unwrap(),
             "--challenge",
-            "turn_right,turn_left",
+            "turn_right",
             "--json",
         ]);
         assert!(

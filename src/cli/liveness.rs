@@ -203,19 +203,20 @@ pub fn print_human(r: &LivenessReport) {
         r.timings.analysis.as_secs_f64() * 1e3
     );
     println!();
-    println!("frame  time  faces   yaw  pitch  roll  closedL closedR   EAR  p_live  sharp  luma  norm    sim");
+    println!("frame  time  faces   yaw  pitch  roll  nose  closedL closedR   EAR  p_live  sharp  luma  norm    sim");
     for f in &r.frames {
         let sig = &f.signals;
         match &sig.face {
             None => println!("{:>5} {:>5.2} {:>6}", sig.index, sig.time_s, sig.faces),
             Some(face) => println!(
-                "{:>5} {:>5.2} {:>6} {:>5.0} {:>6.0} {:>5.0} {:>8} {:>7} {:>5.3} {:>7} {:>6.0} {:>5.0} {:>5} {:>6}",
+                "{:>5} {:>5.2} {:>6} {:>5.0} {:>6.0} {:>5.0} {:>5.2} {:>8} {:>7} {:>5.3} {:>7} {:>6.0} {:>5.0} {:>5} {:>6}",
                 sig.index,
                 sig.time_s,
                 sig.faces,
                 face.pose.yaw,
                 face.pose.pitch,
                 face.pose.roll,
+                face.nose_offset,
                 opt(face.p_closed[0], 2),
                 opt(face.p_closed[1], 2),
                 face.mean_ear(),

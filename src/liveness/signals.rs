@@ -24,6 +24,8 @@ pub struct FaceSignals {
     pub p_closed: [Option<f32>; 2],
     /// Eye aspect ratio of each eye, from the 68 landmarks.
     pub ear: [f32; 2],
+    /// The nose's position across the face (`nose_offset`), a geometric yaw.
+    pub nose_offset: f32,
     pub pose: HeadPose,
     /// Passive P(live) (fr_liveness), on the frames where it runs.
     pub p_live: Option<f32>,
@@ -102,6 +104,24 @@ impl FrameSignals {
     }
 }
 
+/// Where the nose tip sits between the outer eye corners, along the eye line, in inter-ocular distances:
+/// 0 facing the camera, negative when the nose points to image-left (yaw positive), positive to
+/// image-right. A geometric check of a head turn: a photo turned or moved in the picture plane can fool
+/// the pose model, but it does not move the nose across the face.
+pub fn nose_offset(lm: &[Point]) -> f32 {
+    if lm.len() < 46 {
+        return 0.0;
+    }
+    let (l, r, nose) = (lm[36], lm[45], lm[30]);
+    let (ex, ey) = (r[0] - l[0], r[1] - l[1]);
+    let iod_sq = ex * ex + ey * ey;
+    if iod_sq < 1.0 {
+        return 0.0;
+    }
+    let (mx, my) = ((l[0] + r[0]) / 2.0, (l[1] + r[1]) / 2.0);
+    ((nose[0] - mx) * ex + (nose[1] - my) * ey) / iod_sq
+}
+
 /// How much two sets of 68 landmarks differ once position, size and in-plane rotation are taken out:
 /// the RMS residual of the least-squares similarity fit, over the inter-ocular distance. A photo moved,
 /// zoomed or turned in front of the camera (or a still image made into a video) stays near the landmark
@@ -170,6 +190,22 @@ mod tests {
     }
 
     #[test]
+    fn nose_offset_follows_the_nose_along_the_eye_line() {
+        let mut lm = vec![[0.0f32; 2]; 68];
+        lm[36] = [100.0, 100.0];
+        lm[45] = [200.0, 100.0];
+        lm[30] = [150.0, 160.0];
+        assert_eq!(nose_offset(&lm), 0.0);
+        lm[30] = [130.0, 160.0];
+        assert!((nose_offset(&lm) + 0.2).abs() < 1e-6);
+        // Rotating the whole face in the picture plane changes nothing.
+        let turn = |p: Point| [p[1], -p[0]];
+        let rotated: Vec<Point> = lm.iter().map(|&p| turn(p)).collect();
+        assert!((nose_offset(&rotated) + 0.2).abs() < 1e-6);
+        assert_eq!(nose_offset(&lm[..10]), 0.0);
+    }
+
+    #[test]
     fn eye_states_need_both_eyes() {
         let mut f = FaceSignals {
             bbox: BoxF {
@@ -183,6 +219,7 @@ mod tests {
             landmarks68: vec![],
             p_closed: [Some(0.9), Some(0.2)],
             ear: [0.2, 0.3],
+            nose_offset: 0.0,
             pose: HeadPose {
                 yaw: 0.0,
                 pitch: 0.0,

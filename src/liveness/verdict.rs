@@ -24,6 +24,8 @@ pub struct LivenessConfig {
     pub blink_max_ear_ratio: f32,
     /// Yaw change (degrees) from a frontal frame that counts as a head turn.
     pub turn_min_deg: f32,
+    /// Shift of the nose across the face (`signals::nose_offset`, inter-ocular distances) a turn needs too.
+    pub turn_min_nose_shift: f32,
     /// |yaw| (degrees) up to which a frame counts as frontal: a turn starts from one.
     pub frontal_max_deg: f32,
     /// Consecutive frames beyond the turn angle needed (one frame may be a pose glitch).
@@ -61,6 +63,7 @@ impl Default for LivenessConfig {
             blink_max_s: 0.6,
             blink_max_ear_ratio: 0.9,
             turn_min_deg: 20.0,
+            turn_min_nose_shift: 0.08,
             frontal_max_deg: 15.0,
             turn_min_frames: 2,
             mirrored: false,
@@ -411,27 +414,32 @@ fn find_blink(
 }
 
 /// A head turn: yaw moves by at least `turn_min_deg` in direction `sign` from a frontal frame and stays
-/// there for `turn_min_frames` consecutive frames. The reference is the frontal frame furthest the other
-/// way (a turn sweeps through the frontal zone, so the latest frontal frame is already part of it).
+/// there for `turn_min_frames` consecutive frames, and the nose moves across the face the same way by
+/// `turn_min_nose_shift` (a photo turned in the picture plane fools the pose model, not the geometry).
+/// The reference is the frontal frame furthest the other way (a turn sweeps through the frontal zone,
+/// so the latest frontal frame is already part of it).
 fn find_turn(
     frames: &[FrameSignals],
     sign: f32,
     config: &LivenessConfig,
 ) -> Option<(usize, usize)> {
-    let mut reference: Option<(usize, f32)> = None;
+    let mut reference: Option<(usize, f32, f32)> = None;
     let mut run = 0;
     for (i, frame) in frames.iter().enumerate() {
-        let Some(yaw) = frame
+        // In the direction of the turn: yaw grows, and the nose moves the opposite way on screen.
+        let Some((yaw, nose)) = frame
             .face
             .as_ref()
-            .map(|f| sign * f.pose.yaw)
-            .filter(|y| y.is_finite())
+            .map(|f| (sign * f.pose.yaw, -sign * f.nose_offset))
+            .filter(|(y, n)| y.is_finite() && n.is_finite())
         else {
             run = 0;
             continue;
         };
-        if let Some((start, from)) = reference {
-            if yaw - from >= config.turn_min_deg {
+        if let Some((start, yaw_from, nose_from)) = reference {
+            if yaw - yaw_from >= config.turn_min_deg
+                && nose - nose_from >= config.turn_min_nose_shift
+            {
                 run += 1;
                 if run >= config.turn_min_frames.max(1) {
                     return Some((start, i));
@@ -440,8 +448,8 @@ fn find_turn(
             }
         }
         run = 0;
-        if yaw.abs() <= config.frontal_max_deg && reference.is_none_or(|(_, from)| yaw < from) {
-            reference = Some((i, yaw));
+        if yaw.abs() <= config.frontal_max_deg && reference.is_none_or(|(_, from, _)| yaw < from) {
+            reference = Some((i, yaw, nose));
         }
     }
     None
@@ -559,6 +567,7 @@ mod tests {
                     ),
                     p_closed: s.closed.map(Some),
                     ear: [s.ear; 2],
+                    nose_offset: -s.yaw / 100.0,
                     pose: HeadPose {
                         yaw: s.yaw,
                         pitch: -5.0,
@@ -674,6 +683,22 @@ mod tests {
             &QualityConfig::default(),
         );
         assert!(d.actions[0].done);
+    }
+
+    #[test]
+    fn a_turn_the_geometry_does_not_show_is_not_a_turn() {
+        // The pose model reports a turn but the nose stays put: a photo turned in the picture plane.
+        let mut fs = frames(turn_video(-30.0));
+        for f in &mut fs {
+            f.face.as_mut().unwrap().nose_offset = 0.01;
+        }
+        let d = decide(
+            &[Action::TurnLeft],
+            &fs,
+            &LivenessConfig::default(),
+            &QualityConfig::default(),
+        );
+        assert!(!d.actions[0].done);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::face::{FaceAnalyzer, LocatedFace};
 use super::verify::QualityConfig;
 use crate::inference::{Engine, InferenceError};
-use crate::liveness::signals::{FaceSignals, FrameSignals};
+use crate::liveness::signals::{nose_offset, FaceSignals, FrameSignals};
 use crate::liveness::verdict::{
     check_actions, decide, ActionResult, LivenessConfig, Verdict, VideoSummary,
 };
@@ -219,6 +219,7 @@ impl<'e> FrameAnalyzer<'e> {
                 landmarks68: face.landmarks68.clone(),
                 p_closed,
                 ear: eye::eye_aspect_ratio(&face.landmarks68),
+                nose_offset: nose_offset(&face.landmarks68),
                 pose: head,
                 p_live,
                 sharpness,
