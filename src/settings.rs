@@ -93,6 +93,18 @@ mod tests {
     }
 
     #[test]
+    fn the_configuration_documented_in_config_md_is_the_default() {
+        let doc = include_str!("../docs/CONFIG.md");
+        let block = doc
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("a toml block in docs/CONFIG.md");
+        let documented: Settings = toml::from_str(block).unwrap();
+        assert_eq!(documented, Settings::default());
+    }
+
+    #[test]
     fn unknown_keys_and_bad_thresholds_are_refused() {
         let typo = write("typo", "[matching]\nmatch_threshold = 0.5\n");
         assert!(Settings::load(Some(&typo))
