@@ -89,52 +89,35 @@ const FIT: &str =
 /// The attack generator: each photo looped into a 3-second video as it is, and again with synthetic
 /// zoom, translation and rotation (a photo moved in front of the camera). Returns (type, path).
 fn attack_videos(dir: &Path) -> Vec<(String, PathBuf)> {
+    let loop_filter = format!("{FIT},format=yuv420p");
+    let motion_filter = format!(
+        "{FIT},zoompan=z='1.15+0.12*sin(2*PI*on/40)':x='iw/2-(iw/zoom/2)+25*sin(2*PI*on/30)':\
+         y='ih/2-(ih/zoom/2)+15*cos(2*PI*on/35)':d=1:s=640x480:fps=25,\
+         rotate='0.15*sin(2*PI*t/1.5)',format=yuv420p"
+    );
     let mut out = Vec::new();
     for (i, (kind, photo)) in photos().into_iter().enumerate() {
-        let still = dir.join(format!("{kind}_{i}_loop.mp4"));
-        let filter = format!("{FIT},format=yuv420p");
-        ffmpeg(&[
-            "-loop",
-            "1",
-            "-framerate",
-            "25",
-            "-t",
-            "3",
-            "-i",
-            photo.to_str().unwrap(),
-            "-vf",
-            &filter,
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            still.to_str().unwrap(),
-        ]);
-        out.push((format!("{kind}_loop"), still));
-        let moving = dir.join(format!("{kind}_{i}_motion.mp4"));
-        let filter = format!(
-            "{FIT},zoompan=z='1.15+0.12*sin(2*PI*on/40)':x='iw/2-(iw/zoom/2)+25*sin(2*PI*on/30)':\
-             y='ih/2-(ih/zoom/2)+15*cos(2*PI*on/35)':d=1:s=640x480:fps=25,\
-             rotate='0.15*sin(2*PI*t/1.5)',format=yuv420p"
-        );
-        ffmpeg(&[
-            "-loop",
-            "1",
-            "-framerate",
-            "25",
-            "-t",
-            "3",
-            "-i",
-            photo.to_str().unwrap(),
-            "-vf",
-            &filter,
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            moving.to_str().unwrap(),
-        ]);
-        out.push((format!("{kind}_motion"), moving));
+        for (how, filter) in [("loop", &loop_filter), ("motion", &motion_filter)] {
+            let video = dir.join(format!("{kind}_{i}_{how}.mp4"));
+            ffmpeg(&[
+                "-loop",
+                "1",
+                "-framerate",
+                "25",
+                "-t",
+                "3",
+                "-i",
+                photo.to_str().unwrap(),
+                "-vf",
+                filter,
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                video.to_str().unwrap(),
+            ]);
+            out.push((format!("{kind}_{how}"), video));
+        }
     }
     out
 }

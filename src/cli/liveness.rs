@@ -12,7 +12,7 @@ use idv::pipeline::FaceAnalyzer;
 use idv::settings::{Settings, POLICY_VERSION};
 use serde::Serialize;
 
-use super::{load_engine, CliError, EngineArgs};
+use super::{load_engine, read_bounded, CliError, EngineArgs};
 
 #[derive(Args, Debug)]
 pub struct LivenessArgs {
@@ -46,21 +46,13 @@ impl From<VideoError> for CliError {
 
 /// Reads a video file, refusing an oversized one before reading it.
 pub fn read_video(path: &Path, limits: &VideoLimits) -> Result<Vec<u8>, CliError> {
-    let unreadable = |e: std::io::Error| {
-        CliError::input(
-            "file_unreadable",
-            format!("cannot read {}: {e}", path.display()),
-        )
-    };
-    let size = std::fs::metadata(path).map_err(unreadable)?.len();
-    if size > limits.max_bytes {
-        return Err(VideoError::TooLarge {
-            bytes: size,
+    read_bounded(path, limits.max_bytes, |bytes| {
+        VideoError::TooLarge {
+            bytes,
             limit: limits.max_bytes,
         }
-        .into());
-    }
-    std::fs::read(path).map_err(unreadable)
+        .into()
+    })
 }
 
 /// Runs the liveness check of a video file with the configured models and thresholds.

@@ -157,6 +157,23 @@ fn resolve_models_dir(given: &Path) -> PathBuf {
 
 /// Reads and decodes one image file, refusing oversized files before reading them whole.
 pub fn read_image(path: &Path, limits: &DecodeLimits) -> Result<image::RgbImage, CliError> {
+    let bytes = read_bounded(path, limits.max_bytes, |bytes| {
+        ImageError::TooLarge {
+            bytes,
+            limit: limits.max_bytes,
+        }
+        .into()
+    })?;
+    Ok(decode_image(&bytes, limits)?)
+}
+
+/// Reads a whole input file, refusing one over `limit` bytes (the error from `too_large`) before
+/// reading it.
+pub fn read_bounded(
+    path: &Path,
+    limit: u64,
+    too_large: impl FnOnce(u64) -> CliError,
+) -> Result<Vec<u8>, CliError> {
     let unreadable = |e: std::io::Error| {
         CliError::input(
             "file_unreadable",
@@ -164,13 +181,8 @@ pub fn read_image(path: &Path, limits: &DecodeLimits) -> Result<image::RgbImage,
         )
     };
     let size = std::fs::metadata(path).map_err(unreadable)?.len();
-    if size > limits.max_bytes {
-        return Err(ImageError::TooLarge {
-            bytes: size,
-            limit: limits.max_bytes,
-        }
-        .into());
+    if size > limit {
+        return Err(too_large(size));
     }
-    let bytes = std::fs::read(path).map_err(unreadable)?;
-    Ok(decode_image(&bytes, limits)?)
+    std::fs::read(path).map_err(unreadable)
 }
