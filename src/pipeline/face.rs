@@ -128,6 +128,23 @@ struct Found<'i> {
     cut_off: bool,
 }
 
+/// A detection and its landmarks, mapped from the canvas back to the image.
+fn unpadded(
+    canvas: &Canvas,
+    det: &Detection,
+    lm68: &[Point; 68],
+    five: &[Point; 5],
+) -> LocatedFace {
+    let pad = canvas.pad() as f32;
+    let unpad = |p: Point| [p[0] - pad, p[1] - pad];
+    LocatedFace {
+        bbox: det.bbox.translate(-pad, -pad),
+        score: det.score,
+        landmarks: five.map(unpad),
+        landmarks68: lm68.iter().copied().map(unpad).collect(),
+    }
+}
+
 /// Runs the face models over images. Cheap to create; borrows the engine.
 pub struct FaceAnalyzer<'e> {
     engine: &'e Engine,
@@ -182,16 +199,7 @@ impl<'e> FaceAnalyzer<'e> {
         let face = match found.primary {
             Some(i) => self
                 .landmarks_of(&found.canvas, &found.dets[i], &mut timings)?
-                .map(|(lm68, five)| {
-                    let pad = found.canvas.pad() as f32;
-                    let unpad = |p: Point| [p[0] - pad, p[1] - pad];
-                    LocatedFace {
-                        bbox: found.dets[i].bbox.translate(-pad, -pad),
-                        score: found.dets[i].score,
-                        landmarks: five.map(unpad),
-                        landmarks68: lm68.iter().copied().map(unpad).collect(),
-                    }
-                }),
+                .map(|(lm68, five)| unpadded(&found.canvas, &found.dets[i], &lm68, &five)),
             None => None,
         };
         Ok(Located {
@@ -210,13 +218,7 @@ impl<'e> FaceAnalyzer<'e> {
         image: &RgbImage,
         five: &[Point; 5],
     ) -> Result<Option<(Embedding, f32)>, InferenceError> {
-        let Some(aligned) = align::align_face(&Canvas::new(image), five) else {
-            return Ok(None);
-        };
-        let out = self
-            .engine
-            .run(ModelKind::Feature, embed::input_tensor(&aligned))?;
-        Ok(Embedding::from_raw(&out[0]))
+        self.embed_aligned(&Canvas::new(image), five, &mut StageTimings::default())
     }
 
     /// Detection with the padded retry for face-filling pictures, and the choice of the primary face.
@@ -308,32 +310,39 @@ impl<'e> FaceAnalyzer<'e> {
         let Some((lm68, five)) = self.landmarks_of(canvas, det, timings)? else {
             return Ok(None);
         };
+        let Some((embedding, norm)) = self.embed_aligned(canvas, &five, timings)? else {
+            return Ok(None);
+        };
+        let located = unpadded(canvas, det, &lm68, &five);
+        Ok(Some(Face {
+            bbox: located.bbox,
+            score: located.score,
+            landmarks: located.landmarks,
+            landmarks68: located.landmarks68,
+            embedding,
+            norm,
+        }))
+    }
 
+    /// Alignment and embedding of the face whose 5 points (canvas pixels) are given; `None` when the
+    /// points are degenerate or the model output is empty.
+    fn embed_aligned(
+        &self,
+        canvas: &Canvas,
+        five: &[Point; 5],
+        timings: &mut StageTimings,
+    ) -> Result<Option<(Embedding, f32)>, InferenceError> {
         let started = Instant::now();
-        let aligned = align::align_face(canvas, &five);
+        let aligned = align::align_face(canvas, five);
         timings.align += started.elapsed();
         let Some(aligned) = aligned else {
             return Ok(None);
         };
-
         let started = Instant::now();
         let out = self
             .engine
             .run(ModelKind::Feature, embed::input_tensor(&aligned))?;
         timings.embed += started.elapsed();
-        let Some((embedding, norm)) = Embedding::from_raw(&out[0]) else {
-            return Ok(None);
-        };
-
-        let pad = canvas.pad() as f32;
-        let unpad = |p: Point| [p[0] - pad, p[1] - pad];
-        Ok(Some(Face {
-            bbox: det.bbox.translate(-pad, -pad),
-            score: det.score,
-            landmarks: five.map(unpad),
-            landmarks68: lm68.iter().copied().map(unpad).collect(),
-            embedding,
-            norm,
-        }))
+        Ok(Embedding::from_raw(&out[0]))
     }
 }
