@@ -188,7 +188,7 @@ fn init() {
     INIT.call_once(|| {
         let _ = ffmpeg::init();
         // FFmpeg's own log lines go to stderr unconditionally; ours carry the error codes.
-        ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Fatal);
+        ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Quiet);
     });
 }
 
@@ -360,11 +360,13 @@ pub fn decode_video(
     };
     let mut damaged_packets = 0u32;
     let mut decoded = AvFrame::empty();
-    let mut packet = ffmpeg::Packet::empty();
     loop {
         if Instant::now() > deadline {
             return Err(VideoError::Timeout(limits.max_decode_s));
         }
+        // A fresh packet each time: av_read_frame overwrites a packet without releasing its buffer, so
+        // reusing one leaks every packet's data (found by the fuzzer's leak check).
+        let mut packet = ffmpeg::Packet::empty();
         match packet.read(&mut input) {
             Ok(()) => {}
             Err(ffmpeg::Error::Eof) => break,
