@@ -1,4 +1,4 @@
-//! A 5-second 720p selfie video analysed end to end (decode, sampling at 15 fps, every per-frame signal),
+//! A 5-second 720p selfie video analysed end to end (decode, sampling at 12 fps, every per-frame signal),
 //! next to decoding alone, so the split between decoding and the models shows.
 //!
 //! `cargo bench --bench liveness` (needs `make setup` and ../shared/data, or IDV_SHARED_DATA).

@@ -75,8 +75,8 @@ impl Default for LivenessConfig {
             identity_max_yaw_deg: 35.0,
             min_shape_change: 0.03,
             passive_min: 0.3,
-            identity_every: 2,
-            passive_every: 3,
+            identity_every: 3,
+            passive_every: 4,
         }
     }
 }

@@ -48,14 +48,16 @@ pub struct VideoLimits {
 
 impl Default for VideoLimits {
     /// 50 MiB, 15 s and 1920×1080 (portrait or landscape): a phone's selfie video is a few MB per
-    /// second at most. 15 frames per second catch a blink (100–400 ms) on 2–6 frames.
+    /// second at most. 12 frames per second catch a blink (100–400 ms) on 1–5 frames and keep a 5 s
+    /// clip's analysis near a second on two cores (docs/BENCHMARKS.md); 10 still found every blink of
+    /// the shared clips, on one frame each.
     fn default() -> Self {
         VideoLimits {
             max_bytes: 50 * MIB,
             max_duration_s: 15.0,
             max_long_side: 1920,
             max_short_side: 1080,
-            sample_fps: 15.0,
+            sample_fps: 12.0,
             max_decode_s: 30.0,
         }
     }
