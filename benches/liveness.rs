@@ -1,5 +1,6 @@
 //! A 5-second 720p selfie video analysed end to end (decode, sampling at 12 fps, every per-frame signal),
-//! next to decoding alone, so the split between decoding and the models shows.
+//! next to decoding alone and to the analysis of the already decoded frames alone, so the split between
+//! decoding and the models shows (end to end overlaps the two on two threads).
 //!
 //! `cargo bench --bench liveness` (needs `make setup` and ../shared/data, or IDV_SHARED_DATA).
 //! The clip is made from the shared d3 selfie video with the `ffmpeg` command: its first 5 s, upscaled
@@ -14,7 +15,7 @@ use idv::inference::{Engine, EngineConfig};
 use idv::liveness::LivenessConfig;
 use idv::media::video::{decode_video, VideoLimits};
 use idv::models::ModelKind;
-use idv::pipeline::liveness::FrameAnalyzer;
+use idv::pipeline::liveness::{FrameAnalyzer, FrameWork};
 use idv::pipeline::FaceAnalyzer;
 use idv::vision::detect::DetectorConfig;
 
@@ -73,6 +74,21 @@ fn bench(c: &mut Criterion) {
                 ControlFlow::Continue(())
             })
             .unwrap()
+        })
+    });
+    // The models' share: the same sampled frames, decoded beforehand, analysed one after the other.
+    let mut decoded = Vec::new();
+    decode_video(bytes.clone(), &limits, |f| {
+        decoded.push(f);
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    group.bench_function("analysis_of_sampled_frames", |b| {
+        b.iter(|| {
+            for f in &decoded {
+                let work = FrameWork::for_frame(f.index, &liveness);
+                black_box(frames.frame(&f.image, f.index, f.time_s, work).unwrap());
+            }
         })
     });
     group.bench_function("end_to_end", |b| {
