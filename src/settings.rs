@@ -5,7 +5,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::liveness::LivenessConfig;
 use crate::media::image::DecodeLimits;
+use crate::media::video::VideoLimits;
 use crate::pipeline::policy::MatchThresholds;
 use crate::pipeline::verify::QualityConfig;
 use crate::vision::detect::DetectorConfig;
@@ -20,6 +22,8 @@ pub struct Settings {
     pub quality: QualityConfig,
     pub detector: DetectorConfig,
     pub limits: DecodeLimits,
+    pub video: VideoLimits,
+    pub liveness: LivenessConfig,
     pub service: ServiceSettings,
     pub retention: RetentionSettings,
 }
@@ -46,6 +50,8 @@ pub struct ServiceSettings {
     /// Per API key: sustained requests per second and burst.
     pub rate_limit_per_sec: f64,
     pub rate_limit_burst: f64,
+    /// How long an issued liveness challenge may be answered.
+    pub challenge_ttl_secs: u64,
 }
 
 impl Default for ServiceSettings {
@@ -65,6 +71,7 @@ impl Default for ServiceSettings {
             job_max_attempts: 5,
             rate_limit_per_sec: 10.0,
             rate_limit_burst: 30.0,
+            challenge_ttl_secs: 300,
         }
     }
 }
@@ -122,7 +129,9 @@ impl Settings {
     }
 
     pub fn validate(&self) -> Result<(), String> {
-        self.matching.validate()
+        self.matching.validate()?;
+        self.video.validate()?;
+        self.liveness.validate()
     }
 }
 
@@ -147,6 +156,18 @@ mod tests {
             MatchThresholds::default().no_match_below
         );
         assert_eq!(s.detector, DetectorConfig::default());
+    }
+
+    #[test]
+    fn the_configuration_documented_in_config_md_is_the_default() {
+        let doc = include_str!("../docs/CONFIG.md");
+        let block = doc
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("a toml block in docs/CONFIG.md");
+        let documented: Settings = toml::from_str(block).unwrap();
+        assert_eq!(documented, Settings::default());
     }
 
     #[test]

@@ -25,8 +25,7 @@ fn shared_engine() -> Arc<Engine> {
         .get_or_init(|| {
             std::env::set_current_dir(root()).unwrap();
             Arc::new(
-                Engine::load(&engine_config(), &ModelKind::MATCHING)
-                    .expect("models (run `make setup`)"),
+                Engine::load(&engine_config(), &ModelKind::ALL).expect("models (run `make setup`)"),
             )
         })
         .clone()
@@ -48,7 +47,9 @@ async fn fresh_database(db: Db) -> Option<String> {
             Some(format!("sqlite://{}", dir.join("idv.db").display()))
         }
         Db::Postgres => {
-            let admin = std::env::var("IDV_TEST_POSTGRES_URL").ok()?;
+            let admin = std::env::var("IDV_TEST_POSTGRES_URL")
+                .ok()
+                .filter(|u| !u.is_empty())?;
             let name = format!("idv_test_{}", uuid::Uuid::new_v4().simple());
             let store = Store::connect_unmigrated_for_tests(&admin)
                 .await
@@ -255,7 +256,7 @@ macro_rules! on_both {
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                if std::env::var_os("IDV_TEST_POSTGRES_URL").is_none() {
+                if std::env::var("IDV_TEST_POSTGRES_URL").map_or(true, |u| u.is_empty()) {
                     eprintln!("IDV_TEST_POSTGRES_URL is not set: the PostgreSQL run of this test is skipped");
                     return;
                 }
@@ -277,16 +278,19 @@ on_both!(consent_then_sync_and_async_verifications, |db| async move {
         .verify(
             &key,
             &fields("applicant-1", &consent, "ecs_application"),
-            "obama2.jpg",
+            "obama3.jpg",
             &[],
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{v}");
-    assert_eq!(v["decision"], "verified");
+    assert_eq!(v["decision"], "verified", "{v}");
     assert_eq!(v["consent_ref"], consent.as_str());
     assert_eq!(v["comparison"], "match");
     assert!(v["scores"]["similarity"].as_f64().unwrap() > 0.4);
-    assert_eq!(v["models"].as_array().unwrap().len(), 3);
+    let models = v["models"].as_array().unwrap();
+    assert!(models
+        .iter()
+        .any(|m| m["name"] == "feature" && m["sha256"].as_str().unwrap().len() == 64));
     assert_eq!(v["input_digests"]["document"].as_str().unwrap().len(), 64);
     let id = v["id"].as_str().unwrap();
     let (_, again) = app.get(&key, &format!("/v1/verifications/{id}")).await;
@@ -607,7 +611,7 @@ on_both!(
                 .verify(
                     &key,
                     &fields("s1", &consent, "ecs_application"),
-                    "obama2.jpg",
+                    "obama3.jpg",
                     &[("Prefer", "respond-async")],
                 )
                 .await;
@@ -837,3 +841,68 @@ where
     }
     out
 }
+
+on_both!(
+    challenges_are_issued_once_per_request_and_used_once,
+    |db| async move {
+        let app = TestApp::spawn(db).await.unwrap();
+        let key = app.key("acme", "submitter").await;
+        let reviewer = app.key("acme", "reviewer").await;
+        let post = |k: String| {
+            app.http
+                .post(format!("{}/v1/challenges", app.base))
+                .bearer_auth(k)
+                .send()
+        };
+        let r = post(key.clone()).await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let c: Value = r.json().await.unwrap();
+        let actions = c["actions"].as_array().unwrap();
+        assert!((2..=3).contains(&actions.len()), "{c}");
+        for a in actions {
+            assert!(["blink", "turn_left", "turn_right"].contains(&a.as_str().unwrap()));
+        }
+        assert!(c["expires_at"].as_str().unwrap().ends_with('Z'));
+        let other: Value = post(key.clone()).await.unwrap().json().await.unwrap();
+        assert_ne!(other["challenge_id"], c["challenge_id"]);
+        assert_eq!(
+            post(reviewer).await.unwrap().status(),
+            StatusCode::FORBIDDEN
+        );
+
+        let id = c["challenge_id"].as_str().unwrap();
+        assert!(
+            app.store
+                .take_challenge("globex", id, now_ms())
+                .await
+                .unwrap()
+                .is_none(),
+            "another organisation's"
+        );
+        assert!(app
+            .store
+            .take_challenge("acme", id, now_ms())
+            .await
+            .unwrap()
+            .is_some());
+        assert!(
+            app.store
+                .take_challenge("acme", id, now_ms())
+                .await
+                .unwrap()
+                .is_none(),
+            "used once"
+        );
+        let later = now_ms() + 3_600_000;
+        let fresh = other["challenge_id"].as_str().unwrap();
+        assert!(
+            app.store
+                .take_challenge("acme", fresh, later)
+                .await
+                .unwrap()
+                .is_none(),
+            "expired"
+        );
+        app.stop().await;
+    }
+);

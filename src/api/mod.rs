@@ -4,6 +4,7 @@
 //! the real server exactly as `idv serve` does.
 
 pub mod auth;
+pub mod challenges;
 pub mod consents;
 pub mod error;
 pub mod jobs;
@@ -151,6 +152,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/consents/{consent_ref}/withdraw", post(consents::withdraw))
         .route("/v1/verifications", post(verifications::create))
         .route("/v1/verifications/{id}", get(verifications::get))
+        .route("/v1/challenges", post(challenges::create))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/openapi.json", get(openapi::json))

@@ -10,7 +10,7 @@ use utoipa::{Modify, OpenApi};
     info(title = "idv", description = "Biometric identity verification: consents, verifications and their decision records."),
     paths(
         super::consents::create, super::consents::get, super::consents::withdraw,
-        super::verifications::create, super::verifications::get,
+        super::verifications::create, super::verifications::get, super::challenges::create,
     ),
     components(schemas(super::error::Problem)),
     modifiers(&BearerAuth),

@@ -3,6 +3,7 @@
 mod admin;
 mod embed;
 mod eval;
+mod liveness;
 mod serve;
 mod verify;
 
@@ -61,6 +62,8 @@ pub enum Command {
     Embed(embed::EmbedArgs),
     /// Measure verification accuracy on an identity-labelled image list.
     Eval(eval::EvalArgs),
+    /// Check a selfie video for liveness against a challenge (blink, head turns).
+    Liveness(liveness::LivenessArgs),
     /// Run the HTTP service.
     Serve(serve::ServeArgs),
     /// Manage API keys.
@@ -163,6 +166,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Verify(args) => verify::run(&cli.engine, settings, args),
         Command::Embed(args) => embed::run(&cli.engine, settings, args),
         Command::Eval(args) => eval::run(&cli.engine, settings, args),
+        Command::Liveness(args) => liveness::run(&cli.engine, settings, args),
         Command::Serve(args) => serve::run(&cli.engine, settings, args),
         Command::Keys(args) => admin::keys(settings, args),
         Command::Audit(args) => admin::audit(settings, args),
@@ -200,6 +204,23 @@ fn resolve_models_dir(given: &Path) -> PathBuf {
 
 /// Reads and decodes one image file, refusing oversized files before reading them whole.
 pub fn read_image(path: &Path, limits: &DecodeLimits) -> Result<image::RgbImage, CliError> {
+    let bytes = read_bounded(path, limits.max_bytes, |bytes| {
+        ImageError::TooLarge {
+            bytes,
+            limit: limits.max_bytes,
+        }
+        .into()
+    })?;
+    Ok(decode_image(&bytes, limits)?)
+}
+
+/// Reads a whole input file, refusing one over `limit` bytes (the error from `too_large`) before
+/// reading it.
+pub fn read_bounded(
+    path: &Path,
+    limit: u64,
+    too_large: impl FnOnce(u64) -> CliError,
+) -> Result<Vec<u8>, CliError> {
     let unreadable = |e: std::io::Error| {
         CliError::input(
             "file_unreadable",
@@ -207,13 +228,8 @@ pub fn read_image(path: &Path, limits: &DecodeLimits) -> Result<image::RgbImage,
         )
     };
     let size = std::fs::metadata(path).map_err(unreadable)?.len();
-    if size > limits.max_bytes {
-        return Err(ImageError::TooLarge {
-            bytes: size,
-            limit: limits.max_bytes,
-        }
-        .into());
+    if size > limit {
+        return Err(too_large(size));
     }
-    let bytes = std::fs::read(path).map_err(unreadable)?;
-    Ok(decode_image(&bytes, limits)?)
+    std::fs::read(path).map_err(unreadable)
 }

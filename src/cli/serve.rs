@@ -49,7 +49,7 @@ pub fn run(
         .validate()
         .map_err(|m| CliError::new("config_invalid", m))?;
 
-    let engine = Arc::new(load_engine(engine_args, &ModelKind::MATCHING)?);
+    let engine = Arc::new(load_engine(engine_args, &ModelKind::ALL)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

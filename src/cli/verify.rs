@@ -7,7 +7,7 @@ use std::time::Instant;
 use clap::Args;
 use idv::models::ModelKind;
 use idv::pipeline::policy::MatchThresholds;
-use idv::pipeline::verify::{verify, ImageReport, Verification};
+use idv::pipeline::verify::{verify, verify_video, ImageReport, Verification, VideoVerification};
 use idv::pipeline::FaceAnalyzer;
 use idv::settings::{Settings, POLICY_VERSION};
 use serde::Serialize;
@@ -15,13 +15,24 @@ use serde::Serialize;
 use super::{load_engine, read_image, CliError, EngineArgs};
 
 #[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("capture").required(true).args(["selfie", "video"])))]
 pub struct VerifyArgs {
     /// Photo or scan of the identity document (JPEG, PNG or WebP); any right-angle rotation is found.
     #[arg(long, env = "IDV_DOCUMENT")]
     pub document: PathBuf,
     /// Photo of the person (JPEG, PNG or WebP).
     #[arg(long, env = "IDV_SELFIE")]
-    pub selfie: PathBuf,
+    pub selfie: Option<PathBuf>,
+    /// Liveness video of the person instead of a photo (MP4 or WebM): checked for liveness against
+    /// `--challenge`, then its best frame is compared with the document.
+    #[arg(long, env = "IDV_VIDEO", conflicts_with = "selfie")]
+    pub video: Option<PathBuf>,
+    /// With --video: the actions the applicant was asked to perform, in order.
+    #[arg(long, env = "IDV_CHALLENGE", requires = "video", value_parser = super::liveness::parse_challenge)]
+    pub challenge: Option<super::liveness::ChallengeArg>,
+    /// With --video: the video is mirrored (left and right swap).
+    #[arg(long, env = "IDV_MIRRORED", requires = "video")]
+    pub mirrored: bool,
     /// Print one JSON object instead of the human summary.
     #[arg(long, env = "IDV_JSON")]
     pub json: bool,
@@ -70,12 +81,20 @@ pub fn run(
     args: VerifyArgs,
 ) -> Result<ExitCode, CliError> {
     let thresholds = args.thresholds.apply(settings.matching)?;
-    let engine = load_engine(engine_args, &ModelKind::MATCHING)?;
+    if let Some(video) = &args.video {
+        return run_video(engine_args, &settings, &args, video, &thresholds);
+    }
+    let selfie_path = args
+        .selfie
+        .as_ref()
+        .expect("clap requires --selfie or --video");
+    // Eyes and pose as well: the selfie's sharpness, light, pose and eye gates need them.
+    let engine = load_engine(engine_args, &ModelKind::ALL)?;
     let analyzer = FaceAnalyzer::new(&engine, settings.detector);
 
     let started = Instant::now();
     let document = read_image(&args.document, &settings.limits)?;
-    let selfie = read_image(&args.selfie, &settings.limits)?;
+    let selfie = read_image(selfie_path, &settings.limits)?;
     let decode = started.elapsed();
     let verification = verify(
         &analyzer,
@@ -102,6 +121,60 @@ pub fn run(
     } else {
         print_human(&verification, &timings);
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Serialize)]
+struct VideoOutput<'a> {
+    #[serde(flatten)]
+    verification: &'a VideoVerification,
+    policy_version: &'static str,
+}
+
+/// `verify --video`: liveness first, then the best frame against the document.
+fn run_video(
+    engine_args: &EngineArgs,
+    settings: &Settings,
+    args: &VerifyArgs,
+    video: &std::path::Path,
+    thresholds: &MatchThresholds,
+) -> Result<ExitCode, CliError> {
+    let document = read_image(&args.document, &settings.limits)?;
+    let challenge = args.challenge.clone().map(|c| c.0).unwrap_or_default();
+    let (engine, liveness) =
+        super::liveness::liveness_of(engine_args, settings, video, &challenge, args.mirrored)?;
+    let analyzer = FaceAnalyzer::new(&engine, settings.detector);
+    let v = verify_video(
+        &analyzer,
+        &document,
+        liveness,
+        thresholds,
+        &settings.quality,
+    )?;
+    if args.json {
+        let out = VideoOutput {
+            verification: &v,
+            policy_version: POLICY_VERSION,
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).expect("serialisable")
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let outcome = serde_json::to_value(v.outcome).expect("serialisable");
+    let similarity = v
+        .similarity
+        .map_or("not compared".to_string(), |s| format!("similarity {s:.3}"));
+    println!(
+        "accepted: {}  (face match {}, {similarity}; match at >= {:.2}, no match below {:.2})",
+        if v.accepted { "yes" } else { "no" },
+        outcome.as_str().unwrap_or("?"),
+        v.thresholds.match_at,
+        v.thresholds.no_match_below
+    );
+    print_image("document", &v.document);
+    super::liveness::print_human(&v.liveness);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -90,6 +90,61 @@ impl Analysis {
     }
 }
 
+/// The primary face of an image located (box and landmarks) but not embedded.
+#[derive(Clone)]
+pub struct LocatedFace {
+    pub bbox: BoxF,
+    pub score: f32,
+    pub landmarks: [Point; 5],
+    pub landmarks68: Vec<Point>,
+}
+
+// Landmarks describe a face's geometry: biometric, never printed.
+impl std::fmt::Debug for LocatedFace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocatedFace")
+            .field("bbox", &self.bbox)
+            .field("score", &self.score)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `locate_primary` found: like [`Analysis`], without embeddings.
+#[derive(Debug, Clone, Default)]
+pub struct Located {
+    pub face: Option<LocatedFace>,
+    pub detected: usize,
+    pub cut_off: bool,
+    pub padded: bool,
+    pub timings: StageTimings,
+}
+
+/// Detections on the canvas they were made on, and the primary among them.
+struct Found<'i> {
+    canvas: Canvas<'i>,
+    dets: Vec<Detection>,
+    primary: Option<usize>,
+    padded: bool,
+    cut_off: bool,
+}
+
+/// A detection and its landmarks, mapped from the canvas back to the image.
+fn unpadded(
+    canvas: &Canvas,
+    det: &Detection,
+    lm68: &[Point; 68],
+    five: &[Point; 5],
+) -> LocatedFace {
+    let pad = canvas.pad() as f32;
+    let unpad = |p: Point| [p[0] - pad, p[1] - pad];
+    LocatedFace {
+        bbox: det.bbox.translate(-pad, -pad),
+        score: det.score,
+        landmarks: five.map(unpad),
+        landmarks68: lm68.iter().copied().map(unpad).collect(),
+    }
+}
+
 /// Runs the face models over images. Cheap to create; borrows the engine.
 pub struct FaceAnalyzer<'e> {
     engine: &'e Engine,
@@ -108,8 +163,71 @@ impl<'e> FaceAnalyzer<'e> {
     /// Detects, aligns and embeds the faces of `image`.
     pub fn analyse(&self, image: &RgbImage, which: Faces) -> Result<Analysis, InferenceError> {
         let mut timings = StageTimings::default();
-        let (w, h) = (image.width() as f32, image.height() as f32);
+        let found = self.find(image, &mut timings)?;
+        let Some(primary) = found.primary else {
+            return Ok(Analysis {
+                detected: found.dets.len(),
+                timings,
+                ..Analysis::default()
+            });
+        };
+        // The primary face first, then the others in score order.
+        let mut order = vec![primary];
+        if which == Faces::All {
+            order.extend((0..found.dets.len()).filter(|&i| i != primary));
+        }
+        let mut faces = Vec::with_capacity(order.len());
+        for i in order {
+            if let Some(face) = self.embed_face(&found.canvas, &found.dets[i], &mut timings)? {
+                faces.push(face);
+            }
+        }
+        Ok(Analysis {
+            faces,
+            detected: found.dets.len(),
+            cut_off: found.cut_off,
+            padded: found.padded,
+            timings,
+        })
+    }
 
+    /// The primary face with its landmarks but without the embedding (13 ms of the 17): video frames
+    /// between identity checks only need where the face and its features are.
+    pub fn locate_primary(&self, image: &RgbImage) -> Result<Located, InferenceError> {
+        let mut timings = StageTimings::default();
+        let found = self.find(image, &mut timings)?;
+        let face = match found.primary {
+            Some(i) => self
+                .landmarks_of(&found.canvas, &found.dets[i], &mut timings)?
+                .map(|(lm68, five)| unpadded(&found.canvas, &found.dets[i], &lm68, &five)),
+            None => None,
+        };
+        Ok(Located {
+            face,
+            detected: found.dets.len(),
+            cut_off: found.cut_off,
+            padded: found.padded,
+            timings,
+        })
+    }
+
+    /// The embedding (unit vector, raw norm) of a face located in `image`. Aligning on the unpadded image
+    /// gives the same crop as on the padded canvas: the padding reads as black either way.
+    pub fn embed_points(
+        &self,
+        image: &RgbImage,
+        five: &[Point; 5],
+    ) -> Result<Option<(Embedding, f32)>, InferenceError> {
+        self.embed_aligned(&Canvas::new(image), five, &mut StageTimings::default())
+    }
+
+    /// Detection with the padded retry for face-filling pictures, and the choice of the primary face.
+    fn find<'i>(
+        &self,
+        image: &'i RgbImage,
+        timings: &mut StageTimings,
+    ) -> Result<Found<'i>, InferenceError> {
+        let (w, h) = (image.width() as f32, image.height() as f32);
         let started = Instant::now();
         let mut canvas = Canvas::new(image);
         let mut dets = self.detect(&canvas, self.config.min_score)?;
@@ -133,34 +251,15 @@ impl<'e> FaceAnalyzer<'e> {
             }
         }
         timings.detect = started.elapsed();
-
-        let Some(primary) = primary else {
-            return Ok(Analysis {
-                detected: dets.len(),
-                timings,
-                ..Analysis::default()
-            });
-        };
         let pad = canvas.pad() as f32;
-        let cut_off = detect::touches_border(&dets[primary].bbox.translate(-pad, -pad), w, h);
-
-        // The primary face first, then the others in score order.
-        let mut order = vec![primary];
-        if which == Faces::All {
-            order.extend((0..dets.len()).filter(|&i| i != primary));
-        }
-        let mut faces = Vec::with_capacity(order.len());
-        for i in order {
-            if let Some(face) = self.embed_face(&canvas, &dets[i], &mut timings)? {
-                faces.push(face);
-            }
-        }
-        Ok(Analysis {
-            faces,
-            detected: dets.len(),
-            cut_off,
+        let cut_off = primary
+            .is_some_and(|i| detect::touches_border(&dets[i].bbox.translate(-pad, -pad), w, h));
+        Ok(Found {
+            canvas,
+            dets,
+            primary,
             padded,
-            timings,
+            cut_off,
         })
     }
 
@@ -176,14 +275,15 @@ impl<'e> FaceAnalyzer<'e> {
         Ok(kept)
     }
 
-    /// Landmarks, alignment and embedding of one detection; `None` when the face cannot be aligned.
-    /// The returned coordinates are mapped back from the canvas to the image.
-    fn embed_face(
+    /// The 68 landmarks and the 5 alignment points of one detection, in canvas pixels; `None` when the
+    /// face box is empty.
+    #[allow(clippy::type_complexity)]
+    fn landmarks_of(
         &self,
         canvas: &Canvas,
         det: &Detection,
         timings: &mut StageTimings,
-    ) -> Result<Option<Face>, InferenceError> {
+    ) -> Result<Option<([Point; 68], [Point; 5])>, InferenceError> {
         let started = Instant::now();
         let (cw, ch) = (canvas.width() as f32, canvas.height() as f32);
         let face_box = landmarks::int_box(&detect::square_box(&det.bbox, cw, ch));
@@ -196,32 +296,53 @@ impl<'e> FaceAnalyzer<'e> {
         let lm68 = landmarks::decode(&out[0], face_box);
         let five = landmarks::five_points(&lm68);
         timings.landmarks += started.elapsed();
+        Ok(Some((lm68, five)))
+    }
 
+    /// Landmarks, alignment and embedding of one detection; `None` when the face cannot be aligned.
+    /// The returned coordinates are mapped back from the canvas to the image.
+    fn embed_face(
+        &self,
+        canvas: &Canvas,
+        det: &Detection,
+        timings: &mut StageTimings,
+    ) -> Result<Option<Face>, InferenceError> {
+        let Some((lm68, five)) = self.landmarks_of(canvas, det, timings)? else {
+            return Ok(None);
+        };
+        let Some((embedding, norm)) = self.embed_aligned(canvas, &five, timings)? else {
+            return Ok(None);
+        };
+        let located = unpadded(canvas, det, &lm68, &five);
+        Ok(Some(Face {
+            bbox: located.bbox,
+            score: located.score,
+            landmarks: located.landmarks,
+            landmarks68: located.landmarks68,
+            embedding,
+            norm,
+        }))
+    }
+
+    /// Alignment and embedding of the face whose 5 points (canvas pixels) are given; `None` when the
+    /// points are degenerate or the model output is empty.
+    fn embed_aligned(
+        &self,
+        canvas: &Canvas,
+        five: &[Point; 5],
+        timings: &mut StageTimings,
+    ) -> Result<Option<(Embedding, f32)>, InferenceError> {
         let started = Instant::now();
-        let aligned = align::align_face(canvas, &five);
+        let aligned = align::align_face(canvas, five);
         timings.align += started.elapsed();
         let Some(aligned) = aligned else {
             return Ok(None);
         };
-
         let started = Instant::now();
         let out = self
             .engine
             .run(ModelKind::Feature, embed::input_tensor(&aligned))?;
         timings.embed += started.elapsed();
-        let Some((embedding, norm)) = Embedding::from_raw(&out[0]) else {
-            return Ok(None);
-        };
-
-        let pad = canvas.pad() as f32;
-        let unpad = |p: Point| [p[0] - pad, p[1] - pad];
-        Ok(Some(Face {
-            bbox: det.bbox.translate(-pad, -pad),
-            score: det.score,
-            landmarks: five.map(unpad),
-            landmarks68: lm68.iter().copied().map(unpad).collect(),
-            embedding,
-            norm,
-        }))
+        Ok(Embedding::from_raw(&out[0]))
     }
 }

@@ -9,8 +9,12 @@ pub mod align;
 pub mod canvas;
 pub mod detect;
 pub mod embed;
+pub mod eye;
 pub mod geometry;
 pub mod landmarks;
+pub mod liveness;
+pub mod pose;
+pub mod quality;
 
 pub use canvas::Canvas;
 pub use geometry::{BoxF, Point, RectI};

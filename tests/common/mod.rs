@@ -58,3 +58,35 @@ pub fn load(path: &std::path::Path) -> image::RgbImage {
     idv::media::image::decode_image(&bytes, &Default::default())
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
+
+/// Every model (matching plus eyes, pose and passive liveness), loaded once for the whole test binary.
+pub fn engine_all() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        std::env::set_current_dir(root()).expect("cd to the project");
+        Engine::load(&engine_config(), &ModelKind::ALL).expect("models load (run `make setup`)")
+    })
+}
+
+/// Runs the `ffmpeg` command (installed by `make setup`) quietly, failing the test on an error.
+pub fn ffmpeg(args: &[&str]) {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-nostdin"])
+        .args(args)
+        .output()
+        .expect("ffmpeg runs (run `make setup`)");
+    assert!(
+        out.status.success(),
+        "ffmpeg {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A scratch folder for generated media, under target/ (git-ignored), unique to this test binary.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = root()
+        .join("target/test-media")
+        .join(format!("{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
