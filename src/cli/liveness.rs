@@ -86,11 +86,22 @@ pub fn liveness_of(
     Ok((engine, report))
 }
 
-#[derive(Serialize)]
-struct Output<'a> {
-    #[serde(flatten)]
-    report: &'a LivenessReport,
-    policy_version: &'static str,
+/// Prints a report as one JSON object, with the policy version that judged it.
+pub fn print_json(report: &impl Serialize) {
+    #[derive(Serialize)]
+    struct Versioned<'a, T: Serialize> {
+        #[serde(flatten)]
+        report: &'a T,
+        policy_version: &'static str,
+    }
+    let out = Versioned {
+        report,
+        policy_version: POLICY_VERSION,
+    };
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&out).expect("serialisable")
+    );
 }
 
 pub fn run(
@@ -107,14 +118,7 @@ pub fn run(
         args.mirrored,
     )?;
     if args.json {
-        let out = Output {
-            report: &report,
-            policy_version: POLICY_VERSION,
-        };
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&out).expect("serialisable")
-        );
+        print_json(&report);
     } else {
         print_human(&report);
     }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use clap::Args;
 use idv::models::ModelKind;
 use idv::pipeline::policy::MatchThresholds;
-use idv::pipeline::verify::{verify, verify_video, ImageReport, Verification, VideoVerification};
+use idv::pipeline::verify::{verify, verify_video, ImageReport, Verification};
 use idv::pipeline::FaceAnalyzer;
 use idv::settings::{Settings, POLICY_VERSION};
 use serde::Serialize;
@@ -124,13 +124,6 @@ pub fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-#[derive(Serialize)]
-struct VideoOutput<'a> {
-    #[serde(flatten)]
-    verification: &'a VideoVerification,
-    policy_version: &'static str,
-}
-
 /// `verify --video`: liveness first, then the best frame against the document.
 fn run_video(
     engine_args: &EngineArgs,
@@ -152,14 +145,7 @@ fn run_video(
         &settings.quality,
     )?;
     if args.json {
-        let out = VideoOutput {
-            verification: &v,
-            policy_version: POLICY_VERSION,
-        };
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&out).expect("serialisable")
-        );
+        super::liveness::print_json(&v);
         return Ok(ExitCode::SUCCESS);
     }
     let outcome = serde_json::to_value(v.outcome).expect("serialisable");
