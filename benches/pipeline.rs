@@ -52,8 +52,22 @@ fn bench(c: &mut Criterion) {
     let aligned = align::align_face(&canvas, &face.landmarks).unwrap();
     let feat_input = embed::input_tensor(&aligned);
 
-    // Bare model runs: the reference every other number is compared with.
     let manifest = Manifest::builtin();
+    let mut sessions: Vec<_> = [ModelKind::Detect, ModelKind::Landmark, ModelKind::Feature]
+        .into_iter()
+        .map(|kind| {
+            (
+                open_session(&config, kind).unwrap(),
+                manifest.spec(kind).unwrap().inputs[0].shape.clone(),
+            )
+        })
+        .collect();
+    let inputs = [&det_input, &lm_input, &feat_input];
+    paired_ratio(&mut sessions, &inputs, || {
+        analyzer.analyse(&image, Faces::Primary).unwrap();
+    });
+
+    // Bare model runs: the reference every other number is compared with.
     let mut group = c.benchmark_group("model");
     for (kind, input) in [
         (ModelKind::Detect, &det_input),
@@ -106,6 +120,49 @@ fn bench(c: &mut Criterion) {
         b.iter(|| analyzer.analyse(black_box(&image), Faces::Primary).unwrap())
     });
     group.finish();
+}
+
+/// The per-image pipeline against the bare model runs, timed alternately in one loop so that load from
+/// elsewhere on the machine weighs on both alike; the ratio of the medians is written next to
+/// criterion's results (target/criterion/paired.json) for scripts/bench_summary.py.
+fn paired_ratio(
+    sessions: &mut [(ort::session::Session, Vec<usize>)],
+    inputs: &[&Vec<f32>; 3],
+    mut pipeline: impl FnMut(),
+) {
+    const ROUNDS: usize = 150;
+    let (mut bare, mut whole) = (Vec::with_capacity(ROUNDS), Vec::with_capacity(ROUNDS));
+    for round in 0..ROUNDS + 10 {
+        let started = std::time::Instant::now();
+        for ((session, shape), input) in sessions.iter_mut().zip(inputs) {
+            let tensor = TensorRef::from_array_view((shape.clone(), input.as_slice())).unwrap();
+            black_box(session.run(ort::inputs!["input" => tensor]).unwrap().len());
+        }
+        let models = started.elapsed().as_secs_f64() * 1e3;
+        let started = std::time::Instant::now();
+        pipeline();
+        let all = started.elapsed().as_secs_f64() * 1e3;
+        if round >= 10 {
+            bare.push(models);
+            whole.push(all);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (m, p) = (median(&mut bare), median(&mut whole));
+    println!(
+        "paired: bare models {m:.3} ms, pipeline {p:.3} ms, ratio {:.3} (median of {ROUNDS})",
+        p / m
+    );
+    let out = root().join("target/criterion");
+    std::fs::create_dir_all(&out).unwrap();
+    let json = format!(
+        "{{\"rounds\": {ROUNDS}, \"models_ms\": {m}, \"pipeline_ms\": {p}, \"ratio\": {}}}\n",
+        p / m
+    );
+    std::fs::write(out.join("paired.json"), json).unwrap();
 }
 
 criterion_group! {
