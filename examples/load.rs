@@ -213,7 +213,8 @@ async fn main() {
         .expect("run `make setup`");
     let selfie = std::fs::read(root().join("testdata/face_recognition/obama3.jpg")).unwrap();
 
-    let (floor_models, floor_pipeline) = model_floor(&document, &selfie);
+    let (floor_models, floor_pipeline) =
+        tokio::task::block_in_place(|| model_floor(&document, &selfie));
     let (mut child, target) = match arg("--url") {
         Some(url) => (
             None,

@@ -30,3 +30,8 @@ print()
 print(f"sum of bare model runs (detect + landmark + feature): {models:.3f} ms")
 print(f"per-image pipeline (analyse_primary):                 {pipeline:.3f} ms")
 print(f"ratio pipeline / models: {pipeline / models:.3f} (budget 1.25)")
+paired = root / "paired.json"
+if paired.exists():
+    p = json.loads(paired.read_text())
+    print(f"paired (alternating in one loop, median of {p['rounds']}): models {p['models_ms']:.3f} ms, "
+          f"pipeline {p['pipeline_ms']:.3f} ms, ratio {p['ratio']:.3f}")

@@ -173,13 +173,23 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     }
 }
 
-/// Loads the matching models with the engine flags.
+/// Loads the given models with the engine flags, one session each (sequential work).
 pub fn load_engine(args: &EngineArgs, kinds: &[ModelKind]) -> Result<Engine, CliError> {
+    load_engine_with_sessions(args, kinds, 1)
+}
+
+/// Loads the given models with `sessions` sessions each, for that many concurrent runs.
+pub fn load_engine_with_sessions(
+    args: &EngineArgs,
+    kinds: &[ModelKind],
+    sessions: usize,
+) -> Result<Engine, CliError> {
     let config = EngineConfig {
         ort_lib: args.ort_lib.clone(),
         models_dir: resolve_models_dir(&args.models),
         device: args.device,
         intra_threads: args.intra_threads,
+        sessions_per_model: sessions,
     };
     Ok(Engine::load(&config, kinds)?)
 }

@@ -8,7 +8,7 @@ use idv::api::Application;
 use idv::models::ModelKind;
 use idv::settings::Settings;
 
-use super::{load_engine, CliError, DatabaseArg, EngineArgs};
+use super::{load_engine_with_sessions, CliError, DatabaseArg, EngineArgs};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -49,7 +49,13 @@ pub fn run(
         .validate()
         .map_err(|m| CliError::new("config_invalid", m))?;
 
-    let engine = Arc::new(load_engine(engine_args, &ModelKind::ALL)?);
+    // As many sessions per model as verifications may run at once, so they do not queue on one session.
+    let sessions = settings.service.max_in_flight;
+    let engine = Arc::new(load_engine_with_sessions(
+        engine_args,
+        &ModelKind::ALL,
+        sessions,
+    )?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

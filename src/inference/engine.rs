@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 
-use super::worker::{ModelWorker, Outputs};
+use super::worker::{warm_up, ModelWorker, Outputs};
 use crate::models::{Manifest, ModelError, ModelKind};
 
 /// The ONNX Runtime release idv is built and tested against.
@@ -43,6 +43,9 @@ pub struct EngineConfig {
     /// Threads each session may use for one run. 1 is best when requests run in parallel; more only help
     /// an otherwise idle machine (models.md §6).
     pub intra_threads: usize,
+    /// Sessions (each on its own thread) per model: how many runs of one model can happen at once.
+    /// One is enough for sequential work; a service wants as many as verifications run in parallel.
+    pub sessions_per_model: usize,
 }
 
 impl Default for EngineConfig {
@@ -52,6 +55,7 @@ impl Default for EngineConfig {
             models_dir: PathBuf::from("models"),
             device: Device::Cpu,
             intra_threads: 1,
+            sessions_per_model: 1,
         }
     }
 }
@@ -153,12 +157,16 @@ impl Engine {
         let mut model_ids = Vec::new();
         for &kind in kinds {
             let spec = manifest.spec(kind)?;
-            let session = open_session(config, kind)?;
-            let outputs = spec.outputs.iter().map(|o| o.name.clone()).collect();
-            workers.insert(
-                kind,
-                ModelWorker::spawn(kind, session, spec.inputs[0].shape.clone(), outputs),
-            );
+            let outputs: Vec<String> = spec.outputs.iter().map(|o| o.name.clone()).collect();
+            let shape = spec.inputs[0].shape.clone();
+            let sessions = (0..config.sessions_per_model.max(1))
+                .map(|_| {
+                    let mut session = open_session(config, kind)?;
+                    warm_up(kind, &mut session, &shape, &outputs)?;
+                    Ok(session)
+                })
+                .collect::<Result<Vec<_>, InferenceError>>()?;
+            workers.insert(kind, ModelWorker::spawn(kind, sessions, shape, outputs));
             model_ids.push((kind, spec.sha256.clone()));
         }
         tracing::info!(models = ?kinds, device = ?config.device, intra_threads = config.intra_threads, "models loaded");

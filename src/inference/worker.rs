@@ -1,9 +1,11 @@
-//! A thread that owns one ort `Session` and runs it for whoever sends it a job.
+//! Threads that each own one ort `Session` of a model and run it for whoever sends a job.
 //!
-//! `Session::run` takes `&mut self`, so a session has exactly one owner. Callers on any thread (pipeline
-//! code in `spawn_blocking`, CLI loops, benches) send an input and wait on a one-shot reply.
+//! `Session::run` takes `&mut self`, so a session has exactly one owner. A model may have several
+//! sessions (one per thread, all taking jobs from one queue), so concurrent verifications do not queue
+//! behind a single session of the slowest model. Callers on any thread (pipeline code in
+//! `spawn_blocking`, CLI loops, benches) send an input and wait on a one-shot reply.
 
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
 use ort::session::Session;
@@ -25,26 +27,34 @@ struct Job {
 pub struct ModelWorker {
     kind: ModelKind,
     tx: Option<mpsc::Sender<Job>>,
-    thread: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl ModelWorker {
-    /// Moves `session` onto a new thread that serves jobs until the worker is dropped.
+    /// Moves each session onto its own thread; they serve one shared queue until the worker is dropped.
     pub fn spawn(
         kind: ModelKind,
-        session: Session,
+        sessions: Vec<Session>,
         input_shape: Vec<usize>,
         outputs: Vec<String>,
     ) -> Self {
         let (tx, rx) = mpsc::channel::<Job>();
-        let thread = std::thread::Builder::new()
-            .name(format!("ort-{kind}"))
-            .spawn(move || serve(kind, session, input_shape, outputs, rx))
-            .expect("spawning a model worker thread");
+        let rx = Arc::new(Mutex::new(rx));
+        let threads = sessions
+            .into_iter()
+            .enumerate()
+            .map(|(i, session)| {
+                let (rx, shape, outputs) = (rx.clone(), input_shape.clone(), outputs.clone());
+                std::thread::Builder::new()
+                    .name(format!("ort-{kind}-{i}"))
+                    .spawn(move || serve(kind, session, shape, outputs, rx))
+                    .expect("spawning a model worker thread")
+            })
+            .collect();
         ModelWorker {
             kind,
             tx: Some(tx),
-            thread: Some(thread),
+            threads,
         }
     }
 
@@ -69,7 +79,7 @@ impl Drop for ModelWorker {
     fn drop(&mut self) {
         // Closing the channel ends the worker's loop; wait so the session is released before we return.
         drop(self.tx.take());
-        if let Some(t) = self.thread.take() {
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }
@@ -80,9 +90,14 @@ fn serve(
     mut session: Session,
     shape: Vec<usize>,
     outputs: Vec<String>,
-    rx: mpsc::Receiver<Job>,
+    rx: Arc<Mutex<mpsc::Receiver<Job>>>,
 ) {
-    for job in rx {
+    loop {
+        // The lock is held only while waiting for the next job, never while running one.
+        let next = rx.lock().map(|r| r.recv());
+        let Ok(Ok(job)) = next else {
+            return; // the channel closed (the engine was dropped) or another thread panicked
+        };
         let _enter = job.span.enter();
         if job.reply.is_closed() {
             continue; // the caller gave up; do not spend the CPU
@@ -90,6 +105,18 @@ fn serve(
         let result = run_once(kind, &mut session, &shape, &outputs, &job.input);
         let _ = job.reply.send(result);
     }
+}
+
+/// One run on zeros, on the caller's thread: a session's first run allocates its buffers, so this is
+/// paid at start-up rather than by the first request, and a model that cannot run is found then.
+pub(super) fn warm_up(
+    kind: ModelKind,
+    session: &mut Session,
+    shape: &[usize],
+    outputs: &[String],
+) -> Result<(), InferenceError> {
+    let zeros = vec![0.0; shape.iter().product()];
+    run_once(kind, session, shape, outputs, &zeros).map(|_| ())
 }
 
 fn run_once(
