@@ -514,43 +514,32 @@ impl Store {
         lease: Duration,
     ) -> Result<Option<ClaimedJob>, StoreError> {
         let until = now + lease.as_millis() as i64;
-        let row = match self {
-            Store::Sqlite(p) => {
-                sqlx::query(
-                    "UPDATE jobs SET lease_owner = $1, lease_until = $2, attempts = attempts + 1
-                     WHERE verification_id = (SELECT verification_id FROM jobs WHERE lease_until <= $3
-                                              ORDER BY created_at LIMIT 1)
-                     RETURNING verification_id, attempts",
-                )
-                .bind(owner)
-                .bind(until)
-                .bind(now)
-                .fetch_optional(p)
-                .await?
-                .map(|r| -> Result<ClaimedJob, sqlx::Error> {
-                    Ok(ClaimedJob { verification_id: r.try_get("verification_id")?, attempts: r.try_get("attempts")? })
-                })
-                .transpose()?
-            }
-            Store::Postgres(p) => {
-                sqlx::query(
-                    "UPDATE jobs SET lease_owner = $1, lease_until = $2, attempts = attempts + 1
-                     WHERE verification_id = (SELECT verification_id FROM jobs WHERE lease_until <= $3
-                                              ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-                     RETURNING verification_id, attempts",
-                )
-                .bind(owner)
-                .bind(until)
-                .bind(now)
-                .fetch_optional(p)
-                .await?
-                .map(|r| -> Result<ClaimedJob, sqlx::Error> {
-                    Ok(ClaimedJob { verification_id: r.try_get("verification_id")?, attempts: r.try_get("attempts")? })
-                })
-                .transpose()?
-            }
+        // Only PostgreSQL has several writers to keep apart.
+        let skip_locked = match self {
+            Store::Sqlite(_) => "",
+            Store::Postgres(_) => " FOR UPDATE SKIP LOCKED",
         };
-        Ok(row)
+        let sql = format!(
+            "UPDATE jobs SET lease_owner = $1, lease_until = $2, attempts = attempts + 1
+             WHERE verification_id = (SELECT verification_id FROM jobs WHERE lease_until <= $3
+                                      ORDER BY created_at LIMIT 1{skip_locked})
+             RETURNING verification_id, attempts"
+        );
+        Ok(on_pool!(self, |p| {
+            let row = sqlx::query(&sql)
+                .bind(owner)
+                .bind(until)
+                .bind(now)
+                .fetch_optional(p)
+                .await?;
+            row.map(|r| -> Result<ClaimedJob, sqlx::Error> {
+                Ok(ClaimedJob {
+                    verification_id: r.try_get("verification_id")?,
+                    attempts: r.try_get("attempts")?,
+                })
+            })
+            .transpose()?
+        }))
     }
 
     pub async fn job_media(&self, verification_id: &str) -> Result<Vec<MediaRow>, StoreError> {
