@@ -37,5 +37,10 @@ curl -fsS "http://$listen/v1/verifications" -H "Authorization: Bearer $key" \
   -F subject_ref=demo-applicant-1 -F consent_ref="$consent_ref" -F purpose=ecs_application |
   python3 -c 'import json,sys; v=json.load(sys.stdin); print(json.dumps({k: v[k] for k in ("id","decision","comparison","consent_ref","reasons","scores")}, indent=2))'
 echo
+auditor=$("$idv" keys create --org demo --role auditor --label "make run demo" --database "$database" | tail -n 1)
+echo "== GET /v1/subjects/demo-applicant-1/export (auditor): what idv holds about the applicant, sealed at rest"
+curl -fsS "http://$listen/v1/subjects/demo-applicant-1/export" -H "Authorization: Bearer $auditor" |
+  python3 -c 'import json,sys; e=json.load(sys.stdin); print(json.dumps({"consents": len(e["consents"]), "verifications": len(e["verifications"]), "media": [m["kind"] for m in e["media"]], "audit_events": [a["event"] for a in e["audit_events"]]}, indent=2))'
+echo
 echo "idv is running at http://$listen (API reference: http://$listen/docs). Ctrl-C stops it."
 wait $server

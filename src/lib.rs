@@ -17,4 +17,5 @@ pub mod models;
 pub mod pipeline;
 pub mod settings;
 pub mod store;
+pub mod vault;
 pub mod vision;

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::Purpose;
 use crate::liveness::LivenessConfig;
 use crate::media::image::DecodeLimits;
 use crate::media::video::VideoLimits;
@@ -26,6 +27,7 @@ pub struct Settings {
     pub liveness: LivenessConfig,
     pub service: ServiceSettings,
     pub retention: RetentionSettings,
+    pub privacy: PrivacySettings,
 }
 
 /// `idv serve`: where it listens, what it stores in, and how much it takes on.
@@ -76,20 +78,101 @@ impl Default for ServiceSettings {
     }
 }
 
-/// How long records are kept. Decision records outlive the biometric inputs, which are never kept
-/// beyond the decision of their job.
+/// How long each kind of record is kept, per purpose, counted from the decision. A background sweep in
+/// `idv serve` (and `idv retention run`) deletes what is due.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetentionSettings {
+    /// How often `idv serve` runs the sweep (0: never; run `idv retention run` from cron instead).
+    pub sweep_interval_secs: u64,
+    pub ecs_application: RetentionPolicy,
+    pub remote_invigilation: RetentionPolicy,
+}
+
+/// What an erasure does with a subject's decision records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordsOnErasure {
+    /// Keep that a decision was made, when, under which policy and consent (evidence for legal
+    /// claims), with scores, input digests and references removed.
+    Reduce,
+    /// Delete the decision records, their review cases and consents.
+    Delete,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionPolicy {
+    /// Uploaded images and videos.
+    pub media_days: i64,
+    /// Face embeddings (the enrolled template invigilation compares webcam frames with).
+    pub embedding_days: i64,
+    /// Decision records, their review cases and audit-relevant fields.
     pub decision_record_days: i64,
+    pub on_erasure: RecordsOnErasure,
+}
+
+impl RetentionSettings {
+    pub fn policy(&self, purpose: Purpose) -> RetentionPolicy {
+        match purpose {
+            Purpose::EcsApplication => self.ecs_application,
+            Purpose::RemoteInvigilation => self.remote_invigilation,
+        }
+    }
+
+    /// Every purpose with its policy, for the sweep.
+    pub fn policies(&self) -> Vec<(&'static str, RetentionPolicy)> {
+        Purpose::ALL
+            .iter()
+            .map(|p| (p.as_str(), self.policy(*p)))
+            .collect()
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        for (purpose, p) in self.policies() {
+            if p.media_days < 0 || p.embedding_days < 0 || p.decision_record_days < 0 {
+                return Err(format!("retention.{purpose}: periods must not be negative"));
+            }
+            if p.decision_record_days < p.media_days.max(p.embedding_days) {
+                return Err(format!(
+                    "retention.{purpose}: decision records must be kept at least as long as media and embeddings"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for RetentionSettings {
     fn default() -> Self {
         RetentionSettings {
-            decision_record_days: 6 * 365,
+            sweep_interval_secs: 3600,
+            // The card application's evidence: media for the review window, the template for the
+            // assessments that follow, the decision for six years (the limitation period for claims).
+            ecs_application: RetentionPolicy {
+                media_days: 30,
+                embedding_days: 365,
+                decision_record_days: 6 * 365,
+                on_erasure: RecordsOnErasure::Reduce,
+            },
+            remote_invigilation: RetentionPolicy {
+                media_days: 30,
+                embedding_days: 30,
+                decision_record_days: 2 * 365,
+                on_erasure: RecordsOnErasure::Reduce,
+            },
         }
     }
+}
+
+/// Keys for encryption at rest (see src/vault.rs). The master key itself is never in this file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacySettings {
+    /// File holding the master key (64 hex digits or base64 of 32 bytes). `IDV_MASTER_KEY` (the key
+    /// itself) takes precedence. Unset with SQLite: `idv-master.key` beside the database file, created
+    /// on first start with a warning; unset with PostgreSQL: the server refuses to start.
+    pub master_key_file: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +214,7 @@ impl Settings {
     pub fn validate(&self) -> Result<(), String> {
         self.matching.validate()?;
         self.video.validate()?;
+        self.retention.validate()?;
         self.liveness.validate()
     }
 }

@@ -10,27 +10,49 @@ CREATE TABLE api_keys (
     revoked_at  INTEGER
 );
 
+-- Key material, each key sealed ("wrapped") by the master key named beside it; see src/vault.rs.
+-- `subject_index` keys the digests that stand for subject references everywhere.
+CREATE TABLE keyring (
+    name           TEXT PRIMARY KEY,
+    wrapped_key    BLOB NOT NULL,
+    master_key_id  TEXT NOT NULL,
+    created_at     INTEGER NOT NULL
+);
+
+-- One row per data subject: their data key (wrapped) and their reference (sealed under it). Erasure
+-- deletes the row, which makes every item sealed under the key unreadable, backups included.
+CREATE TABLE subjects (
+    subject_id     TEXT PRIMARY KEY,    -- keyed digest of (org, subject_ref), never the reference
+    org            TEXT NOT NULL,
+    key_id         TEXT NOT NULL,       -- names this data key in the items sealed under it
+    wrapped_key    BLOB NOT NULL,
+    master_key_id  TEXT NOT NULL,
+    ref_sealed     BLOB NOT NULL,
+    created_at     INTEGER NOT NULL,
+    restricted_at  INTEGER                  -- set while processing is restricted (UK GDPR Art. 18)
+);
+
 CREATE TABLE consents (
     consent_ref     TEXT PRIMARY KEY,
     org             TEXT NOT NULL,
-    subject_ref     TEXT NOT NULL,
+    subject_id      TEXT NOT NULL,
     purpose         TEXT NOT NULL,
     lawful_basis    TEXT NOT NULL,
     notice_version  TEXT NOT NULL,
-    status          TEXT NOT NULL,      -- active | withdrawn
+    status          TEXT NOT NULL,      -- active | withdrawn | erased
     created_at      INTEGER NOT NULL,
     withdrawn_at    INTEGER
 );
-CREATE INDEX consents_subject ON consents (org, subject_ref);
+CREATE INDEX consents_subject ON consents (org, subject_id);
 
 CREATE TABLE verifications (
     id               TEXT PRIMARY KEY,
     org              TEXT NOT NULL,
-    subject_ref      TEXT NOT NULL,
+    subject_id       TEXT NOT NULL,
     consent_ref      TEXT NOT NULL REFERENCES consents (consent_ref),
     purpose          TEXT NOT NULL,
     external_ref     TEXT,
-    status           TEXT NOT NULL,     -- pending | decided | failed
+    status           TEXT NOT NULL,     -- pending | decided | failed | erased
     idempotency_key  TEXT,
     request_digest   TEXT NOT NULL,     -- sha256 over the fields and the inputs' digests
     decision         TEXT,              -- verified | referred
@@ -41,16 +63,26 @@ CREATE TABLE verifications (
     retention_until  INTEGER
 );
 CREATE UNIQUE INDEX verifications_idempotency ON verifications (org, idempotency_key) WHERE idempotency_key IS NOT NULL;
-CREATE INDEX verifications_subject ON verifications (org, subject_ref);
+CREATE INDEX verifications_subject ON verifications (org, subject_id);
 
--- Inputs of accepted asynchronous verifications, kept only until the decision is recorded.
-CREATE TABLE job_media (
-    verification_id  TEXT NOT NULL REFERENCES verifications (id),
-    role             TEXT NOT NULL,     -- document | selfie | video
-    sha256           TEXT NOT NULL,
-    content          BLOB NOT NULL,
-    PRIMARY KEY (verification_id, role)
+-- Biometric items, each sealed under its subject's data key: the inputs of a verification (kept for
+-- review until the retention period of its purpose ends) and the faces' embeddings.
+CREATE TABLE media (
+    id               TEXT PRIMARY KEY,
+    org              TEXT NOT NULL,
+    subject_id       TEXT NOT NULL,
+    key_id           TEXT NOT NULL,
+    verification_id  TEXT REFERENCES verifications (id),
+    consent_ref      TEXT NOT NULL,
+    purpose          TEXT NOT NULL,
+    kind             TEXT NOT NULL,     -- document | selfie | video | document_embedding | selfie_embedding
+    class            TEXT NOT NULL,     -- media | embedding: which retention period applies
+    sha256           TEXT,              -- of an upload, as in the decision record
+    sealed           BLOB NOT NULL,
+    created_at       INTEGER NOT NULL
 );
+CREATE INDEX media_subject ON media (org, subject_id);
+CREATE INDEX media_verification ON media (verification_id);
 
 CREATE TABLE jobs (
     verification_id  TEXT PRIMARY KEY REFERENCES verifications (id),
@@ -80,6 +112,17 @@ CREATE TABLE challenges (
     created_at  INTEGER NOT NULL,
     expires_at  INTEGER NOT NULL,
     used_at     INTEGER
+);
+
+-- Tombstones of erased subjects: that an erasure happened, when, by whom and why.
+CREATE TABLE erasures (
+    id              TEXT PRIMARY KEY,
+    org             TEXT NOT NULL,
+    subject_digest  TEXT NOT NULL,
+    erased_at       INTEGER NOT NULL,
+    actor           TEXT NOT NULL,
+    reason          TEXT NOT NULL,
+    counts          TEXT NOT NULL       -- JSON: what was deleted or reduced
 );
 
 -- Append-only, hash-chained. Each entry_hash = sha256(prev_hash || canonical content); see src/audit.rs.

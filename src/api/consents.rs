@@ -12,7 +12,6 @@ use super::error::{ApiError, ErrorCode};
 use super::keys::new_id;
 use super::state::AppState;
 use super::{bounded_text, rfc3339, JsonBody};
-use crate::audit::subject_digest;
 use crate::domain::{LawfulBasis, Purpose, Role};
 use crate::store::{now_ms, ConsentRow, NewAudit};
 
@@ -30,22 +29,23 @@ pub struct NewConsent {
 #[derive(Serialize, ToSchema)]
 pub struct ConsentView {
     pub consent_ref: String,
-    pub subject_ref: String,
+    /// Absent once the subject's data has been erased.
+    pub subject_ref: Option<String>,
     pub purpose: String,
     pub lawful_basis: String,
     pub notice_version: String,
-    /// `active` or `withdrawn`.
+    /// `active`, `withdrawn` or `erased`.
     pub status: String,
     pub created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub withdrawn_at: Option<String>,
 }
 
-impl From<ConsentRow> for ConsentView {
-    fn from(c: ConsentRow) -> Self {
+impl ConsentView {
+    pub fn new(c: ConsentRow, subject_ref: Option<String>) -> Self {
         ConsentView {
             consent_ref: c.consent_ref,
-            subject_ref: c.subject_ref,
+            subject_ref,
             purpose: c.purpose,
             lawful_basis: c.lawful_basis,
             notice_version: c.notice_version,
@@ -69,10 +69,15 @@ pub async fn create(
     let subject_ref = bounded_text("subject_ref", &body.subject_ref, 128)?;
     let notice_version = bounded_text("notice_version", &body.notice_version, 64)?;
     let now = now_ms();
+    // The subject's data key is made with their first consent; it seals their reference and media.
+    let subject = state
+        .vault
+        .subject_key_or_create(&state.store, &caller.org, &subject_ref)
+        .await?;
     let row = ConsentRow {
         consent_ref: new_id("cns"),
         org: caller.org.clone(),
-        subject_ref: subject_ref.clone(),
+        subject_id: subject.subject_id.clone(),
         purpose: body.purpose.as_str().into(),
         lawful_basis: body.lawful_basis.as_str().into(),
         notice_version: notice_version.clone(),
@@ -86,11 +91,14 @@ pub async fn create(
         actor: caller.actor(),
         event: "consent.recorded",
         entity: row.consent_ref.clone(),
-        subject_digest: Some(subject_digest(&caller.org, &subject_ref)),
+        subject_digest: Some(subject.subject_id.clone()),
         details: json!({"purpose": row.purpose, "lawful_basis": row.lawful_basis, "notice_version": notice_version}),
     };
     state.store.create_consent(&row, &audit).await?;
-    Ok((StatusCode::CREATED, Json(row.into())))
+    Ok((
+        StatusCode::CREATED,
+        Json(ConsentView::new(row, Some(subject_ref))),
+    ))
 }
 
 /// Read a consent of your organisation.
@@ -109,10 +117,21 @@ pub async fn get(
         .get_consent(&caller.org, &consent_ref)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
-    Ok(Json(row.into()))
+    Ok(Json(view(&state, row).await?))
 }
 
-/// Withdraw a consent: no further processing happens under it.
+/// A consent as answered, with its subject reference unsealed (absent once erased).
+async fn view(state: &AppState, row: ConsentRow) -> Result<ConsentView, ApiError> {
+    let subject_ref = state
+        .vault
+        .subject_ref(&state.store, &row.subject_id)
+        .await?;
+    Ok(ConsentView::new(row, subject_ref))
+}
+
+/// Withdraw a consent: no further processing happens under it, and the biometric data collected under
+/// it (uploads, embeddings, pending jobs) is purged at once, unless another active consent or lawful
+/// basis recorded for the same subject and purpose covers it; the audit entry says which.
 #[utoipa::path(post, path = "/v1/consents/{consent_ref}/withdraw", tag = "consents",
     params(("consent_ref" = String, Path)),
     responses((status = 200, body = ConsentView), (status = 404, body = super::error::Problem), (status = 409, body = super::error::Problem)),
@@ -128,19 +147,35 @@ pub async fn withdraw(
         .get_consent(&caller.org, &consent_ref)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
+    let covering: Vec<_> = state
+        .store
+        .subject_consents(&caller.org, &existing.subject_id)
+        .await?
+        .into_iter()
+        .filter(|c| {
+            c.consent_ref != consent_ref && c.status == "active" && c.purpose == existing.purpose
+        })
+        .map(|c| json!({"consent_ref": c.consent_ref, "lawful_basis": c.lawful_basis}))
+        .collect();
+    let purge = covering.is_empty();
     let audit = NewAudit {
         at: now_ms(),
         org: caller.org.clone(),
         actor: caller.actor(),
         event: "consent.withdrawn",
         entity: consent_ref.clone(),
-        subject_digest: Some(subject_digest(&caller.org, &existing.subject_ref)),
-        details: json!({"purpose": existing.purpose}),
+        subject_digest: Some(existing.subject_id.clone()),
+        details: if purge {
+            json!({"purpose": existing.purpose})
+        } else {
+            json!({"purpose": existing.purpose, "purged": false, "retained_under": covering})
+        },
     };
-    if !state
+    if state
         .store
-        .withdraw_consent(&caller.org, &consent_ref, &audit)
+        .withdraw_consent(&caller.org, &consent_ref, purge, &audit)
         .await?
+        .is_none()
     {
         return Err(ApiError::new(ErrorCode::ConsentAlreadyWithdrawn));
     }
@@ -149,7 +184,7 @@ pub async fn withdraw(
         .get_consent(&caller.org, &consent_ref)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
-    Ok(Json(row.into()))
+    Ok(Json(view(&state, row).await?))
 }
 
 /// The consent a verification relies on, checked before any biometric processing: it must exist in the
@@ -181,7 +216,7 @@ pub async fn check_consent(
             ),
         ));
     }
-    if consent.subject_ref != subject_ref {
+    if consent.subject_id != state.vault.subject_id(org, subject_ref) {
         return Err(ApiError::new(ErrorCode::ConsentSubjectMismatch));
     }
     Ok(consent)

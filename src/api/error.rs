@@ -36,6 +36,9 @@ error_codes! {
     ConsentPurposeMismatch => (StatusCode::UNPROCESSABLE_ENTITY, "consent_purpose_mismatch", "The consent was given for another purpose"),
     ConsentSubjectMismatch => (StatusCode::UNPROCESSABLE_ENTITY, "consent_subject_mismatch", "The consent belongs to another subject"),
     ConsentAlreadyWithdrawn => (StatusCode::CONFLICT, "consent_already_withdrawn", "The consent was already withdrawn"),
+    ProcessingRestricted => (StatusCode::CONFLICT, "processing_restricted", "Processing of this subject's data is restricted; nothing was stored"),
+    SubjectErased => (StatusCode::GONE, "subject_erased", "The subject's data was erased"),
+    RestrictionUnchanged => (StatusCode::CONFLICT, "restriction_unchanged", "The subject is already restricted (or already not restricted)"),
     IdempotencyKeyReused => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", "This Idempotency-Key was used for a different request"),
     IdempotencyConflict => (StatusCode::CONFLICT, "idempotency_conflict", "A request with this Idempotency-Key is being processed"),
     ImageEmpty => (StatusCode::UNPROCESSABLE_ENTITY, "image_empty", "An image is empty"),
@@ -90,6 +93,12 @@ impl ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<crate::vault::VaultError> for ApiError {
+    fn from(e: crate::vault::VaultError) -> Self {
         ApiError::internal(e)
     }
 }

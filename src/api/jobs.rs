@@ -8,9 +8,8 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use super::error::ErrorCode;
-use super::process::{decide, evaluate, Inputs};
+use super::process::{decide, evaluate, media_context, seal_embeddings, Inputs};
 use super::state::AppState;
-use crate::audit::subject_digest;
 use crate::domain::Purpose;
 use crate::store::{now_ms, ClaimedJob, JobOutcome, NewAudit, StoreError};
 
@@ -62,12 +61,12 @@ async fn process_job(state: &AppState, job: ClaimedJob) -> Result<(), StoreError
     else {
         return Err(StoreError::Conflict("job without verification"));
     };
-    let fail = |code: &str| failure(&row.org, &row.id, &row.subject_ref, code);
+    let fail = |code: &str| failure(&row.org, &row.id, &row.subject_id, code);
     if job.attempts > state.settings.service.job_max_attempts {
         let (outcome, audit) = fail("processing_failed");
         return state
             .store
-            .complete_job(&row.id, owner, &outcome, None, &audit)
+            .complete_job(&row.id, owner, &outcome, None, &[], &audit)
             .await;
     }
     // The consent is checked again: it may have been withdrawn while the job waited.
@@ -78,34 +77,67 @@ async fn process_job(state: &AppState, job: ClaimedJob) -> Result<(), StoreError
             let (outcome, audit) = fail(ErrorCode::ConsentWithdrawn.code());
             return state
                 .store
-                .complete_job(&row.id, owner, &outcome, None, &audit)
+                .complete_job(&row.id, owner, &outcome, None, &[], &audit)
                 .await;
         }
     };
-    let media = state.store.job_media(&row.id).await?;
-    let find = |role: &str| media.iter().find(|m| m.role == role);
-    let (Some(document), Some(selfie)) = (find("document"), find("selfie")) else {
-        return Err(StoreError::Conflict("job inputs missing"));
+    // No key: the subject was erased while the job waited (erasure also deletes the job, so this is a
+    // race); restricted: processing must stop. Either way the job ends without evaluation.
+    let subject = match state.vault.subject_key(&state.store, &row.subject_id).await {
+        Ok(Some(k)) if k.restricted_at.is_none() => k,
+        Ok(Some(_)) => {
+            let (outcome, audit) = fail(ErrorCode::ProcessingRestricted.code());
+            return state
+                .store
+                .complete_job(&row.id, owner, &outcome, None, &[], &audit)
+                .await;
+        }
+        Ok(None) => {
+            let (outcome, audit) = fail(ErrorCode::SubjectErased.code());
+            return state
+                .store
+                .complete_job(&row.id, owner, &outcome, None, &[], &audit)
+                .await;
+        }
+        Err(e) => return Err(StoreError::Keys(e.to_string())),
     };
-    let digests = [document.sha256.clone(), selfie.sha256.clone()];
-    let inputs = Inputs {
-        document: document.content.clone().into(),
-        selfie: selfie.content.clone().into(),
+    let media = state.store.verification_media(&row.id).await?;
+    let open = |kind: &str| -> Result<(String, bytes::Bytes), StoreError> {
+        let m = media
+            .iter()
+            .find(|m| m.kind == kind)
+            .ok_or(StoreError::Conflict("job inputs missing"))?;
+        let plain = subject
+            .open(&media_context(&m.id), &m.sealed)
+            .map_err(|e| StoreError::Keys(e.to_string()))?;
+        Ok((m.sha256.clone().unwrap_or_default(), plain.into()))
     };
+    let (document_sha, document) = open("document")?;
+    let (selfie_sha, selfie) = open("selfie")?;
+    let digests = [document_sha, selfie_sha];
+    let inputs = Inputs { document, selfie };
     let permit = state.admission.enter_background().await;
     match evaluate(state, inputs, permit).await {
         Ok(v) => {
             let d = decide(state, &row, &consent, &v, &digests);
+            let embeddings = seal_embeddings(&subject, &row, &v.embeddings);
             state
                 .store
-                .complete_job(&row.id, owner, &d.outcome, d.review.as_ref(), &d.audit)
+                .complete_job(
+                    &row.id,
+                    owner,
+                    &d.outcome,
+                    d.review.as_ref(),
+                    &embeddings,
+                    &d.audit,
+                )
                 .await
         }
         Err(e) if e.code.status().is_client_error() => {
             let (outcome, audit) = fail(e.code.code());
             state
                 .store
-                .complete_job(&row.id, owner, &outcome, None, &audit)
+                .complete_job(&row.id, owner, &outcome, None, &[], &audit)
                 .await
         }
         Err(e) => Err(StoreError::Conflict(if e.code == ErrorCode::Timeout {
@@ -117,7 +149,7 @@ async fn process_job(state: &AppState, job: ClaimedJob) -> Result<(), StoreError
 }
 
 /// A job that cannot be evaluated: recorded as failed with its code (no decision was made).
-fn failure(org: &str, id: &str, subject_ref: &str, code: &str) -> (JobOutcome, NewAudit) {
+fn failure(org: &str, id: &str, subject_id: &str, code: &str) -> (JobOutcome, NewAudit) {
     let now = now_ms();
     (
         JobOutcome {
@@ -134,7 +166,7 @@ fn failure(org: &str, id: &str, subject_ref: &str, code: &str) -> (JobOutcome, N
             actor: "system".into(),
             event: "verification.failed",
             entity: id.into(),
-            subject_digest: Some(subject_digest(org, subject_ref)),
+            subject_digest: Some(subject_id.into()),
             details: json!({ "code": code }),
         },
     )

@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod process;
 pub mod record;
 pub mod state;
+pub mod subjects;
 pub mod verifications;
 
 use std::future::Future;
@@ -36,7 +37,8 @@ use self::error::{ApiError, ErrorCode};
 use self::state::{Admission, AppState, RateLimiter};
 use crate::inference::Engine;
 use crate::settings::Settings;
-use crate::store::Store;
+use crate::store::{self, Store};
+use crate::vault::{self, Vault};
 
 /// RFC 3339 UTC time from Unix milliseconds.
 pub fn rfc3339(ms: i64) -> String {
@@ -153,6 +155,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/verifications", post(verifications::create))
         .route("/v1/verifications/{id}", get(verifications::get))
         .route("/v1/challenges", post(challenges::create))
+        .route("/v1/subjects/{subject_ref}", axum::routing::delete(subjects::erase))
+        .route("/v1/subjects/{subject_ref}/export", get(subjects::export))
+        .route("/v1/subjects/{subject_ref}/restrict", post(subjects::restrict))
+        .route("/v1/subjects/{subject_ref}/unrestrict", post(subjects::unrestrict))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/openapi.json", get(openapi::json))
@@ -168,6 +174,39 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Applies the retention policy every `retention.sweep_interval_secs`, starting a minute after start
+/// (so a restart loop does not sweep in a loop). Several servers may sweep one database: deletes are
+/// idempotent.
+async fn retention_sweeps(state: AppState, mut stop: watch::Receiver<bool>) {
+    let every = state.settings.retention.sweep_interval_secs;
+    if every == 0 {
+        return;
+    }
+    let mut next = tokio::time::Instant::now() + Duration::from_secs(every.min(60));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(next) => {}
+            _ = stop.changed() => return,
+        }
+        let policies = state.settings.retention.policies();
+        match state.store.sweep(store::now_ms(), &policies, false).await {
+            Ok(counts) => {
+                for c in counts
+                    .iter()
+                    .filter(|c| c.media + c.embeddings + c.decision_records > 0)
+                {
+                    tracing::info!(purpose = %c.purpose, media = c.media, embeddings = c.embeddings,
+                        decision_records = c.decision_records, "retention sweep deleted expired data");
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "retention sweep failed; retrying at the next interval")
+            }
+        }
+        next += Duration::from_secs(every);
+    }
+}
+
 /// A running-ready service: listeners bound, state built.
 pub struct Application {
     listener: TcpListener,
@@ -179,7 +218,18 @@ impl Application {
     /// Connects the database (migrating it), binds the listeners; the engine is loaded by the caller
     /// (so tests can share one).
     pub async fn build(settings: Settings, engine: Arc<Engine>) -> anyhow::Result<Application> {
+        let (master, created) =
+            vault::resolve_master_key(&settings.privacy, &settings.service.database)?;
+        if let Some(path) = created {
+            tracing::warn!(
+                path = %path.display(),
+                "GENERATED A NEW MASTER KEY for encryption at rest. It is fine for a trial; production must \
+                 supply its own (IDV_MASTER_KEY or privacy.master_key_file) and back it up apart from \
+                 the database: without it the stored biometric data cannot be read."
+            );
+        }
         let store = Store::connect(&settings.service.database).await?;
+        let vault = Arc::new(Vault::open(&store, master).await?);
         let listener = TcpListener::bind(&settings.service.listen).await?;
         let metrics_listener = match &settings.service.metrics_listen {
             Some(addr) => Some(TcpListener::bind(addr).await?),
@@ -189,6 +239,7 @@ impl Application {
         let state = AppState {
             store,
             engine,
+            vault,
             admission: Arc::new(Admission::new(
                 service.max_in_flight,
                 service.max_queue,
@@ -233,6 +284,7 @@ impl Application {
         let workers: Vec<_> = (0..self.state.settings.service.job_workers)
             .map(|_| tokio::spawn(jobs::run_worker(self.state.clone(), stop_rx.clone())))
             .collect();
+        let sweeper = tokio::spawn(retention_sweeps(self.state.clone(), stop_rx.clone()));
         if let Some(listener) = self.metrics_listener {
             let metrics = Router::new().route("/metrics", get(|| async { prometheus().render() }));
             let mut stop = stop_rx.clone();
@@ -257,6 +309,7 @@ impl Application {
         for w in workers {
             let _ = w.await;
         }
+        let _ = sweeper.await;
         self.state.store.close().await;
         Ok(())
     }

@@ -7,14 +7,16 @@ use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "idv", description = "Biometric identity verification: consents, verifications and their decision records."),
+    info(title = "idv", description = "Biometric identity verification: consents, verifications and their decision records, and the data-subject rights over them."),
     paths(
         super::consents::create, super::consents::get, super::consents::withdraw,
         super::verifications::create, super::verifications::get, super::challenges::create,
+        super::subjects::export, super::subjects::erase, super::subjects::restrict,
+        super::subjects::unrestrict,
     ),
     components(schemas(super::error::Problem)),
     modifiers(&BearerAuth),
-    tags((name = "consents"), (name = "verifications")),
+    tags((name = "consents"), (name = "verifications"), (name = "subjects", description = "Data-subject rights: access, erasure, restriction (auditor role)")),
 )]
 pub struct ApiDoc;
 

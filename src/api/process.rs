@@ -12,14 +12,67 @@ use super::keys::new_id;
 use super::record::{build_record, DecisionRecord, InputDigests};
 use super::rfc3339;
 use super::state::AppState;
-use crate::audit::subject_digest;
-use crate::domain::Decision;
+use crate::domain::{Decision, Purpose};
 use crate::media::image::decode_image;
-use crate::pipeline::verify::{verify, Verification};
+use crate::pipeline::verify::{verify, FaceEmbeddings, Verification};
 use crate::pipeline::FaceAnalyzer;
 use crate::store::{
-    now_ms, ConsentRow, JobOutcome, NewAudit, ReviewCaseRow, StoreError, VerificationRow,
+    now_ms, ConsentRow, JobOutcome, MediaRow, NewAudit, ReviewCaseRow, StoreError, VerificationRow,
 };
+use crate::vault::SubjectKey;
+
+/// What a sealed item is bound to: its own row, so it cannot be moved to another.
+pub fn media_context(media_id: &str) -> String {
+    format!("media\n{media_id}")
+}
+
+/// Seals one biometric item of a verification under its subject's data key.
+pub fn seal_media(
+    key: &SubjectKey,
+    row: &VerificationRow,
+    kind: &str,
+    sha256: Option<String>,
+    plaintext: &[u8],
+) -> MediaRow {
+    let id = new_id("med");
+    let class = if kind.ends_with("_embedding") {
+        "embedding"
+    } else {
+        "media"
+    };
+    MediaRow {
+        sealed: key.seal(&media_context(&id), plaintext),
+        id,
+        org: row.org.clone(),
+        subject_id: row.subject_id.clone(),
+        key_id: key.key_id.clone(),
+        verification_id: Some(row.id.clone()),
+        consent_ref: row.consent_ref.clone(),
+        purpose: row.purpose.clone(),
+        kind: kind.into(),
+        class: class.into(),
+        sha256,
+        created_at: now_ms(),
+    }
+}
+
+/// The faces' embeddings of a decision, sealed for keeping (review, invigilation).
+pub fn seal_embeddings(
+    key: &SubjectKey,
+    row: &VerificationRow,
+    e: &FaceEmbeddings,
+) -> Vec<MediaRow> {
+    [
+        ("document_embedding", &e.document),
+        ("selfie_embedding", &e.selfie),
+    ]
+    .into_iter()
+    .filter_map(|(kind, emb)| {
+        emb.as_ref()
+            .map(|emb| seal_media(key, row, kind, None, &emb.to_le_bytes()))
+    })
+    .collect()
+}
 
 /// The inputs of one document-vs-selfie verification. Biometric: never printed.
 pub struct Inputs {
@@ -99,7 +152,10 @@ pub fn decide(
     digests: &[String; 2],
 ) -> Decided {
     let now = now_ms();
-    let retention_until = now + state.settings.retention.decision_record_days * 86_400_000;
+    let record_days = Purpose::parse(&row.purpose)
+        .map(|p| state.settings.retention.policy(p).decision_record_days)
+        .unwrap_or(0);
+    let retention_until = now + record_days * 86_400_000;
     let models: Vec<(String, String)> = state
         .engine
         .model_ids()
@@ -125,6 +181,7 @@ pub fn decide(
                     org: row.org.clone(),
                     verification_id: row.id.clone(),
                     purpose: row.purpose.clone(),
+                    status: "open".into(),
                     reasons: serde_json::to_string(&v.reasons).expect("serialisable"),
                     created_at: now,
                 };
@@ -142,7 +199,7 @@ pub fn decide(
         actor: "system".into(),
         event: "verification.decided",
         entity: row.id.clone(),
-        subject_digest: Some(subject_digest(&row.org, &row.subject_ref)),
+        subject_digest: Some(row.subject_id.clone()),
         details: json!({
             "decision": record.decision, "comparison": record.comparison, "reasons": record.reasons,
             "similarity": record.scores.similarity, "policy_version": record.policy_version,
@@ -163,13 +220,15 @@ pub fn decide(
     }
 }
 
-/// Synchronous path: records the request, its decision and any review case in one transaction.
+/// Synchronous path: records the request, its decision, any review case and the sealed inputs and
+/// embeddings in one transaction.
 pub async fn decide_and_record(
     state: &AppState,
     mut row: VerificationRow,
     consent: &ConsentRow,
     v: &Verification,
     digests: &[String; 2],
+    media: Vec<MediaRow>,
     requested: Option<NewAudit>,
 ) -> Result<VerificationRow, StoreError> {
     let d = decide(state, &row, consent, v, digests);
@@ -184,7 +243,7 @@ pub async fn decide_and_record(
         .collect();
     state
         .store
-        .record_verification(&row, d.review.as_ref(), &audits)
+        .record_verification(&row, d.review.as_ref(), &media, &audits)
         .await?;
     Ok(row)
 }

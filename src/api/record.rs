@@ -101,3 +101,55 @@ pub fn build_record(
         review_case_id: review_case_id(decision),
     }
 }
+
+/// What an erasure leaves of a decision record when the purpose keeps reduced records: that a decision
+/// was made, when, under which policy, models, thresholds and lawful basis, and whether a person
+/// reviewed it; without the scores and input digests, which describe or identify the person (pure).
+pub fn reduce_record(r: DecisionRecord) -> DecisionRecord {
+    const ERASED: &str = "erased";
+    DecisionRecord {
+        scores: Scores {
+            similarity: None,
+            liveness: None,
+            document_face_score: None,
+            selfie_face_score: None,
+            document_quality: None,
+            selfie_quality: None,
+        },
+        input_digests: InputDigests {
+            document: ERASED.into(),
+            selfie: ERASED.into(),
+        },
+        document_rotation: None,
+        ..r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reduced_record_keeps_the_decision_and_drops_scores_and_digests() {
+        let full: DecisionRecord = serde_json::from_value(serde_json::json!({
+            "decision": "referred", "comparison": "uncertain", "reasons": ["selfie_blurry"],
+            "scores": {"similarity": 0.35, "liveness": null, "document_face_score": 0.9,
+                       "selfie_face_score": 0.8, "document_quality": 3.9, "selfie_quality": 2.1},
+            "policy_version": "p1", "thresholds": {"match_at": 0.4, "no_match_below": 0.3},
+            "quality_gates": crate::pipeline::verify::QualityConfig::default(),
+            "models": [{"name": "fr_feature", "sha256": "ab"}], "lawful_basis": "explicit_consent",
+            "input_digests": {"document": "d1", "selfie": "s1"}, "document_rotation": 90,
+            "decided_at": "2026-11-22T00:00:00Z", "retention_until": "2032-11-22T00:00:00Z",
+            "review_case_id": "rev_1"
+        }))
+        .unwrap();
+        let r = reduce_record(full);
+        assert_eq!(r.decision, Decision::Referred);
+        assert_eq!(r.reasons, ["selfie_blurry"]);
+        assert_eq!(r.review_case_id.as_deref(), Some("rev_1"));
+        assert_eq!(r.models.len(), 1);
+        assert!(r.scores.similarity.is_none() && r.scores.selfie_quality.is_none());
+        assert_eq!(r.input_digests.document, "erased");
+        assert_eq!(r.document_rotation, None);
+    }
+}

@@ -12,11 +12,14 @@ use super::error::{ApiError, ErrorCode};
 use crate::inference::Engine;
 use crate::settings::Settings;
 use crate::store::Store;
+use crate::vault::Vault;
 
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
     pub engine: Arc<Engine>,
+    /// Encryption at rest: the master key and the subject index (src/vault.rs).
+    pub vault: Arc<Vault>,
     pub settings: Arc<Settings>,
     pub admission: Arc<Admission>,
     pub rate_limiter: Arc<RateLimiter>,

@@ -16,13 +16,12 @@ use super::auth::Caller;
 use super::consents::check_consent;
 use super::error::{ApiError, ErrorCode};
 use super::keys::new_id;
-use super::process::{decide_and_record, evaluate, Inputs};
+use super::process::{decide_and_record, evaluate, seal_embeddings, seal_media, Inputs};
 use super::record::DecisionRecord;
 use super::state::AppState;
 use super::{bounded_text, rfc3339};
-use crate::audit::subject_digest;
 use crate::domain::{Purpose, Role};
-use crate::store::{now_ms, MediaRow, NewAudit, StoreError, VerificationRow};
+use crate::store::{now_ms, NewAudit, StoreError, VerificationRow};
 
 /// Text fields are short; anything longer is not a reference.
 const MAX_FIELD_BYTES: usize = 1024;
@@ -44,7 +43,8 @@ impl std::fmt::Debug for Upload {
     }
 }
 
-#[derive(Debug, Default)]
+/// The parts of a request. No `Debug`: it holds a subject reference and biometric uploads.
+#[derive(Default)]
 struct Submission {
     subject_ref: Option<String>,
     consent_ref: Option<String>,
@@ -66,9 +66,11 @@ pub struct ErrorInfo {
 pub struct VerificationView {
     pub id: String,
     pub organisation: String,
-    /// `pending` (accepted, being processed), `decided`, or `failed` (could not be evaluated).
+    /// `pending` (accepted, being processed), `decided`, `failed` (could not be evaluated), or `erased`
+    /// (the subject's data was erased; the record is reduced to the bare decision).
     pub status: String,
-    pub subject_ref: String,
+    /// Absent once the subject's data has been erased.
+    pub subject_ref: Option<String>,
     pub consent_ref: String,
     pub purpose: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -80,9 +82,8 @@ pub struct VerificationView {
     pub error: Option<ErrorInfo>,
 }
 
-impl TryFrom<&VerificationRow> for VerificationView {
-    type Error = ApiError;
-    fn try_from(v: &VerificationRow) -> Result<Self, ApiError> {
+impl VerificationView {
+    pub fn new(v: &VerificationRow, subject_ref: Option<String>) -> Result<Self, ApiError> {
         let record = v
             .record
             .as_deref()
@@ -93,7 +94,7 @@ impl TryFrom<&VerificationRow> for VerificationView {
             id: v.id.clone(),
             organisation: v.org.clone(),
             status: v.status.clone(),
-            subject_ref: v.subject_ref.clone(),
+            subject_ref,
             consent_ref: v.consent_ref.clone(),
             purpose: v.purpose.clone(),
             external_ref: v.external_ref.clone(),
@@ -105,8 +106,8 @@ impl TryFrom<&VerificationRow> for VerificationView {
 }
 
 /// The response for a stored verification: 202 with `Location` while pending, 200 otherwise.
-fn respond(v: &VerificationRow) -> Result<Response, ApiError> {
-    let view = VerificationView::try_from(v)?;
+fn respond(v: &VerificationRow, subject_ref: &str) -> Result<Response, ApiError> {
+    let view = VerificationView::new(v, Some(subject_ref.to_string()))?;
     if v.status == "pending" {
         let location = HeaderValue::from_str(&format!("/v1/verifications/{}", v.id))
             .map_err(ApiError::internal)?;
@@ -258,6 +259,14 @@ pub async fn create(
         purpose,
     )
     .await?;
+    // Restriction (UK GDPR Art. 18) stops processing before anything is stored.
+    let subject = state
+        .vault
+        .subject_key_or_create(&state.store, &caller.org, &subject_ref)
+        .await?;
+    if subject.restricted_at.is_some() {
+        return Err(ApiError::new(ErrorCode::ProcessingRestricted));
+    }
     if sub.video.is_some() || sub.challenge_id.is_some() {
         return Err(ApiError::new(ErrorCode::VideoNotSupported));
     }
@@ -301,7 +310,7 @@ pub async fn create(
             .find_by_idempotency_key(&caller.org, key)
             .await?
         {
-            return replay(&existing, &digest);
+            return replay(&existing, &digest, &subject_ref);
         }
     }
 
@@ -309,7 +318,7 @@ pub async fn create(
     let row = VerificationRow {
         id: new_id("ver"),
         org: caller.org.clone(),
-        subject_ref: subject_ref.clone(),
+        subject_id: subject.subject_id.clone(),
         consent_ref: consent.consent_ref.clone(),
         purpose: purpose.as_str().into(),
         external_ref,
@@ -329,37 +338,50 @@ pub async fn create(
         actor: caller.actor(),
         event: "verification.requested",
         entity: row.id.clone(),
-        subject_digest: Some(subject_digest(&caller.org, &subject_ref)),
+        subject_digest: Some(subject.subject_id.clone()),
         details: json!({
             "consent_ref": consent.consent_ref, "purpose": purpose, "mode": if prefers_async(&headers) { "async" } else { "sync" },
             "input_digests": {"document": document.sha256, "selfie": selfie.sha256},
         }),
     };
 
+    // The uploads are kept sealed under the subject's key: for the job, then for review until the
+    // retention period of the purpose ends.
+    let inputs_sealed = vec![
+        seal_media(
+            &subject,
+            &row,
+            "document",
+            Some(document.sha256.clone()),
+            &document.bytes,
+        ),
+        seal_media(
+            &subject,
+            &row,
+            "selfie",
+            Some(selfie.sha256.clone()),
+            &selfie.bytes,
+        ),
+    ];
     if prefers_async(&headers) {
-        let media = [
-            MediaRow {
-                role: "document".into(),
-                sha256: document.sha256.clone(),
-                content: document.bytes.to_vec(),
-            },
-            MediaRow {
-                role: "selfie".into(),
-                sha256: selfie.sha256.clone(),
-                content: selfie.bytes.to_vec(),
-            },
-        ];
         return match state
             .store
-            .enqueue_verification(&row, &media, &requested)
+            .enqueue_verification(&row, &inputs_sealed, &requested)
             .await
         {
             Ok(()) => {
                 state.jobs_ready.notify_one();
-                respond(&row)
+                respond(&row, &subject_ref)
             }
             Err(StoreError::Conflict(_)) => {
-                concurrent_duplicate(&state, &caller.org, idempotency_key.as_deref(), &digest).await
+                concurrent_duplicate(
+                    &state,
+                    &caller.org,
+                    idempotency_key.as_deref(),
+                    &digest,
+                    &subject_ref,
+                )
+                .await
             }
             Err(e) => Err(e.into()),
         };
@@ -371,19 +393,29 @@ pub async fn create(
         selfie: selfie.bytes,
     };
     let verification = evaluate(&state, inputs, permit).await?;
+    let mut media = inputs_sealed;
+    media.extend(seal_embeddings(&subject, &row, &verification.embeddings));
     match decide_and_record(
         &state,
         row,
         &consent,
         &verification,
         &[document.sha256, selfie.sha256],
+        media,
         Some(requested),
     )
     .await
     {
-        Ok(recorded) => respond(&recorded),
+        Ok(recorded) => respond(&recorded, &subject_ref),
         Err(StoreError::Conflict(_)) => {
-            concurrent_duplicate(&state, &caller.org, idempotency_key.as_deref(), &digest).await
+            concurrent_duplicate(
+                &state,
+                &caller.org,
+                idempotency_key.as_deref(),
+                &digest,
+                &subject_ref,
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }
@@ -398,12 +430,17 @@ fn prefers_async(headers: &HeaderMap) -> bool {
         .any(|p| p.trim().eq_ignore_ascii_case("respond-async"))
 }
 
-/// A retry with a known Idempotency-Key: the stored result if it is the same request.
-fn replay(existing: &VerificationRow, digest: &str) -> Result<Response, ApiError> {
+/// A retry with a known Idempotency-Key: the stored result if it is the same request (which names the
+/// same subject, as the digest covers the reference).
+fn replay(
+    existing: &VerificationRow,
+    digest: &str,
+    subject_ref: &str,
+) -> Result<Response, ApiError> {
     if existing.request_digest != digest {
         return Err(ApiError::new(ErrorCode::IdempotencyKeyReused));
     }
-    respond(existing)
+    respond(existing, subject_ref)
 }
 
 /// Two requests with one Idempotency-Key raced and the other one was stored first.
@@ -412,13 +449,14 @@ async fn concurrent_duplicate(
     org: &str,
     key: Option<&str>,
     digest: &str,
+    subject_ref: &str,
 ) -> Result<Response, ApiError> {
     let existing = match key {
         Some(k) => state.store.find_by_idempotency_key(org, k).await?,
         None => None,
     };
     match existing {
-        Some(v) => replay(&v, digest),
+        Some(v) => replay(&v, digest, subject_ref),
         None => Err(ApiError::new(ErrorCode::IdempotencyConflict).retry_after(1)),
     }
 }
@@ -439,7 +477,11 @@ pub async fn get(
         .get_verification(&caller.org, &id)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
-    Ok(Json(VerificationView::try_from(&row)?))
+    let subject_ref = state
+        .vault
+        .subject_ref(&state.store, &row.subject_id)
+        .await?;
+    Ok(Json(VerificationView::new(&row, subject_ref)?))
 }
 
 #[cfg(test)]

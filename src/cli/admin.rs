@@ -1,5 +1,6 @@
 //! `idv keys …` and `idv audit verify`: operator commands that work on the database directly.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
@@ -8,6 +9,7 @@ use idv::audit::verify_chain;
 use idv::domain::Role;
 use idv::settings::Settings;
 use idv::store::{now_ms, KeyRow, NewAudit, Store};
+use idv::vault::{master_key_file, resolve_master_key, MasterKey, VaultError};
 use serde_json::json;
 
 use super::{CliError, DatabaseArg};
@@ -39,6 +41,42 @@ pub enum KeysCommand {
         #[command(flatten)]
         database: DatabaseArg,
     },
+    /// Rotate the master key: re-wrap every data key under a new master key, in one transaction.
+    /// Without --new-key-file, the configured key file is replaced (the old one is kept beside it as
+    /// `*.retired-<id>`: archive it with the backups made before, or destroy it).
+    RotateMaster {
+        /// Where the new master key is (created with a fresh key when missing). Required when the
+        /// current key comes from IDV_MASTER_KEY; then set IDV_MASTER_KEY to the new key afterwards.
+        #[arg(long)]
+        new_key_file: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        database: DatabaseArg,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RetentionCommand {
+    /// Delete what the retention policy says is due (media, embeddings, decision records), per purpose;
+    /// each purge is an audit event with its counts.
+    Run {
+        /// Count what is due and delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Judge what is due as of this RFC 3339 time instead of now (to preview a future sweep).
+        #[arg(long)]
+        now: Option<String>,
+        /// One JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        database: DatabaseArg,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct RetentionArgs {
+    #[command(subcommand)]
+    pub command: RetentionCommand,
 }
 
 #[derive(Subcommand, Debug)]
@@ -163,6 +201,10 @@ pub fn keys(settings: Settings, args: KeysArgs) -> Result<ExitCode, CliError> {
                 }
                 println!("revoked {id}");
             }
+            KeysCommand::RotateMaster {
+                new_key_file,
+                database,
+            } => rotate_master(&settings, new_key_file, &database).await?,
         }
         Ok(ExitCode::SUCCESS)
     })
@@ -180,5 +222,132 @@ pub fn audit(settings: Settings, args: AuditArgs) -> Result<ExitCode, CliError> 
             }
             Err(e) => Err(CliError::new("audit_chain_broken", e.to_string())),
         }
+    })
+}
+
+fn key_error(e: VaultError) -> CliError {
+    CliError::new("master_key_error", e.to_string())
+}
+
+async fn rotate_master(
+    settings: &Settings,
+    new_key_file: Option<PathBuf>,
+    database: &DatabaseArg,
+) -> Result<(), CliError> {
+    let url = database.resolve(&settings.service.database);
+    let (old, _) = resolve_master_key(&settings.privacy, &url).map_err(key_error)?;
+    // Replacing the configured file in place: the new key is written beside it first and only moved
+    // over it once the database has committed, so a failure leaves the old key in force.
+    let in_place = match &new_key_file {
+        Some(_) => None,
+        None if std::env::var_os("IDV_MASTER_KEY").is_some() => {
+            return Err(CliError::input(
+                "new_key_file_required",
+                "the master key comes from IDV_MASTER_KEY: give --new-key-file, then set IDV_MASTER_KEY to the new key",
+            ))
+        }
+        None => Some(master_key_file(&settings.privacy, &url).ok_or_else(|| key_error(VaultError::NoMasterKey))?),
+    };
+    let new_path = new_key_file.unwrap_or_else(|| {
+        let current = in_place.as_ref().expect("set when no new file is given");
+        current.with_extension("key.new")
+    });
+    let (new, _) = MasterKey::load_or_create(&new_path).map_err(key_error)?;
+    if new.id() == old.id() {
+        return Err(CliError::input(
+            "same_master_key",
+            "the new master key is the current one",
+        ));
+    }
+    let store = connect(database, settings).await?;
+    let audit = NewAudit {
+        at: now_ms(),
+        org: "*".into(),
+        actor: "cli".into(),
+        event: "master_key.rotated",
+        entity: new.id().into(),
+        subject_digest: None,
+        details: json!({"from": old.id(), "to": new.id()}),
+    };
+    let n = store
+        .rewrap_keys(
+            new.id(),
+            |context, wrapped, master_key_id| {
+                old.rewrap_for(&new, wrapped, master_key_id, context)
+                    .map_err(|e| e.to_string())
+            },
+            &audit,
+        )
+        .await
+        .map_err(db_error)?;
+    if let Some(current) = in_place {
+        let retired = current.with_extension(format!("key.retired-{}", old.id()));
+        std::fs::rename(&current, &retired)
+            .and_then(|()| std::fs::rename(&new_path, &current))
+            .map_err(|e| CliError::new("master_key_error", format!("the database now uses {}, but moving the key files failed ({e}): put {} in place of {} by hand", new.id(), new_path.display(), current.display())))?;
+        println!(
+            "old master key kept as {} (archive it with earlier backups, or destroy it)",
+            retired.display()
+        );
+    }
+    println!(
+        "re-wrapped {n} keys from master key {} to {}",
+        old.id(),
+        new.id()
+    );
+    Ok(())
+}
+
+pub fn retention(settings: Settings, args: RetentionArgs) -> Result<ExitCode, CliError> {
+    block_on(async move {
+        let RetentionCommand::Run {
+            dry_run,
+            now,
+            json: as_json,
+            database,
+        } = args.command;
+        let now = match now {
+            Some(t) => {
+                let t =
+                    time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339)
+                        .map_err(|e| {
+                            CliError::input(
+                                "invalid_time",
+                                format!("--now {t}: {e} (use RFC 3339, e.g. 2027-01-31T00:00:00Z)"),
+                            )
+                        })?;
+                (t.unix_timestamp_nanos() / 1_000_000) as i64
+            }
+            None => now_ms(),
+        };
+        let store = connect(&database, &settings).await?;
+        let counts = store
+            .sweep(now, &settings.retention.policies(), dry_run)
+            .await
+            .map_err(db_error)?;
+        if as_json {
+            println!(
+                "{}",
+                json!({"dry_run": dry_run, "as_of": idv::api::rfc3339(now), "purposes": counts})
+            );
+        } else {
+            let verb = if dry_run {
+                "due (dry run, nothing deleted)"
+            } else {
+                "deleted"
+            };
+            println!("retention as of {}: {verb}", idv::api::rfc3339(now));
+            println!(
+                "{:<22} {:>8} {:>11} {:>17}",
+                "purpose", "media", "embeddings", "decision_records"
+            );
+            for c in &counts {
+                println!(
+                    "{:<22} {:>8} {:>11} {:>17}",
+                    c.purpose, c.media, c.embeddings, c.decision_records
+                );
+            }
+        }
+        Ok(ExitCode::SUCCESS)
     })
 }

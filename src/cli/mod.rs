@@ -28,6 +28,10 @@ pub struct Cli {
     /// TOML file with thresholds, quality gates, detector and input limits (see docs/CONFIG.md).
     #[arg(long, env = "IDV_CONFIG", global = true)]
     pub config: Option<PathBuf>,
+    /// File holding the master key for encryption at rest (see docs/PRIVACY.md); overrides
+    /// privacy.master_key_file. IDV_MASTER_KEY (the key itself) takes precedence over both.
+    #[arg(long, env = "IDV_MASTER_KEY_FILE", global = true)]
+    pub master_key_file: Option<PathBuf>,
     /// Log filter (tracing EnvFilter syntax), written to stderr. Default: `info` for `serve`, else `warn`.
     #[arg(long, env = "IDV_LOG", global = true)]
     pub log: Option<String>,
@@ -70,6 +74,8 @@ pub enum Command {
     Keys(admin::KeysArgs),
     /// Check the tamper-evident audit log.
     Audit(admin::AuditArgs),
+    /// Apply the retention policy (idv serve also does it in the background).
+    Retention(admin::RetentionArgs),
 }
 
 /// The database every data command shares.
@@ -160,8 +166,11 @@ pub fn init_tracing(cli: &Cli) {
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
-    let settings = Settings::load(cli.config.as_deref())
+    let mut settings = Settings::load(cli.config.as_deref())
         .map_err(|e| CliError::new("config_invalid", e.to_string()))?;
+    if let Some(file) = &cli.master_key_file {
+        settings.privacy.master_key_file = Some(file.display().to_string());
+    }
     match cli.command {
         Command::Verify(args) => verify::run(&cli.engine, settings, args),
         Command::Embed(args) => embed::run(&cli.engine, settings, args),
@@ -170,6 +179,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Serve(args) => serve::run(&cli.engine, settings, args),
         Command::Keys(args) => admin::keys(settings, args),
         Command::Audit(args) => admin::audit(settings, args),
+        Command::Retention(args) => admin::retention(settings, args),
     }
 }
 

@@ -9,6 +9,7 @@ use super::policy::{decide, MatchThresholds, Outcome};
 use crate::inference::InferenceError;
 use crate::liveness::Verdict;
 use crate::models::ModelKind;
+use crate::vision::embed::Embedding;
 use crate::vision::pose::HeadPose;
 use crate::vision::quality::Exposure;
 use crate::vision::{BoxF, Point};
@@ -195,6 +196,16 @@ pub struct Verification {
     pub reasons: Vec<String>,
     pub document: ImageReport,
     pub selfie: ImageReport,
+    /// The primary faces' embeddings (kept, encrypted, for review and invigilation; never serialised).
+    #[serde(skip)]
+    pub embeddings: FaceEmbeddings,
+}
+
+/// The embeddings of the two primary faces, when found. Biometric: `Embedding` never prints.
+#[derive(Debug, Clone, Default)]
+pub struct FaceEmbeddings {
+    pub document: Option<Embedding>,
+    pub selfie: Option<Embedding>,
 }
 
 /// The sharpness, light, pose and eye gates of a still selfie's primary face; they need the eye and pose
@@ -265,6 +276,10 @@ pub fn verify(
         similarity,
         thresholds: *thresholds,
         reasons,
+        embeddings: FaceEmbeddings {
+            document: doc.primary().map(|f| f.embedding.clone()),
+            selfie: me.primary().map(|f| f.embedding.clone()),
+        },
         document: report(&doc, Some(rotation), doc_reasons),
         selfie: report(&me, None, me_reasons),
     })

@@ -32,6 +32,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0}")]
     Conflict(&'static str),
+    #[error("key management: {0}")]
+    Keys(String),
 }
 
 /// The database, SQLite or PostgreSQL.
@@ -57,6 +59,16 @@ macro_rules! fetch_optional_as {
         on_pool!($store, |p| {
             let row = sqlx::query($sql)$(.bind($bind))*.fetch_optional(p).await?;
             row.map(|r| <$ty>::from_row(&r)).transpose()?
+        })
+    };
+}
+
+/// Fetches every row and decodes each as `$ty`, on either pool.
+macro_rules! fetch_all_as {
+    ($store:expr, $ty:ty, $sql:expr $(, $bind:expr)* $(,)?) => {
+        on_pool!($store, |p| {
+            let rows = sqlx::query($sql)$(.bind($bind))*.fetch_all(p).await?;
+            rows.iter().map(|r| <$ty>::from_row(r)).collect::<Result<Vec<_>, sqlx::Error>>()?
         })
     };
 }
@@ -108,13 +120,13 @@ macro_rules! insert_verification {
     ($tx:expr, $v:expr) => {{
         let v: &VerificationRow = $v;
         let inserted = sqlx::query(
-            "INSERT INTO verifications (id, org, subject_ref, consent_ref, purpose, external_ref, status, idempotency_key,
+            "INSERT INTO verifications (id, org, subject_id, consent_ref, purpose, external_ref, status, idempotency_key,
              request_digest, decision, record, error_code, created_at, decided_at, retention_until)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(&v.id)
         .bind(&v.org)
-        .bind(&v.subject_ref)
+        .bind(&v.subject_id)
         .bind(&v.consent_ref)
         .bind(&v.purpose)
         .bind(&v.external_ref)
@@ -143,14 +155,38 @@ macro_rules! insert_review {
         let r: &ReviewCaseRow = $r;
         sqlx::query(
             "INSERT INTO review_cases (id, org, verification_id, purpose, status, reasons, created_at)
-             VALUES ($1, $2, $3, $4, 'open', $5, $6)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&r.id)
         .bind(&r.org)
         .bind(&r.verification_id)
         .bind(&r.purpose)
+        .bind(&r.status)
         .bind(&r.reasons)
         .bind(r.created_at)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+
+macro_rules! insert_media {
+    ($tx:expr, $m:expr) => {{
+        let m: &MediaRow = $m;
+        sqlx::query(&format!(
+            "INSERT INTO media ({MEDIA_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        ))
+        .bind(&m.id)
+        .bind(&m.org)
+        .bind(&m.subject_id)
+        .bind(&m.key_id)
+        .bind(&m.verification_id)
+        .bind(&m.consent_ref)
+        .bind(&m.purpose)
+        .bind(&m.kind)
+        .bind(&m.class)
+        .bind(&m.sha256)
+        .bind(&m.sealed)
+        .bind(m.created_at)
         .execute(&mut *$tx)
         .await?;
     }};
@@ -169,6 +205,9 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
+                // Deleted rows are overwritten with zeros, so an erased subject's key and sealed
+                // items do not linger in free pages of the file.
+                .pragma("secure_delete", "on")
                 .busy_timeout(Duration::from_secs(10));
             Store::Sqlite(
                 SqlitePoolOptions::new()
@@ -288,12 +327,12 @@ impl Store {
             let mut tx = p.begin().await?;
             append_audit!(tx, audit);
             sqlx::query(
-                "INSERT INTO consents (consent_ref, org, subject_ref, purpose, lawful_basis, notice_version, status, created_at)
+                "INSERT INTO consents (consent_ref, org, subject_id, purpose, lawful_basis, notice_version, status, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(&c.consent_ref)
             .bind(&c.org)
-            .bind(&c.subject_ref)
+            .bind(&c.subject_id)
             .bind(&c.purpose)
             .bind(&c.lawful_basis)
             .bind(&c.notice_version)
@@ -311,21 +350,23 @@ impl Store {
         org: &str,
         consent_ref: &str,
     ) -> Result<Option<ConsentRow>, StoreError> {
-        let sql = "SELECT consent_ref, org, subject_ref, purpose, lawful_basis, notice_version, status, created_at, withdrawn_at
-                   FROM consents WHERE org = $1 AND consent_ref = $2";
-        Ok(fetch_optional_as!(self, ConsentRow, sql, org, consent_ref))
+        let sql =
+            format!("SELECT {CONSENT_COLUMNS} FROM consents WHERE org = $1 AND consent_ref = $2");
+        Ok(fetch_optional_as!(self, ConsentRow, &sql, org, consent_ref))
     }
 
-    /// Marks an active consent withdrawn; `false` when it was not active.
+    /// Marks an active consent withdrawn; `None` when it was not active. With `purge`, the biometric
+    /// items collected under it are deleted and its pending jobs end as failed, in the same transaction;
+    /// the counts go into the audit entry's `purged` detail and are returned.
     pub async fn withdraw_consent(
         &self,
         org: &str,
         consent_ref: &str,
+        purge: bool,
         audit: &NewAudit,
-    ) -> Result<bool, StoreError> {
-        let done = on_pool!(self, |p| {
+    ) -> Result<Option<PurgeCounts>, StoreError> {
+        let counts = on_pool!(self, |p| {
             let mut tx = p.begin().await?;
-            append_audit!(tx, audit);
             let n = sqlx::query(
                 "UPDATE consents SET status = 'withdrawn', withdrawn_at = $1 WHERE org = $2 AND consent_ref = $3 AND status = 'active'",
             )
@@ -335,12 +376,462 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+            if n != 1 {
+                return Ok(None);
+            }
+            let mut counts = PurgeCounts::default();
+            let mut audit = audit.clone();
+            if purge {
+                for (class, count) in [
+                    ("media", &mut counts.media),
+                    ("embedding", &mut counts.embeddings),
+                ] {
+                    *count = sqlx::query(
+                        "DELETE FROM media WHERE org = $1 AND consent_ref = $2 AND class = $3",
+                    )
+                    .bind(org)
+                    .bind(consent_ref)
+                    .bind(class)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                }
+                let pending = "SELECT id FROM verifications WHERE org = $1 AND consent_ref = $2 AND status = 'pending'";
+                sqlx::query(&format!(
+                    "DELETE FROM jobs WHERE verification_id IN ({pending})"
+                ))
+                .bind(org)
+                .bind(consent_ref)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE verifications SET status = 'failed', error_code = 'consent_withdrawn', decided_at = $3
+                     WHERE org = $1 AND consent_ref = $2 AND status = 'pending'",
+                )
+                .bind(org)
+                .bind(consent_ref)
+                .bind(audit.at)
+                .execute(&mut *tx)
+                .await?;
+                audit.details["purged"] =
+                    serde_json::json!({"media": counts.media, "embeddings": counts.embeddings});
+            }
+            append_audit!(tx, &audit);
+            tx.commit().await?;
+            Some(counts)
+        });
+        Ok(counts)
+    }
+
+    /// The subject's consents of one organisation, oldest first.
+    pub async fn subject_consents(
+        &self,
+        org: &str,
+        subject_id: &str,
+    ) -> Result<Vec<ConsentRow>, StoreError> {
+        let sql = format!("SELECT {CONSENT_COLUMNS} FROM consents WHERE org = $1 AND subject_id = $2 ORDER BY created_at, consent_ref");
+        Ok(fetch_all_as!(self, ConsentRow, &sql, org, subject_id))
+    }
+
+    // ---------------------------------------------------------------------------------- subjects and keys
+
+    /// A key of the keyring (wrapped, with the id of the master key that wrapped it).
+    pub async fn keyring_key(&self, name: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+        Ok(on_pool!(self, |p| {
+            let row = sqlx::query("SELECT wrapped_key, master_key_id FROM keyring WHERE name = $1")
+                .bind(name)
+                .fetch_optional(p)
+                .await?;
+            row.map(|r| -> Result<_, sqlx::Error> {
+                Ok((r.try_get("wrapped_key")?, r.try_get("master_key_id")?))
+            })
+            .transpose()?
+        }))
+    }
+
+    /// Stores a keyring key unless one of that name exists (a concurrent first start keeps the first).
+    pub async fn insert_keyring_key(
+        &self,
+        name: &str,
+        wrapped: &[u8],
+        master_key_id: &str,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, |p| {
+            sqlx::query(
+                "INSERT INTO keyring (name, wrapped_key, master_key_id, created_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(name)
+            .bind(wrapped)
+            .bind(master_key_id)
+            .bind(now_ms())
+            .execute(p)
+            .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn subject(&self, subject_id: &str) -> Result<Option<SubjectRow>, StoreError> {
+        let sql = format!("SELECT {SUBJECT_COLUMNS} FROM subjects WHERE subject_id = $1");
+        Ok(fetch_optional_as!(self, SubjectRow, &sql, subject_id))
+    }
+
+    /// Stores a new subject unless one exists (two first requests for a subject race; the first wins).
+    pub async fn insert_subject(&self, s: &SubjectRow) -> Result<(), StoreError> {
+        on_pool!(self, |p| {
+            sqlx::query(&format!(
+                "INSERT INTO subjects ({SUBJECT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (subject_id) DO NOTHING"
+            ))
+            .bind(&s.subject_id)
+            .bind(&s.org)
+            .bind(&s.key_id)
+            .bind(&s.wrapped_key)
+            .bind(&s.master_key_id)
+            .bind(&s.ref_sealed)
+            .bind(s.created_at)
+            .bind(s.restricted_at)
+            .execute(p)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Restricts (`Some(time)`) or lifts the restriction on (`None`) a subject's processing; `false`
+    /// when it was already so.
+    pub async fn set_restriction(
+        &self,
+        subject_id: &str,
+        restricted_at: Option<i64>,
+        audit: &NewAudit,
+    ) -> Result<bool, StoreError> {
+        let change = if restricted_at.is_some() {
+            "restricted_at IS NULL"
+        } else {
+            "restricted_at IS NOT NULL"
+        };
+        Ok(on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query(&format!(
+                "UPDATE subjects SET restricted_at = $1 WHERE subject_id = $2 AND {change}"
+            ))
+            .bind(restricted_at)
+            .bind(subject_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
             if n == 1 {
+                append_audit!(tx, audit);
                 tx.commit().await?;
             }
             n == 1
+        }))
+    }
+
+    /// Re-wraps every stored key (subjects' data keys and the keyring) in one transaction:
+    /// `rewrap(context, wrapped, master_key_id)` returns the key wrapped by the new master key.
+    /// Returns how many keys were re-wrapped.
+    pub async fn rewrap_keys<F>(
+        &self,
+        new_master_key_id: &str,
+        rewrap: F,
+        audit: &NewAudit,
+    ) -> Result<u64, StoreError>
+    where
+        F: Fn(&str, &[u8], &str) -> Result<Vec<u8>, String>,
+    {
+        Ok(on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            append_audit!(tx, audit);
+            let mut n = 0;
+            for (table, id_column, context) in [
+                ("subjects", "subject_id", "subject"),
+                ("keyring", "name", "keyring"),
+            ] {
+                let rows = sqlx::query(&format!(
+                    "SELECT {id_column} AS id, wrapped_key, master_key_id FROM {table}"
+                ))
+                .fetch_all(&mut *tx)
+                .await?;
+                for r in rows {
+                    let id: String = r.try_get("id")?;
+                    let wrapped: Vec<u8> = r.try_get("wrapped_key")?;
+                    let old: String = r.try_get("master_key_id")?;
+                    let new = rewrap(&format!("{context}\n{id}"), &wrapped, &old)
+                        .map_err(StoreError::Keys)?;
+                    sqlx::query(&format!(
+                        "UPDATE {table} SET wrapped_key = $1, master_key_id = $2 WHERE {id_column} = $3"
+                    ))
+                    .bind(&new)
+                    .bind(new_master_key_id)
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?;
+                    n += 1;
+                }
+            }
+            tx.commit().await?;
+            n
+        }))
+    }
+
+    /// Everything held about one subject in one organisation, for an access request.
+    pub async fn subject_records(
+        &self,
+        org: &str,
+        subject_id: &str,
+    ) -> Result<SubjectRecords, StoreError> {
+        let verifications = format!(
+            "SELECT {VERIFICATION_COLUMNS} FROM verifications WHERE org = $1 AND subject_id = $2 ORDER BY created_at, id"
+        );
+        let reviews = format!(
+            "SELECT {REVIEW_COLUMNS} FROM review_cases WHERE org = $1 AND verification_id IN
+             (SELECT id FROM verifications WHERE org = $1 AND subject_id = $2) ORDER BY created_at, id"
+        );
+        let media = format!(
+            "SELECT {MEDIA_COLUMNS} FROM media WHERE org = $1 AND subject_id = $2 ORDER BY created_at, id"
+        );
+        let erasures =
+            "SELECT id, org, subject_digest, erased_at, actor, reason, counts FROM erasures
+                        WHERE org = $1 AND subject_digest = $2 ORDER BY erased_at, id";
+        let audit = "SELECT seq, at, org, actor, event, entity, subject_digest, details, prev_hash, entry_hash
+                     FROM audit_log WHERE org = $1 AND subject_digest = $2 ORDER BY seq";
+        Ok(SubjectRecords {
+            consents: self.subject_consents(org, subject_id).await?,
+            verifications: fetch_all_as!(self, VerificationRow, &verifications, org, subject_id),
+            review_cases: fetch_all_as!(self, ReviewCaseRow, &reviews, org, subject_id),
+            media: fetch_all_as!(self, MediaRow, &media, org, subject_id),
+            erasures: fetch_all_as!(self, ErasureRow, erasures, org, subject_id),
+            audit: on_pool!(self, |p| {
+                let rows = sqlx::query(audit)
+                    .bind(org)
+                    .bind(subject_id)
+                    .fetch_all(p)
+                    .await?;
+                rows.iter()
+                    .map(rows::audit_from_row)
+                    .collect::<Result<Vec<_>, _>>()?
+            }),
+        })
+    }
+
+    /// Erases a subject in one transaction: deletes their sealed items and pending jobs, deletes the
+    /// decision records of the purposes in `delete_purposes` and reduces the rest to `reduced` (id →
+    /// record without scores or digests), marks their consents erased, destroys their data key, and
+    /// writes the tombstone and its audit entry (both carrying the counts).
+    pub async fn erase_subject(
+        &self,
+        org: &str,
+        subject_id: &str,
+        delete_purposes: &[&str],
+        reduced: &[(String, Option<String>)],
+        tombstone: &ErasureRow,
+        audit: &NewAudit,
+    ) -> Result<ErasureCounts, StoreError> {
+        let counts = on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            let mut c = ErasureCounts::default();
+            let of_subject = "SELECT id FROM verifications WHERE org = $1 AND subject_id = $2";
+            for (class, count) in [("media", &mut c.media), ("embedding", &mut c.embeddings)] {
+                *count = sqlx::query(
+                    "DELETE FROM media WHERE org = $1 AND subject_id = $2 AND class = $3",
+                )
+                .bind(org)
+                .bind(subject_id)
+                .bind(class)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            }
+            c.pending_jobs = sqlx::query(&format!(
+                "DELETE FROM jobs WHERE verification_id IN ({of_subject})"
+            ))
+            .bind(org)
+            .bind(subject_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            for purpose in delete_purposes {
+                let of_purpose = format!("{of_subject} AND purpose = $3");
+                c.review_cases_deleted += sqlx::query(&format!(
+                    "DELETE FROM review_cases WHERE verification_id IN ({of_purpose})"
+                ))
+                .bind(org)
+                .bind(subject_id)
+                .bind(purpose)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                c.verifications_deleted += sqlx::query(
+                    "DELETE FROM verifications WHERE org = $1 AND subject_id = $2 AND purpose = $3",
+                )
+                .bind(org)
+                .bind(subject_id)
+                .bind(purpose)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                c.consents_deleted += sqlx::query(
+                    "DELETE FROM consents WHERE org = $1 AND subject_id = $2 AND purpose = $3
+                     AND consent_ref NOT IN (SELECT consent_ref FROM verifications WHERE org = $1 AND subject_id = $2)",
+                )
+                .bind(org)
+                .bind(subject_id)
+                .bind(purpose)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            }
+            for (id, record) in reduced {
+                c.verifications_reduced += sqlx::query(
+                    "UPDATE verifications SET status = 'erased', record = $1, external_ref = NULL, idempotency_key = NULL,
+                     request_digest = 'erased' WHERE org = $2 AND subject_id = $3 AND id = $4",
+                )
+                .bind(record)
+                .bind(org)
+                .bind(subject_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            }
+            c.consents_reduced = sqlx::query(
+                "UPDATE consents SET status = 'erased' WHERE org = $1 AND subject_id = $2",
+            )
+            .bind(org)
+            .bind(subject_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            c.data_key_destroyed =
+                sqlx::query("DELETE FROM subjects WHERE org = $1 AND subject_id = $2")
+                    .bind(org)
+                    .bind(subject_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                    == 1;
+            let counts = serde_json::to_value(&c).expect("serialisable");
+            let mut audit = audit.clone();
+            audit.details["counts"] = counts.clone();
+            append_audit!(tx, &audit);
+            sqlx::query(
+                "INSERT INTO erasures (id, org, subject_digest, erased_at, actor, reason, counts) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&tombstone.id)
+            .bind(&tombstone.org)
+            .bind(&tombstone.subject_digest)
+            .bind(tombstone.erased_at)
+            .bind(&tombstone.actor)
+            .bind(&tombstone.reason)
+            .bind(counts.to_string())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            c
         });
-        Ok(done)
+        // SQLite: move the zeroed pages from the write-ahead log into the file and empty the log, which
+        // still holds the pages as they were written. (PostgreSQL's VACUUM reclaims dead rows.)
+        if let Store::Sqlite(p) = self {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(p)
+                .await?;
+        }
+        Ok(counts)
+    }
+
+    /// Deletes what the retention policy says is due at `now`, per purpose: sealed media and embeddings
+    /// of decisions older than their periods, and decision records (with their review cases and any
+    /// remaining items) older than theirs. Each purpose with anything deleted gets one audit entry with
+    /// the counts. A dry run counts the same rows and deletes nothing.
+    pub async fn sweep(
+        &self,
+        now: i64,
+        policies: &[(&str, crate::settings::RetentionPolicy)],
+        dry_run: bool,
+    ) -> Result<Vec<PurgeCounts>, StoreError> {
+        const DAY_MS: i64 = 86_400_000;
+        let decided_by = "SELECT id FROM verifications WHERE purpose = $1 AND decided_at IS NOT NULL AND decided_at <= $2";
+        let items = format!(
+            "media WHERE purpose = $1 AND class = $3 AND
+             (verification_id IN ({decided_by}) OR (verification_id IS NULL AND created_at <= $2))"
+        );
+        let verb = if dry_run {
+            "SELECT COUNT(*) AS n FROM"
+        } else {
+            "DELETE FROM"
+        };
+        let mut all = Vec::new();
+        for (purpose, policy) in policies {
+            let mut counts = PurgeCounts {
+                purpose: purpose.to_string(),
+                ..Default::default()
+            };
+            let media_cutoff = now - policy.media_days * DAY_MS;
+            let embedding_cutoff = now - policy.embedding_days * DAY_MS;
+            let record_cutoff = now - policy.decision_record_days * DAY_MS;
+            on_pool!(self, |p| {
+                let mut tx = p.begin().await?;
+                for (class, cutoff, count) in [
+                    ("media", media_cutoff, &mut counts.media),
+                    ("embedding", embedding_cutoff, &mut counts.embeddings),
+                ] {
+                    let sql = format!("{verb} {items}");
+                    let q = sqlx::query(&sql).bind(*purpose).bind(cutoff).bind(class);
+                    *count = if dry_run {
+                        q.fetch_one(&mut *tx).await?.try_get::<i64, _>("n")? as u64
+                    } else {
+                        q.execute(&mut *tx).await?.rows_affected()
+                    };
+                }
+                if dry_run {
+                    counts.decision_records =
+                        sqlx::query(&format!("SELECT COUNT(*) AS n FROM ({decided_by}) AS due"))
+                            .bind(*purpose)
+                            .bind(record_cutoff)
+                            .fetch_one(&mut *tx)
+                            .await?
+                            .try_get::<i64, _>("n")? as u64;
+                } else {
+                    for table in ["media", "review_cases"] {
+                        sqlx::query(&format!(
+                            "DELETE FROM {table} WHERE verification_id IN ({decided_by})"
+                        ))
+                        .bind(*purpose)
+                        .bind(record_cutoff)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    counts.decision_records = sqlx::query(
+                        "DELETE FROM verifications WHERE purpose = $1 AND decided_at IS NOT NULL AND decided_at <= $2",
+                    )
+                    .bind(*purpose)
+                    .bind(record_cutoff)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if counts.media + counts.embeddings + counts.decision_records > 0 {
+                        let audit = NewAudit {
+                            at: now,
+                            org: "*".into(),
+                            actor: "system".into(),
+                            event: "retention.purged",
+                            entity: purpose.to_string(),
+                            subject_digest: None,
+                            details: serde_json::json!({
+                                "media": counts.media, "embeddings": counts.embeddings,
+                                "decision_records": counts.decision_records,
+                                "cutoffs": {"media": media_cutoff, "embeddings": embedding_cutoff, "decision_records": record_cutoff},
+                            }),
+                        };
+                        append_audit!(tx, &audit);
+                    }
+                }
+                tx.commit().await?;
+            });
+            all.push(counts);
+        }
+        Ok(all)
     }
 
     // ---------------------------------------------------------------------------------- challenges
@@ -416,13 +907,7 @@ impl Store {
             append_audit!(tx, audit);
             insert_verification!(tx, v);
             for m in media {
-                sqlx::query("INSERT INTO job_media (verification_id, role, sha256, content) VALUES ($1, $2, $3, $4)")
-                    .bind(&v.id)
-                    .bind(&m.role)
-                    .bind(&m.sha256)
-                    .bind(&m.content)
-                    .execute(&mut *tx)
-                    .await?;
+                insert_media!(tx, m);
             }
             sqlx::query("INSERT INTO jobs (verification_id, created_at) VALUES ($1, $2)")
                 .bind(&v.id)
@@ -434,11 +919,13 @@ impl Store {
         Ok(())
     }
 
-    /// Records a synchronous verification and its decision together (with its review case when referred).
+    /// Records a synchronous verification, its decision (with its review case when referred) and its
+    /// sealed media together.
     pub async fn record_verification(
         &self,
         v: &VerificationRow,
         review: Option<&ReviewCaseRow>,
+        media: &[MediaRow],
         audits: &[NewAudit],
     ) -> Result<(), StoreError> {
         on_pool!(self, |p| {
@@ -447,6 +934,9 @@ impl Store {
                 append_audit!(tx, a);
             }
             insert_verification!(tx, v);
+            for m in media {
+                insert_media!(tx, m);
+            }
             if let Some(r) = review {
                 insert_review!(tx, r);
             }
@@ -455,14 +945,16 @@ impl Store {
         Ok(())
     }
 
-    /// Records the decision of a leased job exactly once: only while `owner` still holds the lease, and
-    /// the job and its inputs go in the same transaction. `Conflict` when the lease was lost.
+    /// Records the decision of a leased job exactly once: only while `owner` still holds the lease; the
+    /// job goes and the decision's sealed embeddings come in the same transaction. `Conflict` when the
+    /// lease was lost.
     pub async fn complete_job(
         &self,
         id: &str,
         owner: &str,
         outcome: &JobOutcome,
         review: Option<&ReviewCaseRow>,
+        media: &[MediaRow],
         audit: &NewAudit,
     ) -> Result<(), StoreError> {
         on_pool!(self, |p| {
@@ -480,10 +972,6 @@ impl Store {
                     "the job's lease was lost to another worker",
                 ));
             }
-            sqlx::query("DELETE FROM job_media WHERE verification_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
             sqlx::query(
                 "UPDATE verifications SET status = $1, decision = $2, record = $3, error_code = $4, decided_at = $5,
                  retention_until = $6 WHERE id = $7 AND status = 'pending'",
@@ -497,6 +985,9 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+            for m in media {
+                insert_media!(tx, m);
+            }
             if let Some(r) = review {
                 insert_review!(tx, r);
             }
@@ -542,20 +1033,13 @@ impl Store {
         }))
     }
 
-    pub async fn job_media(&self, verification_id: &str) -> Result<Vec<MediaRow>, StoreError> {
-        let sql = "SELECT role, sha256, content FROM job_media WHERE verification_id = $1";
-        Ok(on_pool!(self, |p| {
-            let rows = sqlx::query(sql).bind(verification_id).fetch_all(p).await?;
-            rows.iter()
-                .map(|r| {
-                    Ok(MediaRow {
-                        role: r.try_get("role")?,
-                        sha256: r.try_get("sha256")?,
-                        content: r.try_get("content")?,
-                    })
-                })
-                .collect::<Result<Vec<_>, sqlx::Error>>()?
-        }))
+    /// The sealed items of one verification.
+    pub async fn verification_media(
+        &self,
+        verification_id: &str,
+    ) -> Result<Vec<MediaRow>, StoreError> {
+        let sql = format!("SELECT {MEDIA_COLUMNS} FROM media WHERE verification_id = $1");
+        Ok(fetch_all_as!(self, MediaRow, &sql, verification_id))
     }
 
     /// Jobs accepted but not yet decided (for the queue-depth metric).
@@ -595,6 +1079,16 @@ impl Store {
             tx.commit().await?;
         });
         Ok(())
+    }
+
+    /// Rows in a table: for tests that check nothing was stored.
+    #[doc(hidden)]
+    pub async fn count_rows(&self, table: &str) -> Result<i64, StoreError> {
+        let sql = format!("SELECT COUNT(*) AS n FROM {table}");
+        Ok(on_pool!(self, |p| sqlx::query(&sql)
+            .fetch_one(p)
+            .await?
+            .try_get("n")?))
     }
 
     /// Runs raw SQL: for tests that tamper with the database, and nothing else.

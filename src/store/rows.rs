@@ -18,7 +18,8 @@ pub struct KeyRow {
 pub struct ConsentRow {
     pub consent_ref: String,
     pub org: String,
-    pub subject_ref: String,
+    /// Keyed digest of the subject reference (see `vault::SubjectIndex`).
+    pub subject_id: String,
     pub purpose: String,
     pub lawful_basis: String,
     pub notice_version: String,
@@ -27,11 +28,13 @@ pub struct ConsentRow {
     pub withdrawn_at: Option<i64>,
 }
 
+pub const CONSENT_COLUMNS: &str = "consent_ref, org, subject_id, purpose, lawful_basis, notice_version, status, created_at, withdrawn_at";
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerificationRow {
     pub id: String,
     pub org: String,
-    pub subject_ref: String,
+    pub subject_id: String,
     pub consent_ref: String,
     pub purpose: String,
     pub external_ref: Option<String>,
@@ -47,27 +50,74 @@ pub struct VerificationRow {
 }
 
 pub const VERIFICATION_COLUMNS: &str =
-    "id, org, subject_ref, consent_ref, purpose, external_ref, status, idempotency_key, \
+    "id, org, subject_id, consent_ref, purpose, external_ref, status, idempotency_key, \
      request_digest, decision, record, error_code, created_at, decided_at, retention_until";
 
-/// An input of an asynchronous verification, held until its decision. Biometric: never printed.
+/// A biometric item at rest, sealed under its subject's data key `key_id`.
 #[derive(Clone, PartialEq)]
 pub struct MediaRow {
-    pub role: String,
-    pub sha256: String,
-    pub content: Vec<u8>,
+    pub id: String,
+    pub org: String,
+    pub subject_id: String,
+    pub key_id: String,
+    pub verification_id: Option<String>,
+    pub consent_ref: String,
+    pub purpose: String,
+    /// `document`, `selfie`, `video`, `document_embedding` or `selfie_embedding`.
+    pub kind: String,
+    /// `media` or `embedding`: which retention period applies.
+    pub class: String,
+    pub sha256: Option<String>,
+    pub sealed: Vec<u8>,
+    pub created_at: i64,
 }
 
 impl std::fmt::Debug for MediaRow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "MediaRow({}, sha256 {}, <{} bytes redacted>)",
-            self.role,
-            self.sha256,
-            self.content.len()
+            "MediaRow({} {}, <{} sealed bytes>)",
+            self.id,
+            self.kind,
+            self.sealed.len()
         )
     }
+}
+
+pub const MEDIA_COLUMNS: &str = "id, org, subject_id, key_id, verification_id, consent_ref, purpose, kind, class, sha256, sealed, created_at";
+
+/// A data subject: their wrapped data key and sealed reference.
+#[derive(Clone, PartialEq)]
+pub struct SubjectRow {
+    pub subject_id: String,
+    pub org: String,
+    pub key_id: String,
+    pub wrapped_key: Vec<u8>,
+    pub master_key_id: String,
+    pub ref_sealed: Vec<u8>,
+    pub created_at: i64,
+    pub restricted_at: Option<i64>,
+}
+
+impl std::fmt::Debug for SubjectRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SubjectRow({}, key {})", self.subject_id, self.key_id)
+    }
+}
+
+pub const SUBJECT_COLUMNS: &str =
+    "subject_id, org, key_id, wrapped_key, master_key_id, ref_sealed, created_at, restricted_at";
+
+/// The tombstone of an erased subject.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErasureRow {
+    pub id: String,
+    pub org: String,
+    pub subject_digest: String,
+    pub erased_at: i64,
+    pub actor: String,
+    pub reason: String,
+    pub counts: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -76,6 +126,8 @@ pub struct ReviewCaseRow {
     pub org: String,
     pub verification_id: String,
     pub purpose: String,
+    /// `open` or `resolved`.
+    pub status: String,
     pub reasons: String,
     pub created_at: i64,
 }
@@ -88,6 +140,42 @@ pub struct ChallengeRow {
     pub actions: String,
     pub created_at: i64,
     pub expires_at: i64,
+}
+
+pub const REVIEW_COLUMNS: &str = "id, org, verification_id, purpose, status, reasons, created_at";
+
+/// What an erasure deleted or reduced, recorded in its tombstone and audit entry.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ErasureCounts {
+    pub media: u64,
+    pub embeddings: u64,
+    pub pending_jobs: u64,
+    pub verifications_reduced: u64,
+    pub verifications_deleted: u64,
+    pub review_cases_deleted: u64,
+    pub consents_reduced: u64,
+    pub consents_deleted: u64,
+    pub data_key_destroyed: bool,
+}
+
+/// What a retention sweep deletes for one purpose (or would, in a dry run).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct PurgeCounts {
+    pub purpose: String,
+    pub media: u64,
+    pub embeddings: u64,
+    pub decision_records: u64,
+}
+
+/// Everything stored about one subject in one organisation.
+#[derive(Debug, Clone)]
+pub struct SubjectRecords {
+    pub consents: Vec<ConsentRow>,
+    pub verifications: Vec<VerificationRow>,
+    pub review_cases: Vec<ReviewCaseRow>,
+    pub media: Vec<MediaRow>,
+    pub erasures: Vec<ErasureRow>,
+    pub audit: Vec<AuditEntry>,
 }
 
 /// The result of a job, written when its lease is still held.
@@ -130,6 +218,7 @@ macro_rules! decodable {
                 for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
                 for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
                 for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+                for<'a> Vec<u8>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
             {
                 Ok($ty { $($field: r.try_get(stringify!($field))?),+ })
             }
@@ -148,7 +237,7 @@ decodable!(KeyRow {
 decodable!(ConsentRow {
     consent_ref,
     org,
-    subject_ref,
+    subject_id,
     purpose,
     lawful_basis,
     notice_version,
@@ -159,7 +248,7 @@ decodable!(ConsentRow {
 decodable!(VerificationRow {
     id,
     org,
-    subject_ref,
+    subject_id,
     consent_ref,
     purpose,
     external_ref,
@@ -172,6 +261,48 @@ decodable!(VerificationRow {
     created_at,
     decided_at,
     retention_until
+});
+decodable!(MediaRow {
+    id,
+    org,
+    subject_id,
+    key_id,
+    verification_id,
+    consent_ref,
+    purpose,
+    kind,
+    class,
+    sha256,
+    sealed,
+    created_at
+});
+decodable!(SubjectRow {
+    subject_id,
+    org,
+    key_id,
+    wrapped_key,
+    master_key_id,
+    ref_sealed,
+    created_at,
+    restricted_at
+});
+decodable!(ErasureRow {
+    id,
+    org,
+    subject_digest,
+    erased_at,
+    actor,
+    reason,
+    counts
+});
+decodable!(ReviewCaseRow {
+    id,
+    org,
+    verification_id,
+    purpose,
+    status,
+    reasons,
+    created_at
 });
 decodable!(ChallengeRow {
     id,

@@ -37,6 +37,23 @@ impl Embedding {
         &self.0
     }
 
+    /// Little-endian f32s, for sealing at rest.
+    pub fn to_le_bytes(&self) -> Vec<u8> {
+        self.0.iter().flat_map(|v| v.to_le_bytes()).collect()
+    }
+
+    /// The inverse of `to_le_bytes`; `None` when the length is not a whole number of floats.
+    pub fn from_le_bytes(bytes: &[u8]) -> Option<Embedding> {
+        (bytes.len().is_multiple_of(4) && !bytes.is_empty()).then(|| {
+            Embedding(
+                bytes
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+            )
+        })
+    }
+
     /// Cosine similarity; both are unit length, so the dot product.
     pub fn cosine(&self, other: &Embedding) -> f32 {
         cosine(&self.0, &other.0)
@@ -60,6 +77,14 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_round_trip_and_bad_lengths_are_refused() {
+        let (e, _) = Embedding::from_raw(&[1.0, -2.0, 0.5]).unwrap();
+        assert_eq!(Embedding::from_le_bytes(&e.to_le_bytes()), Some(e));
+        assert_eq!(Embedding::from_le_bytes(&[0, 0, 0]), None);
+        assert_eq!(Embedding::from_le_bytes(&[]), None);
+    }
 
     #[test]
     fn cosine_of_known_vectors() {

@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests: paths to fetched and shared data, one engine per test binary.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod app;
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 

@@ -1,0 +1,297 @@
+//! The real server on port 0 with a fresh database per test (SQLite always; PostgreSQL when
+//! IDV_TEST_POSTGRES_URL is set), and a client for it: shared by the service and privacy tests.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use idv::api::keys::{generate_secret, hash_secret, new_id};
+use idv::api::Application;
+use idv::inference::Engine;
+use idv::models::ModelKind;
+use idv::settings::Settings;
+use idv::store::{now_ms, KeyRow, NewAudit, Store};
+use reqwest::multipart::{Form, Part};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use super::{engine_config, root, sample};
+
+/// The master key file every PostgreSQL test shares (servers on one database need the same key);
+/// SQLite tests use the default, created beside each fresh database.
+pub fn postgres_key_file() -> String {
+    root()
+        .join("target/test-keys/postgres-master.key")
+        .display()
+        .to_string()
+}
+
+pub fn shared_engine() -> Arc<Engine> {
+    static ENGINE: OnceLock<Arc<Engine>> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| {
+            std::env::set_current_dir(root()).unwrap();
+            Arc::new(
+                Engine::load(&engine_config(), &ModelKind::ALL).expect("models (run `make setup`)"),
+            )
+        })
+        .clone()
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh, empty database URL, or None when PostgreSQL tests are not configured.
+pub async fn fresh_database(db: Db) -> Option<String> {
+    match db {
+        Db::Sqlite => {
+            let dir =
+                std::env::temp_dir().join(format!("idv-test-{}", uuid::Uuid::new_v4().simple()));
+            std::fs::create_dir_all(&dir).unwrap();
+            Some(format!("sqlite://{}", dir.join("idv.db").display()))
+        }
+        Db::Postgres => {
+            let admin = std::env::var("IDV_TEST_POSTGRES_URL")
+                .ok()
+                .filter(|u| !u.is_empty())?;
+            let name = format!("idv_test_{}", uuid::Uuid::new_v4().simple());
+            let store = Store::connect_unmigrated_for_tests(&admin)
+                .await
+                .expect("IDV_TEST_POSTGRES_URL reachable");
+            store
+                .execute_raw(&format!("CREATE DATABASE {name}"))
+                .await
+                .unwrap();
+            let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
+            Some(format!("{base}/{name}"))
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub db_url: String,
+    pub store: Store,
+    pub http: reqwest::Client,
+    pub stop: Option<tokio::sync::oneshot::Sender<()>>,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+pub async fn settings_for(db_url: &str) -> Settings {
+    let mut s = Settings::default();
+    s.service.listen = "127.0.0.1:0".into();
+    s.service.database = db_url.into();
+    s.service.job_workers = 1;
+    s.service.rate_limit_burst = 1000.0;
+    s.service.rate_limit_per_sec = 1000.0;
+    if db_url.starts_with("postgres") {
+        s.privacy.master_key_file = Some(postgres_key_file());
+    }
+    s
+}
+
+impl TestApp {
+    pub async fn spawn(db: Db) -> Option<TestApp> {
+        let db_url = fresh_database(db).await?;
+        Some(TestApp::spawn_on(&db_url).await)
+    }
+
+    pub async fn spawn_on(db_url: &str) -> TestApp {
+        TestApp::spawn_with(settings_for(db_url).await).await
+    }
+
+    pub async fn spawn_with(settings: Settings) -> TestApp {
+        let db_url = settings.service.database.clone();
+        let app = Application::build(settings, shared_engine())
+            .await
+            .expect("app builds");
+        let base = format!("http://{}", app.local_addr());
+        let store = app.store().clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            app.run_until(async move {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        TestApp {
+            base,
+            db_url,
+            store,
+            http: client(),
+            stop: Some(tx),
+            task,
+        }
+    }
+
+    /// A client for a server started some other way (e.g. `idv serve` as a child process).
+    pub fn attach(base: &str, db_url: &str, store: Store) -> TestApp {
+        TestApp {
+            base: base.into(),
+            db_url: db_url.into(),
+            store,
+            http: client(),
+            stop: None,
+            task: tokio::spawn(async {}),
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+
+    pub async fn key(&self, org: &str, role: &str) -> String {
+        create_key(&self.store, org, role).await
+    }
+
+    pub async fn consent(&self, key: &str, subject: &str, purpose: &str) -> String {
+        let r = self
+            .http
+            .post(format!("{}/v1/consents", self.base))
+            .bearer_auth(key)
+            .json(&json!({"subject_ref": subject, "purpose": purpose, "lawful_basis": "explicit_consent", "notice_version": "2026-10"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json::<Value>().await.unwrap()["consent_ref"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    pub async fn verify(
+        &self,
+        key: &str,
+        fields: &[(&str, &str)],
+        selfie: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let mut form = Form::new()
+            .part(
+                "document",
+                Part::bytes(std::fs::read(sample("obama.jpg")).unwrap()).file_name("doc.jpg"),
+            )
+            .part(
+                "selfie",
+                Part::bytes(std::fs::read(sample(selfie)).unwrap()).file_name("selfie.jpg"),
+            );
+        for (k, v) in fields {
+            form = form.text(k.to_string(), v.to_string());
+        }
+        let mut req = self
+            .http
+            .post(format!("{}/v1/verifications", self.base))
+            .bearer_auth(key)
+            .multipart(form);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, key: &str, path: &str) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn wait_decided(&self, key: &str, id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, v) = self.get(key, &format!("/v1/verifications/{id}")).await;
+            assert_eq!(status, StatusCode::OK);
+            if v["status"] != "pending" {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "verification {id} still pending");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn events(&self, event: &str) -> Vec<String> {
+        let (entries, _) = self.store.audit_chain().await.unwrap();
+        entries
+            .into_iter()
+            .filter(|e| e.event == event)
+            .map(|e| e.entity)
+            .collect()
+    }
+}
+
+/// No connection reuse: a server that refuses a request before reading its body (401, 403) closes the
+/// connection, and a pooled client would trip over it on its next request.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+}
+
+pub async fn create_key(store: &Store, org: &str, role: &str) -> String {
+    let secret = generate_secret();
+    let key = KeyRow {
+        id: new_id("key"),
+        org: org.into(),
+        role: role.into(),
+        label: None,
+        key_hash: hash_secret(&secret),
+        created_at: now_ms(),
+    };
+    let audit = NewAudit {
+        at: now_ms(),
+        org: org.into(),
+        actor: "test".into(),
+        event: "key.created",
+        entity: key.id.clone(),
+        subject_digest: None,
+        details: json!({}),
+    };
+    store.create_key(&key, &audit).await.unwrap();
+    secret
+}
+
+pub fn fields<'a>(subject: &'a str, consent: &'a str, purpose: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("subject_ref", subject),
+        ("consent_ref", consent),
+        ("purpose", purpose),
+    ]
+}
+
+/// Runs a test body on SQLite, and on PostgreSQL when configured.
+#[macro_export]
+macro_rules! on_both {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                ($body)(Db::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if std::env::var("IDV_TEST_POSTGRES_URL").map_or(true, |u| u.is_empty()) {
+                    eprintln!("IDV_TEST_POSTGRES_URL is not set: the PostgreSQL run of this test is skipped");
+                    return;
+                }
+                ($body)(Db::Postgres).await
+            }
+        }
+    };
+}
