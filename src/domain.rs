@@ -70,6 +70,18 @@ string_enum! {
     }
 }
 
+string_enum! {
+    /// A reviewer's resolution of a case.
+    ReviewOutcome {
+        /// The faces are the same person: the applicant is who they say.
+        ConfirmedMatch => "confirmed_match",
+        /// Not the same person.
+        ConfirmedMismatch => "confirmed_mismatch",
+        /// The evidence cannot settle it: ask for a new document photo, selfie or video.
+        NewEvidenceNeeded => "new_evidence_needed",
+    }
+}
+
 impl Role {
     /// Whether this role may perform an action that requires `needed`.
     pub fn allows(self, needed: &[Role]) -> bool {

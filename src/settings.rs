@@ -28,6 +28,23 @@ pub struct Settings {
     pub service: ServiceSettings,
     pub retention: RetentionSettings,
     pub privacy: PrivacySettings,
+    pub review: ReviewSettings,
+}
+
+/// Human review of automated decisions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReviewSettings {
+    /// Share of `verified` decisions also sent to review for quality control (0 to 1).
+    pub sample_verified_share: f64,
+}
+
+impl Default for ReviewSettings {
+    fn default() -> Self {
+        ReviewSettings {
+            sample_verified_share: 0.02,
+        }
+    }
 }
 
 /// `idv serve`: where it listens, what it stores in, and how much it takes on.
@@ -215,6 +232,9 @@ impl Settings {
         self.matching.validate()?;
         self.video.validate()?;
         self.retention.validate()?;
+        if !(0.0..=1.0).contains(&self.review.sample_verified_share) {
+            return Err("review.sample_verified_share must be between 0 and 1".into());
+        }
         self.liveness.validate()
     }
 }

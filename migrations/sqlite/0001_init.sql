@@ -99,8 +99,14 @@ CREATE TABLE review_cases (
     verification_id  TEXT NOT NULL REFERENCES verifications (id),
     purpose          TEXT NOT NULL,
     status           TEXT NOT NULL,     -- open | resolved
+    kind             TEXT NOT NULL,     -- referred (the machine could not settle it) | sample (quality control)
     reasons          TEXT NOT NULL,     -- JSON array of reason codes
-    created_at       INTEGER NOT NULL
+    created_at       INTEGER NOT NULL,
+    -- A reviewer's resolution, beside the automated decision, which stays as it was.
+    outcome          TEXT,              -- confirmed_match | confirmed_mismatch | new_evidence_needed
+    outcome_reason   TEXT,
+    resolved_by      TEXT,
+    resolved_at      INTEGER
 );
 CREATE INDEX review_cases_open ON review_cases (org, status, created_at);
 

@@ -38,6 +38,7 @@ error_codes! {
     ConsentAlreadyWithdrawn => (StatusCode::CONFLICT, "consent_already_withdrawn", "The consent was already withdrawn"),
     ProcessingRestricted => (StatusCode::CONFLICT, "processing_restricted", "Processing of this subject's data is restricted; nothing was stored"),
     SubjectErased => (StatusCode::GONE, "subject_erased", "The subject's data was erased"),
+    ReviewAlreadyResolved => (StatusCode::CONFLICT, "review_already_resolved", "This review case is already resolved"),
     RestrictionUnchanged => (StatusCode::CONFLICT, "restriction_unchanged", "The subject is already restricted (or already not restricted)"),
     IdempotencyKeyReused => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", "This Idempotency-Key was used for a different request"),
     IdempotencyConflict => (StatusCode::CONFLICT, "idempotency_conflict", "A request with this Idempotency-Key is being processed"),

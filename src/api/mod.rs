@@ -12,6 +12,7 @@ pub mod keys;
 pub mod openapi;
 pub mod process;
 pub mod record;
+pub mod reviews;
 pub mod state;
 pub mod subjects;
 pub mod verifications;
@@ -155,6 +156,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/verifications", post(verifications::create))
         .route("/v1/verifications/{id}", get(verifications::get))
         .route("/v1/challenges", post(challenges::create))
+        .route("/v1/reviews", get(reviews::list))
+        .route("/v1/reviews/{id}", get(reviews::get))
+        .route("/v1/reviews/{id}/media/{kind}", get(reviews::media))
+        .route("/v1/reviews/{id}/resolution", post(reviews::resolve))
         .route("/v1/subjects/{subject_ref}", axum::routing::delete(subjects::erase))
         .route("/v1/subjects/{subject_ref}/export", get(subjects::export))
         .route("/v1/subjects/{subject_ref}/restrict", post(subjects::restrict))

@@ -12,11 +12,12 @@ use utoipa::{Modify, OpenApi};
         super::consents::create, super::consents::get, super::consents::withdraw,
         super::verifications::create, super::verifications::get, super::challenges::create,
         super::subjects::export, super::subjects::erase, super::subjects::restrict,
-        super::subjects::unrestrict,
+        super::subjects::unrestrict, super::reviews::list, super::reviews::get,
+        super::reviews::media, super::reviews::resolve,
     ),
     components(schemas(super::error::Problem)),
     modifiers(&BearerAuth),
-    tags((name = "consents"), (name = "verifications"), (name = "subjects", description = "Data-subject rights: access, erasure, restriction (auditor role)")),
+    tags((name = "consents"), (name = "verifications"), (name = "reviews", description = "Human review of referred and sampled decisions (reviewer role)"), (name = "subjects", description = "Data-subject rights: access, erasure, restriction (auditor role)")),
 )]
 pub struct ApiDoc;
 

@@ -136,6 +136,16 @@ pub async fn evaluate(
     }
 }
 
+/// Whether a decision opens a review case, and of which kind: every referral, and a share of verified
+/// decisions drawn for quality control (`draw` is uniform in [0, 1)). Pure.
+pub fn review_kind(decision: Decision, sample_share: f64, draw: f64) -> Option<&'static str> {
+    match decision {
+        Decision::Referred => Some("referred"),
+        Decision::Verified if draw < sample_share => Some("sample"),
+        Decision::Verified => None,
+    }
+}
+
 /// What recording a decision writes: the row's final state, its review case, its audit entry.
 pub struct Decided {
     pub outcome: JobOutcome,
@@ -175,15 +185,26 @@ pub fn decide(
         rfc3339(now),
         rfc3339(retention_until),
         |decision| {
-            (decision == Decision::Referred).then(|| {
+            let share = state.settings.review.sample_verified_share;
+            review_kind(decision, share, rand::random::<f64>()).map(|kind| {
+                let reasons = if kind == "sample" {
+                    vec!["quality_control_sample".to_string()]
+                } else {
+                    v.reasons.clone()
+                };
                 let case = ReviewCaseRow {
                     id: new_id("rev"),
                     org: row.org.clone(),
                     verification_id: row.id.clone(),
                     purpose: row.purpose.clone(),
                     status: "open".into(),
-                    reasons: serde_json::to_string(&v.reasons).expect("serialisable"),
+                    kind: kind.into(),
+                    reasons: serde_json::to_string(&reasons).expect("serialisable"),
                     created_at: now,
+                    outcome: None,
+                    outcome_reason: None,
+                    resolved_by: None,
+                    resolved_at: None,
                 };
                 let id = case.id.clone();
                 review = Some(case);
@@ -246,4 +267,18 @@ pub async fn decide_and_record(
         .record_verification(&row, d.review.as_ref(), &media, &audits)
         .await?;
     Ok(row)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_referral_and_a_share_of_verified_decisions_go_to_review() {
+        assert_eq!(review_kind(Decision::Referred, 0.0, 0.99), Some("referred"));
+        assert_eq!(review_kind(Decision::Verified, 0.0, 0.0), None);
+        assert_eq!(review_kind(Decision::Verified, 0.05, 0.049), Some("sample"));
+        assert_eq!(review_kind(Decision::Verified, 0.05, 0.05), None);
+        assert_eq!(review_kind(Decision::Verified, 1.0, 0.999), Some("sample"));
+    }
 }

@@ -54,7 +54,8 @@ pub struct DecisionRecord {
     pub document_rotation: Option<u16>,
     pub decided_at: String,
     pub retention_until: String,
-    /// The review case opened when the decision is `referred`.
+    /// The review case opened for this decision: always when `referred`, and for a sample of `verified`
+    /// decisions (quality control).
     pub review_case_id: Option<String>,
 }
 

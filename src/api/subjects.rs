@@ -17,6 +17,7 @@ use super::error::{ApiError, ErrorCode};
 use super::keys::new_id;
 use super::process::media_context;
 use super::record::{reduce_record, DecisionRecord};
+use super::reviews::ReviewView;
 use super::state::AppState;
 use super::verifications::VerificationView;
 use super::{bounded_text, rfc3339, JsonBody};
@@ -60,16 +61,6 @@ pub struct MediaItem {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct ReviewCaseItem {
-    pub id: String,
-    pub verification_id: String,
-    pub purpose: String,
-    pub status: String,
-    pub reasons: Vec<String>,
-    pub created_at: String,
-}
-
-#[derive(Serialize, ToSchema)]
 pub struct AuditItem {
     pub seq: i64,
     pub at: String,
@@ -100,7 +91,7 @@ pub struct SubjectExport {
     pub restricted_since: Option<String>,
     pub consents: Vec<ConsentView>,
     pub verifications: Vec<VerificationView>,
-    pub review_cases: Vec<ReviewCaseItem>,
+    pub review_cases: Vec<ReviewView>,
     /// Remote-invigilation sessions (none are held by this version).
     #[schema(value_type = Vec<Object>)]
     pub invigilation_sessions: Vec<Value>,
@@ -203,18 +194,7 @@ pub async fn export(
             .iter()
             .map(|v| VerificationView::new(v, known(&v.status)))
             .collect::<Result<_, _>>()?,
-        review_cases: records
-            .review_cases
-            .iter()
-            .map(|r| ReviewCaseItem {
-                id: r.id.clone(),
-                verification_id: r.verification_id.clone(),
-                purpose: r.purpose.clone(),
-                status: r.status.clone(),
-                reasons: serde_json::from_str(&r.reasons).unwrap_or_default(),
-                created_at: rfc3339(r.created_at),
-            })
-            .collect(),
+        review_cases: records.review_cases.iter().map(ReviewView::from).collect(),
         invigilation_sessions: Vec::new(),
         media,
         audit_events: records

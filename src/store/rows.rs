@@ -128,8 +128,14 @@ pub struct ReviewCaseRow {
     pub purpose: String,
     /// `open` or `resolved`.
     pub status: String,
+    /// `referred` or `sample` (a verified decision drawn for quality control).
+    pub kind: String,
     pub reasons: String,
     pub created_at: i64,
+    pub outcome: Option<String>,
+    pub outcome_reason: Option<String>,
+    pub resolved_by: Option<String>,
+    pub resolved_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -142,7 +148,7 @@ pub struct ChallengeRow {
     pub expires_at: i64,
 }
 
-pub const REVIEW_COLUMNS: &str = "id, org, verification_id, purpose, status, reasons, created_at";
+pub const REVIEW_COLUMNS: &str = "id, org, verification_id, purpose, status, kind, reasons, created_at, outcome, outcome_reason, resolved_by, resolved_at";
 
 /// What an erasure deleted or reduced, recorded in its tombstone and audit entry.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -301,8 +307,13 @@ decodable!(ReviewCaseRow {
     verification_id,
     purpose,
     status,
+    kind,
     reasons,
-    created_at
+    created_at,
+    outcome,
+    outcome_reason,
+    resolved_by,
+    resolved_at
 });
 decodable!(ChallengeRow {
     id,

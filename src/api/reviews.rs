@@ -1,0 +1,324 @@
+//! Review cases: every decision the machine referred, and a sample of verified ones, wait for a person.
+//! A reviewer lists them, reads one (the decision record with its scores against the thresholds and its
+//! reason codes), looks at the two images (each view an audit event naming the reviewer) and records a
+//! resolution with a mandatory reason. The automated decision is never changed: the resolution is
+//! stored beside it and linked to it.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::Caller;
+use super::error::{ApiError, ErrorCode};
+use super::process::media_context;
+use super::state::AppState;
+use super::verifications::VerificationView;
+use super::{bounded_text, rfc3339, JsonBody};
+use crate::domain::{Purpose, ReviewOutcome, Role};
+use crate::store::{now_ms, NewAudit, ReviewCaseRow, VerificationRow};
+
+#[derive(Serialize, ToSchema)]
+pub struct Resolution {
+    pub outcome: String,
+    pub reason: String,
+    /// The reviewer's key (`key:<id>`).
+    pub resolved_by: String,
+    pub resolved_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReviewView {
+    pub id: String,
+    pub verification_id: String,
+    pub purpose: String,
+    /// `open` or `resolved`.
+    pub status: String,
+    /// `referred` (the machine could not settle it) or `sample` (a verified decision drawn for quality
+    /// control).
+    pub kind: String,
+    pub reasons: Vec<String>,
+    pub created_at: String,
+    pub resolution: Option<Resolution>,
+}
+
+impl From<&ReviewCaseRow> for ReviewView {
+    fn from(r: &ReviewCaseRow) -> Self {
+        let resolution = match (&r.outcome, &r.outcome_reason, &r.resolved_by, r.resolved_at) {
+            (Some(outcome), Some(reason), Some(by), Some(at)) => Some(Resolution {
+                outcome: outcome.clone(),
+                reason: reason.clone(),
+                resolved_by: by.clone(),
+                resolved_at: rfc3339(at),
+            }),
+            _ => None,
+        };
+        ReviewView {
+            id: r.id.clone(),
+            verification_id: r.verification_id.clone(),
+            purpose: r.purpose.clone(),
+            status: r.status.clone(),
+            kind: r.kind.clone(),
+            reasons: serde_json::from_str(&r.reasons).unwrap_or_default(),
+            created_at: rfc3339(r.created_at),
+            resolution,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReviewList {
+    pub reviews: Vec<ReviewView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MediaLink {
+    /// `document` or `selfie`.
+    pub kind: String,
+    /// GET it with a reviewer key; each view is audited.
+    pub href: String,
+}
+
+/// A case with everything a reviewer needs to decide it.
+#[derive(Serialize, ToSchema)]
+pub struct ReviewDetail {
+    #[serde(flatten)]
+    pub case: ReviewView,
+    /// The automated decision, unchanged: scores, thresholds, reason codes, models, policy.
+    pub verification: VerificationView,
+    /// The images still held (none once the retention period of the purpose has passed).
+    pub media: Vec<MediaLink>,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ListQuery {
+    /// `open` (default) or `resolved`.
+    pub status: Option<String>,
+    /// Only cases of this purpose.
+    pub purpose: Option<Purpose>,
+    /// At most this many (default 50, at most 200).
+    pub limit: Option<i64>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewResolution {
+    pub outcome: ReviewOutcome,
+    /// Why: what the reviewer saw. Required.
+    pub reason: String,
+}
+
+/// Open (or resolved) review cases of your organisation, oldest first.
+#[utoipa::path(get, path = "/v1/reviews", tag = "reviews", params(ListQuery),
+    responses((status = 200, body = ReviewList), (status = "4XX", body = super::error::Problem)),
+    security(("api_key" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<ReviewList>, ApiError> {
+    caller.require(&[Role::Reviewer, Role::Auditor])?;
+    let status = q.status.as_deref().unwrap_or("open");
+    if !matches!(status, "open" | "resolved") {
+        return Err(ApiError::detail(
+            ErrorCode::InvalidField,
+            "status must be open or resolved",
+        ));
+    }
+    let limit = q.limit.unwrap_or(50).clamp(1, 200);
+    let rows = state
+        .store
+        .list_reviews(&caller.org, status, q.purpose.map(|p| p.as_str()), limit)
+        .await?;
+    Ok(Json(ReviewList {
+        reviews: rows.iter().map(ReviewView::from).collect(),
+    }))
+}
+
+/// The case and its verification, both of the caller's organisation.
+async fn case_of(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<(ReviewCaseRow, VerificationRow), ApiError> {
+    let case = state
+        .store
+        .get_review(&caller.org, id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
+    let verification = state
+        .store
+        .get_verification(&caller.org, &case.verification_id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
+    Ok((case, verification))
+}
+
+/// One case: the decision record (scores against thresholds, reason codes) and links to its images.
+#[utoipa::path(get, path = "/v1/reviews/{id}", tag = "reviews", params(("id" = String, Path)),
+    responses((status = 200, body = ReviewDetail), (status = "4XX", body = super::error::Problem)),
+    security(("api_key" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ReviewDetail>, ApiError> {
+    caller.require(&[Role::Reviewer, Role::Auditor])?;
+    let (case, verification) = case_of(&state, &caller, &id).await?;
+    let subject_ref = state
+        .vault
+        .subject_ref(&state.store, &verification.subject_id)
+        .await?;
+    let media = state
+        .store
+        .verification_media(&verification.id)
+        .await?
+        .into_iter()
+        .filter(|m| m.class == "media")
+        .map(|m| MediaLink {
+            href: format!("/v1/reviews/{}/media/{}", case.id, m.kind),
+            kind: m.kind,
+        })
+        .collect();
+    Ok(Json(ReviewDetail {
+        case: ReviewView::from(&case),
+        verification: VerificationView::new(&verification, subject_ref)?,
+        media,
+    }))
+}
+
+/// The content type of an image we accepted, from its first bytes.
+fn image_type(bytes: &[u8]) -> &'static str {
+    match bytes {
+        [0xff, 0xd8, ..] => "image/jpeg",
+        [0x89, b'P', b'N', b'G', ..] => "image/png",
+        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => "image/webp",
+        _ => "application/octet-stream",
+    }
+}
+
+/// One image of a case (`document` or `selfie`), for a reviewer: never cached, and every view is an
+/// audit event naming the reviewer.
+#[utoipa::path(get, path = "/v1/reviews/{id}/media/{kind}", tag = "reviews",
+    params(("id" = String, Path), ("kind" = String, Path, description = "document or selfie")),
+    responses((status = 200, description = "the image", content_type = "image/jpeg"), (status = "4XX", body = super::error::Problem)),
+    security(("api_key" = [])))]
+pub async fn media(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, kind)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::Reviewer])?;
+    let (case, verification) = case_of(&state, &caller, &id).await?;
+    let item = state
+        .store
+        .verification_media(&verification.id)
+        .await?
+        .into_iter()
+        .find(|m| m.class == "media" && m.kind == kind)
+        .ok_or_else(|| {
+            ApiError::detail(
+                ErrorCode::NotFound,
+                "no such image for this case (or no longer held: retention)",
+            )
+        })?;
+    let key = state
+        .vault
+        .subject_key(&state.store, &verification.subject_id)
+        .await?
+        .filter(|k| k.key_id == item.key_id)
+        .ok_or_else(|| ApiError::new(ErrorCode::SubjectErased))?;
+    if key.restricted_at.is_some() {
+        return Err(ApiError::new(ErrorCode::ProcessingRestricted));
+    }
+    let bytes = key.open(&media_context(&item.id), &item.sealed)?;
+    state
+        .store
+        .audit(&NewAudit {
+            at: now_ms(),
+            org: caller.org.clone(),
+            actor: caller.actor(),
+            event: "review.media_viewed",
+            entity: case.id.clone(),
+            subject_digest: Some(verification.subject_id.clone()),
+            details: json!({"kind": kind, "media_id": item.id, "verification_id": verification.id}),
+        })
+        .await?;
+    let headers = [
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(image_type(&bytes)),
+        ),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+    ];
+    Ok((headers, bytes).into_response())
+}
+
+/// Resolve an open case. The automated decision stays as it was; the resolution is recorded beside it.
+#[utoipa::path(post, path = "/v1/reviews/{id}/resolution", tag = "reviews",
+    params(("id" = String, Path)), request_body = NewResolution,
+    responses((status = 200, body = ReviewView), (status = "4XX", body = super::error::Problem)),
+    security(("api_key" = [])))]
+pub async fn resolve(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<NewResolution>,
+) -> Result<Json<ReviewView>, ApiError> {
+    caller.require(&[Role::Reviewer])?;
+    let reason = bounded_text("reason", &body.reason, 2000)?;
+    let (case, verification) = case_of(&state, &caller, &id).await?;
+    let restricted = state
+        .store
+        .subject(&verification.subject_id)
+        .await?
+        .is_some_and(|s| s.restricted_at.is_some());
+    if restricted {
+        return Err(ApiError::new(ErrorCode::ProcessingRestricted));
+    }
+    let audit = NewAudit {
+        at: now_ms(),
+        org: caller.org.clone(),
+        actor: caller.actor(),
+        event: "review.resolved",
+        entity: case.id.clone(),
+        subject_digest: Some(verification.subject_id.clone()),
+        details: json!({
+            "outcome": body.outcome, "verification_id": verification.id,
+            "automated_decision": verification.decision, "kind": case.kind,
+        }),
+    };
+    if !state
+        .store
+        .resolve_review(&caller.org, &id, body.outcome.as_str(), &reason, &audit)
+        .await?
+    {
+        return Err(ApiError::new(ErrorCode::ReviewAlreadyResolved));
+    }
+    let case = state
+        .store
+        .get_review(&caller.org, &id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
+    Ok(Json(ReviewView::from(&case)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_types_come_from_the_bytes() {
+        assert_eq!(image_type(&[0xff, 0xd8, 0xff, 0xe0]), "image/jpeg");
+        assert_eq!(image_type(b"\x89PNG\r\n"), "image/png");
+        assert_eq!(image_type(b"RIFF\0\0\0\0WEBPVP8 "), "image/webp");
+        assert_eq!(image_type(b"<svg"), "application/octet-stream");
+    }
+}
