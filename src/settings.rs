@@ -9,6 +9,7 @@ use crate::domain::Purpose;
 use crate::liveness::LivenessConfig;
 use crate::media::image::DecodeLimits;
 use crate::media::video::VideoLimits;
+use crate::pipeline::invigilation::InvigilationConfig;
 use crate::pipeline::policy::MatchThresholds;
 use crate::pipeline::verify::QualityConfig;
 use crate::vision::detect::DetectorConfig;
@@ -29,6 +30,7 @@ pub struct Settings {
     pub retention: RetentionSettings,
     pub privacy: PrivacySettings,
     pub review: ReviewSettings,
+    pub invigilation: InvigilationConfig,
 }
 
 /// Human review of automated decisions.
@@ -232,6 +234,7 @@ impl Settings {
         self.matching.validate()?;
         self.video.validate()?;
         self.retention.validate()?;
+        self.invigilation.validate()?;
         if !(0.0..=1.0).contains(&self.review.sample_verified_share) {
             return Err("review.sample_verified_share must be between 0 and 1".into());
         }

@@ -99,7 +99,8 @@ CREATE TABLE review_cases (
     verification_id  TEXT NOT NULL REFERENCES verifications (id),
     purpose          TEXT NOT NULL,
     status           TEXT NOT NULL,     -- open | resolved
-    kind             TEXT NOT NULL,     -- referred (the machine could not settle it) | sample (quality control)
+    kind             TEXT NOT NULL,     -- referred | sample (quality control) | invigilation (sustained anomaly)
+    invigilation_session_id  TEXT,      -- for kind invigilation; verification_id is then the session's reference
     reasons          TEXT NOT NULL,     -- JSON array of reason codes
     created_at       INTEGER NOT NULL,
     -- A reviewer's resolution, beside the automated decision, which stays as it was.
@@ -109,6 +110,34 @@ CREATE TABLE review_cases (
     resolved_at      INTEGER
 );
 CREATE INDEX review_cases_open ON review_cases (org, status, created_at);
+
+-- Remote invigilation: a session compares webcam frames with the template enrolled by a verified
+-- decision. The template is held sealed for the session and dropped when it closes.
+CREATE TABLE invigilation_sessions (
+    id                         TEXT PRIMARY KEY,
+    org                        TEXT NOT NULL,
+    subject_id                 TEXT NOT NULL,
+    consent_ref                TEXT NOT NULL REFERENCES consents (consent_ref),
+    reference_verification_id  TEXT NOT NULL REFERENCES verifications (id),
+    status                     TEXT NOT NULL,  -- open | closed
+    key_id                     TEXT NOT NULL,
+    template_sealed            BLOB,            -- NULL once closed
+    review_case_id             TEXT,
+    created_at                 INTEGER NOT NULL,
+    closed_at                  INTEGER,
+    summary                    TEXT            -- JSON, on close
+);
+CREATE INDEX invigilation_sessions_subject ON invigilation_sessions (org, subject_id);
+
+-- Each frame's result (no image); the frame itself is kept, sealed, only as evidence of an anomaly.
+CREATE TABLE invigilation_frames (
+    session_id  TEXT NOT NULL REFERENCES invigilation_sessions (id),
+    seq         INTEGER NOT NULL,
+    at          INTEGER NOT NULL,
+    result      TEXT NOT NULL,
+    media_id    TEXT,
+    PRIMARY KEY (session_id, seq)
+);
 
 CREATE TABLE challenges (
     id          TEXT PRIMARY KEY,

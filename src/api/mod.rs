@@ -7,6 +7,7 @@ pub mod auth;
 pub mod challenges;
 pub mod consents;
 pub mod error;
+pub mod invigilation;
 pub mod jobs;
 pub mod keys;
 pub mod openapi;
@@ -156,6 +157,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/verifications", post(verifications::create))
         .route("/v1/verifications/{id}", get(verifications::get))
         .route("/v1/challenges", post(challenges::create))
+        .route("/v1/invigilation/sessions", post(invigilation::create))
+        .route("/v1/invigilation/sessions/{id}", get(invigilation::get))
+        .route("/v1/invigilation/sessions/{id}/frames", post(invigilation::frame))
+        .route("/v1/invigilation/sessions/{id}/close", post(invigilation::close))
         .route("/v1/reviews", get(reviews::list))
         .route("/v1/reviews/{id}", get(reviews::get))
         .route("/v1/reviews/{id}/media/{kind}", get(reviews::media))

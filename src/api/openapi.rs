@@ -13,11 +13,12 @@ use utoipa::{Modify, OpenApi};
         super::verifications::create, super::verifications::get, super::challenges::create,
         super::subjects::export, super::subjects::erase, super::subjects::restrict,
         super::subjects::unrestrict, super::reviews::list, super::reviews::get,
-        super::reviews::media, super::reviews::resolve,
+        super::reviews::media, super::reviews::resolve, super::invigilation::create,
+        super::invigilation::frame, super::invigilation::get, super::invigilation::close,
     ),
     components(schemas(super::error::Problem)),
     modifiers(&BearerAuth),
-    tags((name = "consents"), (name = "verifications"), (name = "reviews", description = "Human review of referred and sampled decisions (reviewer role)"), (name = "subjects", description = "Data-subject rights: access, erasure, restriction (auditor role)")),
+    tags((name = "consents"), (name = "verifications"), (name = "invigilation", description = "Remote invigilation: webcam frames checked against the enrolled candidate; flags go to a person"), (name = "reviews", description = "Human review of referred and sampled decisions (reviewer role)"), (name = "subjects", description = "Data-subject rights: access, erasure, restriction (auditor role)")),
 )]
 pub struct ApiDoc;
 

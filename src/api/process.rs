@@ -199,6 +199,7 @@ pub fn decide(
                     purpose: row.purpose.clone(),
                     status: "open".into(),
                     kind: kind.into(),
+                    invigilation_session_id: None,
                     reasons: serde_json::to_string(&reasons).expect("serialisable"),
                     created_at: now,
                     outcome: None,

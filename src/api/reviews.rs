@@ -76,7 +76,7 @@ pub struct ReviewList {
 
 #[derive(Serialize, ToSchema)]
 pub struct MediaLink {
-    /// `document` or `selfie`.
+    /// `document`, `selfie`, or `frame-<seq>` (an invigilation frame kept as evidence).
     pub kind: String,
     /// GET it with a reviewer key; each view is audited.
     pub href: String,
@@ -172,15 +172,27 @@ pub async fn get(
         .vault
         .subject_ref(&state.store, &verification.subject_id)
         .await?;
-    let media = state
+    let mut kinds: Vec<String> = state
         .store
         .verification_media(&verification.id)
         .await?
         .into_iter()
         .filter(|m| m.class == "media")
-        .map(|m| MediaLink {
-            href: format!("/v1/reviews/{}/media/{}", case.id, m.kind),
-            kind: m.kind,
+        .map(|m| m.kind)
+        .collect();
+    // An invigilation case: the enrolled images, then the frames kept as evidence.
+    if let Some(session) = &case.invigilation_session_id {
+        for f in state.store.session_frames(session).await? {
+            if f.media_id.is_some() {
+                kinds.push(format!("frame-{}", f.seq));
+            }
+        }
+    }
+    let media = kinds
+        .into_iter()
+        .map(|kind| MediaLink {
+            href: format!("/v1/reviews/{}/media/{kind}", case.id),
+            kind,
         })
         .collect();
     Ok(Json(ReviewDetail {
@@ -213,18 +225,33 @@ pub async fn media(
 ) -> Result<Response, ApiError> {
     caller.require(&[Role::Reviewer])?;
     let (case, verification) = case_of(&state, &caller, &id).await?;
-    let item = state
-        .store
-        .verification_media(&verification.id)
-        .await?
-        .into_iter()
-        .find(|m| m.class == "media" && m.kind == kind)
-        .ok_or_else(|| {
-            ApiError::detail(
-                ErrorCode::NotFound,
-                "no such image for this case (or no longer held: retention)",
-            )
-        })?;
+    let item = match (kind.strip_prefix("frame-"), &case.invigilation_session_id) {
+        (Some(seq), Some(session)) => {
+            let media_id = state
+                .store
+                .session_frames(session)
+                .await?
+                .into_iter()
+                .find(|f| f.seq.to_string() == seq)
+                .and_then(|f| f.media_id);
+            match media_id {
+                Some(id) => state.store.media_item(&caller.org, &id).await?,
+                None => None,
+            }
+        }
+        _ => state
+            .store
+            .verification_media(&verification.id)
+            .await?
+            .into_iter()
+            .find(|m| m.class == "media" && m.kind == kind),
+    };
+    let item = item.ok_or_else(|| {
+        ApiError::detail(
+            ErrorCode::NotFound,
+            "no such image for this case (or no longer held: retention)",
+        )
+    })?;
     let key = state
         .vault
         .subject_key(&state.store, &verification.subject_id)

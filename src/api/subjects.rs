@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Caller;
 use super::consents::ConsentView;
 use super::error::{ApiError, ErrorCode};
+use super::invigilation::{self, SessionView};
 use super::keys::new_id;
 use super::process::media_context;
 use super::record::{reduce_record, DecisionRecord};
@@ -92,9 +93,8 @@ pub struct SubjectExport {
     pub consents: Vec<ConsentView>,
     pub verifications: Vec<VerificationView>,
     pub review_cases: Vec<ReviewView>,
-    /// Remote-invigilation sessions (none are held by this version).
-    #[schema(value_type = Vec<Object>)]
-    pub invigilation_sessions: Vec<Value>,
+    /// Remote-invigilation sessions with every frame's result.
+    pub invigilation_sessions: Vec<SessionView>,
     pub media: Vec<MediaItem>,
     pub audit_events: Vec<AuditItem>,
     /// Earlier erasures of this subject's data (tombstones).
@@ -178,6 +178,15 @@ pub async fn export(
             embedding,
         });
     }
+    let mut sessions = Vec::with_capacity(records.sessions.len());
+    for session in &records.sessions {
+        let frames = invigilation::timeline(&state, &session.id).await?;
+        sessions.push(invigilation::view(
+            session,
+            Some(subject_ref.clone()),
+            frames,
+        )?);
+    }
     let known = |status: &str| (status != "erased").then(|| subject_ref.clone());
     let export = SubjectExport {
         subject_ref: subject_ref.clone(),
@@ -195,7 +204,7 @@ pub async fn export(
             .map(|v| VerificationView::new(v, known(&v.status)))
             .collect::<Result<_, _>>()?,
         review_cases: records.review_cases.iter().map(ReviewView::from).collect(),
-        invigilation_sessions: Vec::new(),
+        invigilation_sessions: sessions,
         media,
         audit_events: records
             .audit

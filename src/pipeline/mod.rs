@@ -2,6 +2,7 @@
 
 pub mod document;
 pub mod face;
+pub mod invigilation;
 pub mod liveness;
 pub mod policy;
 pub mod verify;

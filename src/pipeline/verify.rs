@@ -7,6 +7,7 @@ use super::face::{Analysis, FaceAnalyzer, Faces, LocatedFace, StageTimings};
 use super::liveness::{FrameAnalyzer, FrameWork, LivenessReport};
 use super::policy::{decide, MatchThresholds, Outcome};
 use crate::inference::InferenceError;
+use crate::liveness::signals::FaceSignals;
 use crate::liveness::Verdict;
 use crate::models::ModelKind;
 use crate::vision::embed::Embedding;
@@ -116,6 +117,8 @@ pub fn face_quality_reasons(role: Role, q: &FaceQuality, config: &QualityConfig)
 pub enum Role {
     Document,
     Selfie,
+    /// A webcam frame during remote invigilation.
+    Frame,
 }
 
 impl Role {
@@ -123,6 +126,7 @@ impl Role {
         match self {
             Role::Document => "document",
             Role::Selfie => "selfie",
+            Role::Frame => "frame",
         }
     }
 }
@@ -208,20 +212,19 @@ pub struct FaceEmbeddings {
     pub selfie: Option<Embedding>,
 }
 
-/// The sharpness, light, pose and eye gates of a still selfie's primary face; they need the eye and pose
-/// models, so an engine loaded for matching only skips them.
-fn selfie_gates(
+/// The per-face signals (pose, eyes, sharpness, light) of a still image's primary face; they need the
+/// eye and pose models, so an engine loaded for matching only gives `None`.
+pub fn primary_face_signals(
     analyzer: &FaceAnalyzer,
-    selfie: &image::RgbImage,
+    image: &image::RgbImage,
     analysis: &Analysis,
-    quality: &QualityConfig,
-) -> Result<Vec<String>, InferenceError> {
+) -> Result<Option<FaceSignals>, InferenceError> {
     let engine = analyzer.engine();
     let Some(face) = analysis.primary() else {
-        return Ok(Vec::new());
+        return Ok(None);
     };
     if !(engine.has(ModelKind::Eye) && engine.has(ModelKind::Pose)) {
-        return Ok(Vec::new());
+        return Ok(None);
     }
     let located = LocatedFace {
         bbox: face.bbox,
@@ -234,18 +237,28 @@ fn selfie_gates(
         passive: false,
     };
     let mut signals = FrameAnalyzer::new(analyzer).face_signals(
-        selfie,
+        image,
         &located,
         analysis.padded,
         analysis.cut_off,
         work,
     )?;
     signals.norm = Some(face.norm);
-    Ok(face_quality_reasons(
-        Role::Selfie,
-        &signals.quality(analysis.detected),
-        quality,
-    ))
+    Ok(Some(signals))
+}
+
+/// The sharpness, light, pose and eye gates of a still image's primary face (none without the eye and
+/// pose models).
+pub fn quality_gates(
+    role: Role,
+    analyzer: &FaceAnalyzer,
+    image: &image::RgbImage,
+    analysis: &Analysis,
+    quality: &QualityConfig,
+) -> Result<Vec<String>, InferenceError> {
+    Ok(primary_face_signals(analyzer, image, analysis)?
+        .map(|s| face_quality_reasons(role, &s.quality(analysis.detected), quality))
+        .unwrap_or_default())
 }
 
 /// Compares the face on an ID document with the face in a selfie.
@@ -260,7 +273,7 @@ pub fn verify(
     let me = analyzer.analyse(selfie, Faces::Primary)?;
     let doc_reasons = image_reasons(Role::Document, &doc, quality);
     let mut me_reasons = image_reasons(Role::Selfie, &me, quality);
-    for reason in selfie_gates(analyzer, selfie, &me, quality)? {
+    for reason in quality_gates(Role::Selfie, analyzer, selfie, &me, quality)? {
         if !me_reasons.contains(&reason) {
             me_reasons.push(reason);
         }

@@ -154,8 +154,8 @@ macro_rules! insert_review {
     ($tx:expr, $r:expr) => {{
         let r: &ReviewCaseRow = $r;
         sqlx::query(
-            "INSERT INTO review_cases (id, org, verification_id, purpose, status, kind, reasons, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO review_cases (id, org, verification_id, purpose, status, kind, invigilation_session_id, reasons, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&r.id)
         .bind(&r.org)
@@ -163,6 +163,7 @@ macro_rules! insert_review {
         .bind(&r.purpose)
         .bind(&r.status)
         .bind(&r.kind)
+        .bind(&r.invigilation_session_id)
         .bind(&r.reasons)
         .bind(r.created_at)
         .execute(&mut *$tx)
@@ -414,6 +415,16 @@ impl Store {
                 .bind(audit.at)
                 .execute(&mut *tx)
                 .await?;
+                // Sessions under the consent end, and their templates go.
+                sqlx::query(
+                    "UPDATE invigilation_sessions SET status = 'closed', closed_at = $3, template_sealed = NULL
+                     WHERE org = $1 AND consent_ref = $2",
+                )
+                .bind(org)
+                .bind(consent_ref)
+                .bind(audit.at)
+                .execute(&mut *tx)
+                .await?;
                 audit.details["purged"] =
                     serde_json::json!({"media": counts.media, "embeddings": counts.embeddings});
             }
@@ -592,6 +603,9 @@ impl Store {
         let media = format!(
             "SELECT {MEDIA_COLUMNS} FROM media WHERE org = $1 AND subject_id = $2 ORDER BY created_at, id"
         );
+        let sessions = format!(
+            "SELECT {SESSION_COLUMNS} FROM invigilation_sessions WHERE org = $1 AND subject_id = $2 ORDER BY created_at, id"
+        );
         let erasures =
             "SELECT id, org, subject_digest, erased_at, actor, reason, counts FROM erasures
                         WHERE org = $1 AND subject_digest = $2 ORDER BY erased_at, id";
@@ -602,6 +616,7 @@ impl Store {
             verifications: fetch_all_as!(self, VerificationRow, &verifications, org, subject_id),
             review_cases: fetch_all_as!(self, ReviewCaseRow, &reviews, org, subject_id),
             media: fetch_all_as!(self, MediaRow, &media, org, subject_id),
+            sessions: fetch_all_as!(self, SessionRow, &sessions, org, subject_id),
             erasures: fetch_all_as!(self, ErasureRow, erasures, org, subject_id),
             audit: on_pool!(self, |p| {
                 let rows = sqlx::query(audit)
@@ -644,6 +659,22 @@ impl Store {
                 .await?
                 .rows_affected();
             }
+            let sessions =
+                "SELECT id FROM invigilation_sessions WHERE org = $1 AND subject_id = $2";
+            sqlx::query(&format!(
+                "DELETE FROM invigilation_frames WHERE session_id IN ({sessions})"
+            ))
+            .bind(org)
+            .bind(subject_id)
+            .execute(&mut *tx)
+            .await?;
+            c.invigilation_sessions =
+                sqlx::query("DELETE FROM invigilation_sessions WHERE org = $1 AND subject_id = $2")
+                    .bind(org)
+                    .bind(subject_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
             c.pending_jobs = sqlx::query(&format!(
                 "DELETE FROM jobs WHERE verification_id IN ({of_subject})"
             ))
@@ -794,14 +825,28 @@ impl Store {
                             .await?
                             .try_get::<i64, _>("n")? as u64;
                 } else {
-                    for table in ["media", "review_cases"] {
-                        sqlx::query(&format!(
-                            "DELETE FROM {table} WHERE verification_id IN ({decided_by})"
-                        ))
-                        .bind(*purpose)
-                        .bind(record_cutoff)
-                        .execute(&mut *tx)
-                        .await?;
+                    // Sessions that used a record as their reference go with it (their frames first).
+                    let sessions = format!(
+                        "SELECT id FROM invigilation_sessions WHERE reference_verification_id IN ({decided_by})"
+                    );
+                    for sql in [
+                        format!("DELETE FROM invigilation_frames WHERE session_id IN ({sessions})"),
+                        format!("DELETE FROM invigilation_sessions WHERE id IN ({sessions})"),
+                        format!("DELETE FROM media WHERE verification_id IN ({decided_by})"),
+                        format!("DELETE FROM review_cases WHERE verification_id IN ({decided_by})"),
+                    ] {
+                        sqlx::query(&sql)
+                            .bind(*purpose)
+                            .bind(record_cutoff)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    if *purpose == "remote_invigilation" {
+                        // Templates of sessions left open past the embedding period are dropped.
+                        sqlx::query("UPDATE invigilation_sessions SET template_sealed = NULL WHERE created_at <= $1")
+                            .bind(embedding_cutoff)
+                            .execute(&mut *tx)
+                            .await?;
                     }
                     counts.decision_records = sqlx::query(
                         "DELETE FROM verifications WHERE purpose = $1 AND decided_at IS NOT NULL AND decided_at <= $2",
@@ -1107,6 +1152,155 @@ impl Store {
             .bind(reason)
             .bind(&audit.actor)
             .bind(audit.at)
+            .bind(org)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                append_audit!(tx, audit);
+                tx.commit().await?;
+            }
+            n == 1
+        }))
+    }
+
+    // ---------------------------------------------------------------------------------- invigilation
+
+    pub async fn create_session(&self, s: &SessionRow, audit: &NewAudit) -> Result<(), StoreError> {
+        on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            append_audit!(tx, audit);
+            sqlx::query(&format!(
+                "INSERT INTO invigilation_sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            ))
+            .bind(&s.id)
+            .bind(&s.org)
+            .bind(&s.subject_id)
+            .bind(&s.consent_ref)
+            .bind(&s.reference_verification_id)
+            .bind(&s.status)
+            .bind(&s.key_id)
+            .bind(&s.template_sealed)
+            .bind(&s.review_case_id)
+            .bind(s.created_at)
+            .bind(s.closed_at)
+            .bind(&s.summary)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    pub async fn get_session(&self, org: &str, id: &str) -> Result<Option<SessionRow>, StoreError> {
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM invigilation_sessions WHERE org = $1 AND id = $2"
+        );
+        Ok(fetch_optional_as!(self, SessionRow, &sql, org, id))
+    }
+
+    pub async fn session_frames(&self, session_id: &str) -> Result<Vec<FrameRow>, StoreError> {
+        let sql = "SELECT session_id, seq, at, result, media_id FROM invigilation_frames WHERE session_id = $1 ORDER BY seq";
+        Ok(fetch_all_as!(self, FrameRow, sql, session_id))
+    }
+
+    pub async fn media_item(&self, org: &str, id: &str) -> Result<Option<MediaRow>, StoreError> {
+        let sql = format!("SELECT {MEDIA_COLUMNS} FROM media WHERE org = $1 AND id = $2");
+        Ok(fetch_optional_as!(self, MediaRow, &sql, org, id))
+    }
+
+    /// Records one frame of an open session (with its sealed image when it is evidence) in one
+    /// transaction, taking the next sequence number. With `case`, the session's review case is opened
+    /// (with its audit entry) unless it already has one; with `reasons_of_open_case`, the existing
+    /// case's reasons are replaced. Returns the frame's sequence number and the session's case id;
+    /// `Conflict` when the session is not open or another frame took the number at the same time.
+    pub async fn add_frame(
+        &self,
+        session_id: &str,
+        at: i64,
+        result: &str,
+        evidence: Option<&MediaRow>,
+        case: Option<(&ReviewCaseRow, &NewAudit)>,
+        reasons_of_open_case: Option<&str>,
+    ) -> Result<(i64, Option<String>), StoreError> {
+        Ok(on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            let open = sqlx::query("SELECT review_case_id FROM invigilation_sessions WHERE id = $1 AND status = 'open'")
+                .bind(session_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::Conflict("the session is closed"))?;
+            let mut case_id: Option<String> = open.try_get("review_case_id")?;
+            let seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM invigilation_frames WHERE session_id = $1")
+                .bind(session_id)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("n")?;
+            if let Some(m) = evidence {
+                insert_media!(tx, m);
+            }
+            let inserted = sqlx::query("INSERT INTO invigilation_frames (session_id, seq, at, result, media_id) VALUES ($1, $2, $3, $4, $5)")
+                .bind(session_id)
+                .bind(seq)
+                .bind(at)
+                .bind(result)
+                .bind(evidence.map(|m| &m.id))
+                .execute(&mut *tx)
+                .await;
+            match inserted {
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                    return Err(StoreError::Conflict(
+                        "another frame of this session is being recorded",
+                    ));
+                }
+                other => other?,
+            };
+            match (case, case_id.clone()) {
+                (Some((r, audit)), None) => {
+                    append_audit!(tx, audit);
+                    insert_review!(tx, r);
+                    sqlx::query(
+                        "UPDATE invigilation_sessions SET review_case_id = $1 WHERE id = $2",
+                    )
+                    .bind(&r.id)
+                    .bind(session_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    case_id = Some(r.id.clone());
+                }
+                (_, Some(open_case)) => {
+                    if let Some(reasons) = reasons_of_open_case {
+                        sqlx::query("UPDATE review_cases SET reasons = $1 WHERE id = $2 AND status = 'open'")
+                            .bind(reasons)
+                            .bind(&open_case)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                (None, None) => {}
+            }
+            tx.commit().await?;
+            (seq, case_id)
+        }))
+    }
+
+    /// Closes an open session: stores its summary and drops the template. `false` when not open.
+    pub async fn close_session(
+        &self,
+        org: &str,
+        id: &str,
+        summary: &str,
+        audit: &NewAudit,
+    ) -> Result<bool, StoreError> {
+        Ok(on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query(
+                "UPDATE invigilation_sessions SET status = 'closed', closed_at = $1, summary = $2, template_sealed = NULL
+                 WHERE org = $3 AND id = $4 AND status = 'open'",
+            )
+            .bind(audit.at)
+            .bind(summary)
             .bind(org)
             .bind(id)
             .execute(&mut *tx)

@@ -128,8 +128,10 @@ pub struct ReviewCaseRow {
     pub purpose: String,
     /// `open` or `resolved`.
     pub status: String,
-    /// `referred` or `sample` (a verified decision drawn for quality control).
+    /// `referred`, `sample` (a verified decision drawn for quality control) or `invigilation`.
     pub kind: String,
+    /// For `invigilation` cases: the session whose frames are the evidence.
+    pub invigilation_session_id: Option<String>,
     pub reasons: String,
     pub created_at: i64,
     pub outcome: Option<String>,
@@ -148,7 +150,42 @@ pub struct ChallengeRow {
     pub expires_at: i64,
 }
 
-pub const REVIEW_COLUMNS: &str = "id, org, verification_id, purpose, status, kind, reasons, created_at, outcome, outcome_reason, resolved_by, resolved_at";
+pub const REVIEW_COLUMNS: &str = "id, org, verification_id, purpose, status, kind, invigilation_session_id, reasons, created_at, outcome, outcome_reason, resolved_by, resolved_at";
+
+/// A remote-invigilation session.
+#[derive(Clone, PartialEq)]
+pub struct SessionRow {
+    pub id: String,
+    pub org: String,
+    pub subject_id: String,
+    pub consent_ref: String,
+    pub reference_verification_id: String,
+    pub status: String,
+    pub key_id: String,
+    pub template_sealed: Option<Vec<u8>>,
+    pub review_case_id: Option<String>,
+    pub created_at: i64,
+    pub closed_at: Option<i64>,
+    pub summary: Option<String>,
+}
+
+impl std::fmt::Debug for SessionRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SessionRow({}, {})", self.id, self.status)
+    }
+}
+
+pub const SESSION_COLUMNS: &str = "id, org, subject_id, consent_ref, reference_verification_id, status, key_id, template_sealed, review_case_id, created_at, closed_at, summary";
+
+/// One checked webcam frame: its result (JSON) and, when it was evidence of an anomaly, its sealed image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrameRow {
+    pub session_id: String,
+    pub seq: i64,
+    pub at: i64,
+    pub result: String,
+    pub media_id: Option<String>,
+}
 
 /// What an erasure deleted or reduced, recorded in its tombstone and audit entry.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -161,6 +198,7 @@ pub struct ErasureCounts {
     pub review_cases_deleted: u64,
     pub consents_reduced: u64,
     pub consents_deleted: u64,
+    pub invigilation_sessions: u64,
     pub data_key_destroyed: bool,
 }
 
@@ -180,6 +218,7 @@ pub struct SubjectRecords {
     pub verifications: Vec<VerificationRow>,
     pub review_cases: Vec<ReviewCaseRow>,
     pub media: Vec<MediaRow>,
+    pub sessions: Vec<SessionRow>,
     pub erasures: Vec<ErasureRow>,
     pub audit: Vec<AuditEntry>,
 }
@@ -225,6 +264,7 @@ macro_rules! decodable {
                 for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
                 for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
                 for<'a> Vec<u8>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+                for<'a> Option<Vec<u8>>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
             {
                 Ok($ty { $($field: r.try_get(stringify!($field))?),+ })
             }
@@ -308,12 +348,34 @@ decodable!(ReviewCaseRow {
     purpose,
     status,
     kind,
+    invigilation_session_id,
     reasons,
     created_at,
     outcome,
     outcome_reason,
     resolved_by,
     resolved_at
+});
+decodable!(SessionRow {
+    id,
+    org,
+    subject_id,
+    consent_ref,
+    reference_verification_id,
+    status,
+    key_id,
+    template_sealed,
+    review_case_id,
+    created_at,
+    closed_at,
+    summary
+});
+decodable!(FrameRow {
+    session_id,
+    seq,
+    at,
+    result,
+    media_id
 });
 decodable!(ChallengeRow {
     id,
