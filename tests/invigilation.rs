@@ -14,19 +14,6 @@ use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-async fn post(app: &TestApp, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
-    let r = app
-        .http
-        .post(format!("{}{path}", app.base))
-        .bearer_auth(key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 async fn verify_files(
     app: &TestApp,
     key: &str,
@@ -112,7 +99,7 @@ on_both!(
         .await;
         if v["decision"] == "referred" {
             let case = v["review_case_id"].as_str().unwrap();
-            let (status, _) = post(&app, &reviewer, &format!("/v1/reviews/{case}/resolution"),
+            let (status, _) = app.post_json(&reviewer, &format!("/v1/reviews/{case}/resolution"),
             json!({"outcome": "confirmed_match", "reason": "same person, document photo older"})).await;
             assert_eq!(status, StatusCode::OK);
         }
@@ -134,7 +121,7 @@ on_both!(
             &jolie("img4.jpg"),
         )
         .await;
-        let (status, e) = post(&app, &submitter, "/v1/invigilation/sessions", json!({
+        let (status, e) = app.post_json(&submitter, "/v1/invigilation/sessions", json!({
         "subject_ref": "candidate-1", "consent_ref": consent, "reference_verification_id": theirs["id"]})).await;
         assert_eq!(
             (status, e["code"].as_str()),
@@ -143,7 +130,7 @@ on_both!(
                 Some("reference_not_verified")
             )
         );
-        let (status, e) = post(&app, &submitter, "/v1/invigilation/sessions", json!({
+        let (status, e) = app.post_json(&submitter, "/v1/invigilation/sessions", json!({
         "subject_ref": "candidate-1", "consent_ref": enrol, "reference_verification_id": reference})).await;
         assert_eq!(
             (status, e["code"].as_str()),
@@ -153,7 +140,7 @@ on_both!(
             )
         );
 
-        let (status, session) = post(&app, &submitter, "/v1/invigilation/sessions", json!({
+        let (status, session) = app.post_json(&submitter, "/v1/invigilation/sessions", json!({
         "subject_ref": "candidate-1", "consent_ref": consent, "reference_verification_id": reference})).await;
         assert_eq!(status, StatusCode::CREATED, "{session}");
         let id = session["id"].as_str().unwrap().to_string();
@@ -261,13 +248,13 @@ on_both!(
         assert_eq!(app.events("invigilation.flagged").await.len(), 1);
 
         // Closing summarises; no further frames are taken; nothing ended the assessment but the caller.
-        let (status, closed) = post(
-            &app,
-            &submitter,
-            &format!("/v1/invigilation/sessions/{id}/close"),
-            json!({}),
-        )
-        .await;
+        let (status, closed) = app
+            .post_json(
+                &submitter,
+                &format!("/v1/invigilation/sessions/{id}/close"),
+                json!({}),
+            )
+            .await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(closed["status"], "closed");
         assert_eq!(closed["summary"]["frames"], 12);

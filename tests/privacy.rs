@@ -6,12 +6,12 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::process::{Command, Stdio};
 
 use base64::Engine as _;
 use common::app::*;
-use common::{root, sample};
+use common::sample;
 use idv::api::Application;
 use idv::store::{now_ms, Store};
 use reqwest::StatusCode;
@@ -93,23 +93,6 @@ fn embedding_bytes(export: &Value) -> Vec<Vec<u8>> {
                 .collect()
         })
         .collect()
-}
-
-async fn post_json(
-    app: &TestApp,
-    key: &str,
-    method: &str,
-    path: &str,
-    body: Value,
-) -> (StatusCode, Value) {
-    let url = format!("{}{path}", app.base);
-    let req = match method {
-        "DELETE" => app.http.delete(url),
-        _ => app.http.post(url),
-    };
-    let r = req.bearer_auth(key).json(&body).send().await.unwrap();
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
 }
 
 on_both!(
@@ -329,36 +312,31 @@ on_both!(
             .collect();
         assert_eq!(sealed.len(), 4);
 
-        let (status, _) = post_json(
-            &app,
-            &submitter,
-            "DELETE",
-            "/v1/subjects/subject-e",
-            json!({"reason": "request 42"}),
-        )
-        .await;
+        let (status, _) = app
+            .send_json(
+                "DELETE",
+                &submitter,
+                "/v1/subjects/subject-e",
+                json!({"reason": "request 42"}),
+            )
+            .await;
         assert_eq!(status, StatusCode::FORBIDDEN);
-        let (status, _) = post_json(
-            &app,
-            &auditor,
-            "DELETE",
-            "/v1/subjects/subject-e",
-            json!({}),
-        )
-        .await;
+        let (status, _) = app
+            .send_json("DELETE", &auditor, "/v1/subjects/subject-e", json!({}))
+            .await;
         assert_eq!(
             status,
             StatusCode::UNPROCESSABLE_ENTITY,
             "a reason is required"
         );
-        let (status, erased) = post_json(
-            &app,
-            &auditor,
-            "DELETE",
-            "/v1/subjects/subject-e",
-            json!({"reason": "erasure request 42"}),
-        )
-        .await;
+        let (status, erased) = app
+            .send_json(
+                "DELETE",
+                &auditor,
+                "/v1/subjects/subject-e",
+                json!({"reason": "erasure request 42"}),
+            )
+            .await;
         assert_eq!(status, StatusCode::OK, "{erased}");
         assert_eq!(erased["counts"]["media"], 2);
         assert_eq!(erased["counts"]["embeddings"], 2);
@@ -394,14 +372,14 @@ on_both!(
         assert_eq!(export["erasures"].as_array().unwrap().len(), 1);
         assert_eq!(export["erasures"][0]["reason"], "erasure request 42");
         assert!(export["media"].as_array().unwrap().is_empty());
-        let (status, again) = post_json(
-            &app,
-            &auditor,
-            "DELETE",
-            "/v1/subjects/subject-e",
-            json!({"reason": "again"}),
-        )
-        .await;
+        let (status, again) = app
+            .send_json(
+                "DELETE",
+                &auditor,
+                "/v1/subjects/subject-e",
+                json!({"reason": "again"}),
+            )
+            .await;
         assert_eq!(
             (status, again["code"].as_str()),
             (StatusCode::GONE, Some("subject_erased"))
@@ -456,33 +434,33 @@ on_both!(
         let consent = app
             .consent(&submitter, "subject-r", "ecs_application")
             .await;
-        let (status, _) = post_json(
-            &app,
-            &submitter,
-            "POST",
-            "/v1/subjects/subject-r/restrict",
-            json!({"reason": "x"}),
-        )
-        .await;
+        let (status, _) = app
+            .send_json(
+                "POST",
+                &submitter,
+                "/v1/subjects/subject-r/restrict",
+                json!({"reason": "x"}),
+            )
+            .await;
         assert_eq!(status, StatusCode::FORBIDDEN);
-        let (status, r) = post_json(
-            &app,
-            &auditor,
-            "POST",
-            "/v1/subjects/subject-r/restrict",
-            json!({"reason": "accuracy contested"}),
-        )
-        .await;
+        let (status, r) = app
+            .send_json(
+                "POST",
+                &auditor,
+                "/v1/subjects/subject-r/restrict",
+                json!({"reason": "accuracy contested"}),
+            )
+            .await;
         assert_eq!(status, StatusCode::OK, "{r}");
         assert_eq!(r["restricted"], true);
-        let (status, _) = post_json(
-            &app,
-            &auditor,
-            "POST",
-            "/v1/subjects/subject-r/restrict",
-            json!({"reason": "again"}),
-        )
-        .await;
+        let (status, _) = app
+            .send_json(
+                "POST",
+                &auditor,
+                "/v1/subjects/subject-r/restrict",
+                json!({"reason": "again"}),
+            )
+            .await;
         assert_eq!(status, StatusCode::CONFLICT);
 
         let before = table_counts(&app.store).await;
@@ -500,14 +478,14 @@ on_both!(
         }
         assert_eq!(table_counts(&app.store).await, before, "nothing stored");
 
-        let (status, _) = post_json(
-            &app,
-            &auditor,
-            "POST",
-            "/v1/subjects/subject-r/unrestrict",
-            json!({"reason": "resolved"}),
-        )
-        .await;
+        let (status, _) = app
+            .send_json(
+                "POST",
+                &auditor,
+                "/v1/subjects/subject-r/unrestrict",
+                json!({"reason": "resolved"}),
+            )
+            .await;
         assert_eq!(status, StatusCode::OK);
         let (status, _) = app
             .verify(
@@ -534,14 +512,14 @@ on_both!(
             let app = &app;
             let key = submitter.clone();
             async move {
-                let (status, v) = post_json(
-                    app,
-                    &key,
-                    "POST",
-                    &format!("/v1/consents/{consent}/withdraw"),
-                    json!({}),
-                )
-                .await;
+                let (status, v) = app
+                    .send_json(
+                        "POST",
+                        &key,
+                        &format!("/v1/consents/{consent}/withdraw"),
+                        json!({}),
+                    )
+                    .await;
                 assert_eq!(status, StatusCode::OK, "{v}");
             }
         };
@@ -575,16 +553,16 @@ on_both!(
         let c2 = app
             .consent(&submitter, "subject-v", "ecs_application")
             .await;
-        let (status, basis) = post_json(
-            &app,
-            &submitter,
-            "POST",
-            "/v1/consents",
-            json!({
+        let (status, basis) = app
+            .send_json(
+                "POST",
+                &submitter,
+                "/v1/consents",
+                json!({
         "subject_ref": "subject-v", "purpose": "ecs_application",
         "lawful_basis": "substantial_public_interest", "notice_version": "2026-10"}),
-        )
-        .await;
+            )
+            .await;
         assert_eq!(status, StatusCode::CREATED);
         app.verify(
             &submitter,
@@ -773,30 +751,8 @@ on_both!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_of_an_end_to_end_run_carry_no_biometric_data() {
     let db_url = fresh_database(Db::Sqlite).await.unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_idv"))
-        .current_dir(root())
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--database",
-            &db_url,
-            "--log",
-            "debug",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("idv listening on ")
-        .unwrap()
-        .to_string();
+    let ServerProcess { mut child, base } =
+        start_server_with(&db_url, &["--log", "debug"], Stdio::piped());
     let mut stderr = child.stderr.take().unwrap();
     let logs = std::thread::spawn(move || {
         let mut s = Vec::new();
@@ -834,10 +790,9 @@ async fn logs_of_an_end_to_end_run_carry_no_biometric_data() {
     )
     .await;
     let export = auditor_export(&app, &auditor, subject, true).await;
-    post_json(
-        &app,
-        &auditor,
+    app.send_json(
         "POST",
+        &auditor,
         &format!("/v1/subjects/{subject}/restrict"),
         json!({"reason": "r"}),
     )
@@ -849,10 +804,9 @@ async fn logs_of_an_end_to_end_run_carry_no_biometric_data() {
         &[],
     )
     .await;
-    post_json(
-        &app,
-        &auditor,
+    app.send_json(
         "DELETE",
+        &auditor,
         &format!("/v1/subjects/{subject}"),
         json!({"reason": "r"}),
     )

@@ -8,20 +8,7 @@ mod common;
 use common::app::*;
 use common::sample;
 use reqwest::StatusCode;
-use serde_json::{json, Value};
-
-async fn post(app: &TestApp, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
-    let r = app
-        .http
-        .post(format!("{}{path}", app.base))
-        .bearer_auth(key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
+use serde_json::json;
 
 on_both!(a_referred_case_is_reviewed_and_resolved, |db| async move {
     let app = TestApp::spawn(db).await.unwrap();
@@ -107,34 +94,34 @@ on_both!(a_referred_case_is_reviewed_and_resolved, |db| async move {
     let resolution = format!("{path}/resolution");
     let body = json!({"outcome": "confirmed_mismatch", "reason": "different person: jaw line and ears differ"});
     assert_eq!(
-        post(&app, &submitter, &resolution, body.clone()).await.0,
+        app.post_json(&submitter, &resolution, body.clone()).await.0,
         StatusCode::FORBIDDEN
     );
     assert_eq!(
-        post(&app, &outsider, &resolution, body.clone()).await.0,
+        app.post_json(&outsider, &resolution, body.clone()).await.0,
         StatusCode::NOT_FOUND
     );
-    let (status, _) = post(
-        &app,
-        &reviewer,
-        &resolution,
-        json!({"outcome": "confirmed_mismatch", "reason": " "}),
-    )
-    .await;
+    let (status, _) = app
+        .post_json(
+            &reviewer,
+            &resolution,
+            json!({"outcome": "confirmed_mismatch", "reason": " "}),
+        )
+        .await;
     assert_eq!(
         status,
         StatusCode::UNPROCESSABLE_ENTITY,
         "a reason is required"
     );
-    let (status, _) = post(
-        &app,
-        &reviewer,
-        &resolution,
-        json!({"outcome": "rejected", "reason": "x"}),
-    )
-    .await;
+    let (status, _) = app
+        .post_json(
+            &reviewer,
+            &resolution,
+            json!({"outcome": "rejected", "reason": "x"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "unknown outcome");
-    let (status, resolved) = post(&app, &reviewer, &resolution, body.clone()).await;
+    let (status, resolved) = app.post_json(&reviewer, &resolution, body.clone()).await;
     assert_eq!(status, StatusCode::OK, "{resolved}");
     assert_eq!(resolved["status"], "resolved");
     assert_eq!(resolved["resolution"]["outcome"], "confirmed_mismatch");
@@ -142,7 +129,7 @@ on_both!(a_referred_case_is_reviewed_and_resolved, |db| async move {
         .as_str()
         .unwrap()
         .starts_with("key:"));
-    let (status, again) = post(&app, &reviewer, &resolution, body).await;
+    let (status, again) = app.post_json(&reviewer, &resolution, body).await;
     assert_eq!(
         (status, again["code"].as_str()),
         (StatusCode::CONFLICT, Some("review_already_resolved"))

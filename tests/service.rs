@@ -4,12 +4,11 @@
 #[macro_use]
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::app::*;
-use common::{root, sample};
+use common::sample;
 use idv::api::Application;
 use idv::store::{now_ms, Store};
 use reqwest::multipart::{Form, Part};
@@ -308,41 +307,12 @@ on_both!(bad_requests_get_their_codes, |db| async move {
     app.stop().await;
 });
 
-/// `idv serve` as a child process, with the address it printed.
-struct ServerProcess {
-    child: Child,
-    base: String,
-}
-
 fn start_server(db_url: &str) -> ServerProcess {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_idv"))
-        .current_dir(root())
-        .env("IDV_MASTER_KEY_FILE", postgres_key_file())
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--database",
-            db_url,
-            "--job-workers",
-            "1",
-            "--job-lease-secs",
-            "2",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("idv listening on ")
-        .expect("address line")
-        .to_string();
-    ServerProcess { child, base }
+    start_server_with(
+        db_url,
+        &["--job-workers", "1", "--job-lease-secs", "2"],
+        Stdio::null(),
+    )
 }
 
 on_both!(

@@ -408,15 +408,21 @@ pub async fn get(
         .get_session(&caller.org, &id)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
+    let frames = timeline(&state, &session.id).await?;
+    answer(&state, &session, frames).await
+}
+
+/// A session as answered, with its subject reference unsealed (absent once erased).
+async fn answer(
+    state: &AppState,
+    session: &SessionRow,
+    frames: Vec<FrameView>,
+) -> Result<Json<SessionView>, ApiError> {
     let subject_ref = state
         .vault
         .subject_ref(&state.store, &session.subject_id)
         .await?;
-    Ok(Json(view(
-        &session,
-        subject_ref,
-        timeline(&state, &session.id).await?,
-    )?))
+    Ok(Json(view(session, subject_ref, frames)?))
 }
 
 pub(crate) async fn timeline(
@@ -490,11 +496,7 @@ pub async fn close(
         .get_session(&caller.org, &id)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
-    let subject_ref = state
-        .vault
-        .subject_ref(&state.store, &closed.subject_id)
-        .await?;
-    Ok(Json(view(&closed, subject_ref, frames)?))
+    answer(&state, &closed, frames).await
 }
 
 #[cfg(test)]

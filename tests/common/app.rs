@@ -200,6 +200,31 @@ impl TestApp {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// Sends a JSON body with `method` (POST, DELETE, …) and returns the status and the JSON answer.
+    pub async fn send_json(
+        &self,
+        method: &str,
+        key: &str,
+        path: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let r = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post_json(&self, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send_json("POST", key, path, body).await
+    }
+
     pub async fn get(&self, key: &str, path: &str) -> (StatusCode, Value) {
         let r = self
             .http
@@ -295,4 +320,38 @@ macro_rules! on_both {
             }
         }
     };
+}
+
+/// `idv serve` as a child process, with the address it printed.
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    pub base: String,
+}
+
+/// Starts `idv serve` on port 0 with `extra` flags, its log (stderr) going to `stderr`.
+pub fn start_server_with(
+    db_url: &str,
+    extra: &[&str],
+    stderr: std::process::Stdio,
+) -> ServerProcess {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_idv"))
+        .current_dir(root())
+        .env("IDV_MASTER_KEY_FILE", postgres_key_file())
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", db_url])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("idv listening on ")
+        .expect("address line")
+        .to_string();
+    ServerProcess { child, base }
 }
