@@ -297,8 +297,9 @@ impl<'e> FrameAnalyzer<'e> {
         Ok((signals, started.elapsed()))
     }
 
-    /// Locates the face of each frame on this thread and hands the rest of its work to face workers
-    /// through a short queue; `out[k]` receives the `k`-th frame's signals.
+    /// Locates the face of each frame on this thread and hands the rest of its work to the first free
+    /// face worker; `out[k]` receives the `k`-th frame's signals. A failure stops the loop, which drops
+    /// the frames (and so stops the decoder).
     fn pipelined<F>(
         &self,
         frames: impl Iterator<Item = F>,
