@@ -310,7 +310,7 @@ fn frames_in_flight_change_the_schedule_not_the_signals() {
             .frames
     };
     let (one_at_a_time, overlapped) = (run(0), run(FRAMES_IN_FLIGHT));
-    assert!(FRAMES_IN_FLIGHT > 0);
+    const { assert!(FRAMES_IN_FLIGHT > 0, "the default overlaps frames") };
     assert!(one_at_a_time.len() > 30);
     assert_eq!(one_at_a_time.len(), overlapped.len());
     for (a, b) in one_at_a_time.iter().zip(&overlapped) {
