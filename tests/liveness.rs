@@ -14,7 +14,7 @@ use common::{engine_all, ffmpeg, load, sample, scratch, shared_data};
 use idv::liveness::challenge::parse_actions;
 use idv::liveness::{Action, LivenessConfig, Verdict};
 use idv::media::video::VideoLimits;
-use idv::pipeline::liveness::{report, FrameAnalyzer, LivenessReport};
+use idv::pipeline::liveness::{report, FrameAnalyzer, LivenessReport, FRAMES_IN_FLIGHT};
 use idv::pipeline::policy::{decide as match_outcome, MatchThresholds, Outcome};
 use idv::pipeline::verify::QualityConfig;
 use idv::pipeline::{FaceAnalyzer, Faces};
@@ -293,6 +293,41 @@ fn attacks_are_never_accepted_and_bona_fide_clips_never_fail() {
     ] {
         assert!(kinds.contains(&kind), "{kind} missing");
     }
+}
+
+/// Overlapping the models of several frames (the default) changes when each model runs, never what it
+/// computes: the signals are exactly those of one frame at a time.
+#[test]
+fn frames_in_flight_change_the_schedule_not_the_signals() {
+    let bytes = std::fs::read(shared_data().join("liveportrait/video/d0.mp4")).unwrap();
+    let config = LivenessConfig::default();
+    let faces = FaceAnalyzer::new(engine_all(), DetectorConfig::default());
+    let run = |in_flight| {
+        FrameAnalyzer::new(&faces)
+            .with_frames_in_flight(in_flight)
+            .video(bytes.clone(), &VideoLimits::default(), &config)
+            .unwrap()
+            .frames
+    };
+    let (one_at_a_time, overlapped) = (run(0), run(FRAMES_IN_FLIGHT));
+    const { assert!(FRAMES_IN_FLIGHT > 0, "the default overlaps frames") };
+    assert!(one_at_a_time.len() > 30);
+    assert_eq!(one_at_a_time.len(), overlapped.len());
+    for (a, b) in one_at_a_time.iter().zip(&overlapped) {
+        // Serialised: every scalar signal; then what serialisation leaves out.
+        assert_eq!(
+            serde_json::to_value(a).unwrap(),
+            serde_json::to_value(b).unwrap()
+        );
+        let (fa, fb) = (a.face.as_ref().unwrap(), b.face.as_ref().unwrap());
+        assert_eq!(fa.landmarks68, fb.landmarks68);
+        assert!(fa.embedding == fb.embedding, "frame {}", a.index);
+    }
+    let embedded = overlapped
+        .iter()
+        .filter(|f| f.face.as_ref().is_some_and(|f| f.embedding.is_some()))
+        .count();
+    assert_eq!(embedded, overlapped.len().div_ceil(config.identity_every));
 }
 
 fn idv(args: &[&str]) -> std::process::Output {

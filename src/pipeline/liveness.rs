@@ -3,16 +3,18 @@
 //! the pure verdict of `liveness::verdict`.
 //!
 //! Decoding runs on its own thread and hands frames over a short queue, so on two cores it overlaps with
-//! the models instead of adding to them; at most a few decoded frames exist at any time.
+//! the models instead of adding to them; the face models of a couple of frames run while the next
+//! frame's face is located. At most a few decoded frames exist at any time.
 
+use std::borrow::Borrow;
 use std::ops::ControlFlow;
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 use image::RgbImage;
 use serde::Serialize;
 
-use super::face::{FaceAnalyzer, LocatedFace};
+use super::face::{FaceAnalyzer, Located, LocatedFace};
 use super::verify::QualityConfig;
 use crate::inference::{Engine, InferenceError};
 use crate::liveness::signals::{nose_offset, FaceSignals, FrameSignals};
@@ -20,7 +22,7 @@ use crate::liveness::verdict::{
     check_actions, decide, ActionResult, LivenessConfig, Verdict, VideoSummary,
 };
 use crate::liveness::Action;
-use crate::media::video::{decode_video, VideoError, VideoInfo, VideoLimits};
+use crate::media::video::{decode_video, VideoError, VideoFrame, VideoInfo, VideoLimits};
 use crate::models::ModelKind;
 use crate::vision::embed::Embedding;
 use crate::vision::{detect, eye, landmarks, liveness, pose, quality, BoxF, Canvas};
@@ -73,7 +75,8 @@ pub struct VideoTimings {
     /// Time the decoding thread was busy (demux, decode, colour conversion, rotation).
     #[serde(serialize_with = "ms")]
     pub decode: Duration,
-    /// Time spent analysing frames (models with their pre- and post-processing).
+    /// Wall time from the first sampled frame's arrival to the last frame's signals (the models, with
+    /// their pre- and post-processing, of a few frames at once).
     #[serde(serialize_with = "ms")]
     pub analysis: Duration,
 }
@@ -93,10 +96,15 @@ pub struct VideoAnalysis {
 /// The models needed for liveness: the matching ones plus eyes, pose and passive liveness.
 pub const LIVENESS_MODELS: [ModelKind; 6] = ModelKind::ALL;
 
+/// Frames of a video whose face models may run while the next frame's face is located: two keep both
+/// cores busy (docs/BENCHMARKS.md §"Liveness video"); each holds one decoded picture.
+pub const FRAMES_IN_FLIGHT: usize = 2;
+
 /// Per-frame analysis. Borrows the engine; needs [`LIVENESS_MODELS`] loaded.
 pub struct FrameAnalyzer<'e> {
     faces: &'e FaceAnalyzer<'e>,
     engine: &'e Engine,
+    in_flight: usize,
 }
 
 impl<'e> FrameAnalyzer<'e> {
@@ -104,7 +112,16 @@ impl<'e> FrameAnalyzer<'e> {
         FrameAnalyzer {
             faces,
             engine: faces.engine(),
+            in_flight: FRAMES_IN_FLIGHT,
         }
+    }
+
+    /// How many frames' face models may run while the next frame is located ([`FRAMES_IN_FLIGHT`] by
+    /// default). 0 analyses one frame at a time, each finished before the next is looked at: the
+    /// schedule before frames overlapped, kept for the benchmark's comparison.
+    pub fn with_frames_in_flight(mut self, frames: usize) -> Self {
+        self.in_flight = frames;
+        self
     }
 
     /// The signals of one picture.
@@ -230,6 +247,156 @@ impl<'e> FrameAnalyzer<'e> {
         })
     }
 
+    /// The signals of a sequence of sampled frames, in order. While this thread detects and locates the
+    /// face of one frame, face workers run the eyes, pose, passive and embedding models of up to
+    /// [`Self::with_frames_in_flight`] earlier ones, so the models of different frames overlap on the
+    /// cores instead of each frame waiting for its slowest model (the embedding). The signals are the
+    /// same whatever the number in flight; only the schedule differs.
+    pub fn frames<F>(
+        &self,
+        frames: impl IntoIterator<Item = F>,
+        config: &LivenessConfig,
+    ) -> Result<Vec<FrameSignals>, InferenceError>
+    where
+        F: Borrow<VideoFrame> + Send,
+    {
+        self.frames_timed(frames, config)
+            .map(|(signals, _)| signals)
+    }
+
+    /// [`Self::frames`] and the wall time from the first frame's arrival to the last frame's signals.
+    fn frames_timed<F>(
+        &self,
+        frames: impl IntoIterator<Item = F>,
+        config: &LivenessConfig,
+    ) -> Result<(Vec<FrameSignals>, Duration), InferenceError>
+    where
+        F: Borrow<VideoFrame> + Send,
+    {
+        let mut frames = frames.into_iter();
+        let mut out: Vec<Option<FrameSignals>> = Vec::new();
+        let Some(first) = frames.next() else {
+            return Ok((Vec::new(), Duration::ZERO));
+        };
+        let started = Instant::now();
+        let frames = std::iter::once(first).chain(frames);
+        if self.in_flight == 0 {
+            // One frame at a time, each finished before the next is looked at.
+            for frame in frames {
+                let f = frame.borrow();
+                let work = FrameWork::for_frame(f.index, config);
+                out.push(Some(self.frame(&f.image, f.index, f.time_s, work)?));
+            }
+        } else {
+            self.pipelined(frames, config, &mut out)?;
+        }
+        let signals = out
+            .into_iter()
+            .map(|s| s.expect("every frame analysed"))
+            .collect();
+        Ok((signals, started.elapsed()))
+    }
+
+    /// Locates the face of each frame on this thread and hands the rest of its work to the first free
+    /// face worker; `out[k]` receives the `k`-th frame's signals. A failure stops the loop, which drops
+    /// the frames (and so stops the decoder).
+    fn pipelined<F>(
+        &self,
+        frames: impl Iterator<Item = F>,
+        config: &LivenessConfig,
+        out: &mut Vec<Option<FrameSignals>>,
+    ) -> Result<(), InferenceError>
+    where
+        F: Borrow<VideoFrame> + Send,
+    {
+        struct Job<F> {
+            position: usize,
+            frame: F,
+            located: Located,
+            work: FrameWork,
+        }
+        // One worker per frame in flight, and no queue: a frame is handed over when a worker is free,
+        // so at most `in_flight` frames wait for their models besides the one being located here.
+        let (job_tx, job_rx) = mpsc::sync_channel::<Job<F>>(0);
+        let job_rx = Mutex::new(job_rx);
+        let (done_tx, done_rx) = mpsc::channel();
+        std::thread::scope(|scope| {
+            for _ in 0..self.in_flight {
+                let (job_rx, done_tx) = (&job_rx, done_tx.clone());
+                scope.spawn(move || loop {
+                    // The lock is held only while waiting for a job, not while working on one.
+                    let next = job_rx.lock().map(|rx| rx.recv());
+                    let Ok(Ok(job)) = next else {
+                        return; // the queue closed: no more frames
+                    };
+                    let f = job.frame.borrow();
+                    let face = job
+                        .located
+                        .face
+                        .as_ref()
+                        .map(|face| {
+                            let (padded, cut_off) = (job.located.padded, job.located.cut_off);
+                            self.face_signals(&f.image, face, padded, cut_off, job.work)
+                        })
+                        .transpose();
+                    let signals = face.map(|face| FrameSignals {
+                        index: f.index,
+                        time_s: f.time_s,
+                        faces: job.located.detected,
+                        face,
+                    });
+                    if done_tx.send((job.position, signals)).is_err() {
+                        return;
+                    }
+                });
+            }
+            drop(done_tx);
+            let mut failure = None;
+            let collect = |out: &mut Vec<Option<FrameSignals>>, failure: &mut Option<_>| {
+                for (position, signals) in done_rx.try_iter() {
+                    match signals {
+                        Ok(signals) => out[position] = Some(signals),
+                        Err(e) => *failure = Some(e),
+                    }
+                }
+            };
+            for (position, frame) in frames.enumerate() {
+                out.push(None);
+                let f = frame.borrow();
+                let located = match self.faces.locate_primary(&f.image) {
+                    Ok(located) => located,
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                };
+                let work = FrameWork::for_frame(f.index, config);
+                let job = Job {
+                    position,
+                    frame,
+                    located,
+                    work,
+                };
+                if job_tx.send(job).is_err() {
+                    break; // every worker is gone: a panic, carried on when the scope ends
+                }
+                collect(out, &mut failure);
+                if failure.is_some() {
+                    break; // dropping the frames stops the decoder
+                }
+            }
+            drop(job_tx);
+            // The workers finish the frames in flight and hang up.
+            for (position, signals) in done_rx.iter() {
+                match signals {
+                    Ok(signals) => out[position] = Some(signals),
+                    Err(e) => failure = Some(e),
+                }
+            }
+            failure.map_or(Ok(()), Err)
+        })
+    }
+
     /// Decodes `bytes` and analyses every sampled frame. Decoding runs on a second thread, a couple of
     /// frames ahead of the models.
     pub fn video(
@@ -240,10 +407,7 @@ impl<'e> FrameAnalyzer<'e> {
     ) -> Result<VideoAnalysis, LivenessError> {
         let started = Instant::now();
         let (tx, rx) = mpsc::sync_channel(2);
-        let mut frames = Vec::new();
-        let mut analysis = Duration::ZERO;
-        let mut failure = None;
-        let (decoded, decode_busy) = std::thread::scope(|scope| {
+        let (analysed, (decoded, decode_busy)) = std::thread::scope(|scope| {
             let decoder = scope.spawn(move || {
                 let mut blocked = Duration::ZERO;
                 let started = Instant::now();
@@ -258,25 +422,11 @@ impl<'e> FrameAnalyzer<'e> {
                 });
                 (info, started.elapsed().saturating_sub(blocked))
             });
-            for frame in rx {
-                let begun = Instant::now();
-                let work = FrameWork::for_frame(frame.index, config);
-                match self.frame(&frame.image, frame.index, frame.time_s, work) {
-                    Ok(signals) => frames.push(signals),
-                    Err(e) => {
-                        failure = Some(e);
-                        break; // dropping the receiver stops the decoder
-                    }
-                }
-                analysis += begun.elapsed();
-            }
-            decoder
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            // On a failure the receiver is dropped with the iterator, which stops the decoder.
+            let analysed = self.frames_timed(rx, config);
+            (analysed, join(decoder))
         });
-        if let Some(e) = failure {
-            return Err(e.into());
-        }
+        let (frames, analysis) = analysed?;
         let info = decoded?;
         Ok(VideoAnalysis {
             info,

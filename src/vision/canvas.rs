@@ -168,23 +168,41 @@ pub fn resize_region(canvas: &Canvas, region: RectI, out_w: usize, out_h: usize)
         region.w > 0 && region.h > 0 && out_w > 0 && out_h > 0,
         "empty resize"
     );
-    let xs = linear_taps(out_w, region.w);
-    let ys = linear_taps(out_h, region.h);
+    let (image, pad) = (canvas.image, canvas.pad as i64);
+    let (iw, ih) = (image.width() as i64, image.height() as i64);
+    let raw: &[u8] = image.as_raw();
+    // Each tap's source column as a byte offset into a row, and each source row as a slice; `None` is
+    // the black padding. Computed once per column and row rather than once per pixel (this resize runs
+    // on every model input of every video frame).
+    let column = |x: i64| {
+        let ix = x - pad;
+        (0..iw).contains(&ix).then(|| ix as usize * 3)
+    };
+    let row = |y: i64| {
+        let iy = y - pad;
+        (0..ih)
+            .contains(&iy)
+            .then(|| &raw[iy as usize * iw as usize * 3..(iy as usize + 1) * iw as usize * 3])
+    };
+    let xs: Vec<(Option<usize>, Option<usize>, i32, i32)> = linear_taps(out_w, region.w)
+        .into_iter()
+        .map(|t| (column(region.x + t.i0), column(region.x + t.i1), t.w0, t.w1))
+        .collect();
+    let pixel = |row: Option<&[u8]>, col: Option<usize>| -> [i32; 3] {
+        match (row, col) {
+            (Some(r), Some(c)) => [r[c] as i32, r[c + 1] as i32, r[c + 2] as i32],
+            _ => [0; 3],
+        }
+    };
     let mut data = Vec::with_capacity(out_w * out_h * 3);
-    for ty in &ys {
-        let (ya, yb) = (region.y + ty.i0, region.y + ty.i1);
-        for tx in &xs {
-            let (xa, xb) = (region.x + tx.i0, region.x + tx.i1);
-            let (p00, p01, p10, p11) = (
-                canvas.get(xa, ya),
-                canvas.get(xb, ya),
-                canvas.get(xa, yb),
-                canvas.get(xb, yb),
-            );
+    for ty in linear_taps(out_h, region.h) {
+        let (ra, rb) = (row(region.y + ty.i0), row(region.y + ty.i1));
+        for &(ca, cb, w0, w1) in &xs {
+            let (p00, p01, p10, p11) = (pixel(ra, ca), pixel(ra, cb), pixel(rb, ca), pixel(rb, cb));
             for c in 0..3 {
                 // Horizontal then vertical pass, with OpenCV's rounding (its SIMD path, the one x86 runs).
-                let top = p00[c] * tx.w0 + p01[c] * tx.w1;
-                let bottom = p10[c] * tx.w0 + p11[c] * tx.w1;
+                let top = p00[c] * w0 + p01[c] * w1;
+                let bottom = p10[c] * w0 + p11[c] * w1;
                 let v = (((ty.w0 * (top >> 4)) >> 16) + ((ty.w1 * (bottom >> 4)) >> 16) + 2) >> 2;
                 data.push(v as f32);
             }
@@ -313,6 +331,65 @@ mod tests {
         );
         assert_eq!(out.pixel(7, 7), [20.0, 20.0, 7.0]);
         assert_eq!(out.pixel(0, 0), [10.0, 10.0, 7.0]);
+    }
+
+    /// The per-pixel form `resize_region` had before its taps were resolved once per row and column.
+    fn resize_reference(canvas: &Canvas, region: RectI, out_w: usize, out_h: usize) -> RgbF32 {
+        let xs = linear_taps(out_w, region.w);
+        let ys = linear_taps(out_h, region.h);
+        let mut data = Vec::new();
+        for ty in &ys {
+            let (ya, yb) = (region.y + ty.i0, region.y + ty.i1);
+            for tx in &xs {
+                let (xa, xb) = (region.x + tx.i0, region.x + tx.i1);
+                let (p00, p01, p10, p11) = (
+                    canvas.get(xa, ya),
+                    canvas.get(xb, ya),
+                    canvas.get(xa, yb),
+                    canvas.get(xb, yb),
+                );
+                for c in 0..3 {
+                    let top = p00[c] * tx.w0 + p01[c] * tx.w1;
+                    let bottom = p10[c] * tx.w0 + p11[c] * tx.w1;
+                    let v =
+                        (((ty.w0 * (top >> 4)) >> 16) + ((ty.w1 * (bottom >> 4)) >> 16) + 2) >> 2;
+                    data.push(v as f32);
+                }
+            }
+        }
+        RgbF32 {
+            width: out_w,
+            height: out_h,
+            data,
+        }
+    }
+
+    #[test]
+    fn resize_matches_the_per_pixel_form_inside_across_and_outside_the_image() {
+        let img = RgbImage::from_fn(37, 23, |x, y| {
+            Rgb([(x * 7 + y) as u8, (y * 11) as u8, (x * y % 251) as u8])
+        });
+        for pad in [0, 9] {
+            let canvas = Canvas::padded(&img, pad);
+            let regions = [
+                (0, 0, 37, 23),
+                (3, 2, 10, 17),
+                (-5, -4, 30, 12),
+                (20, 10, 40, 30),
+                (-20, -20, 8, 8),
+                (30, 1, 1, 1),
+            ];
+            for (x, y, w, h) in regions {
+                let region = RectI { x, y, w, h };
+                for (ow, oh) in [(1, 1), (5, 7), (24, 24), (64, 48)] {
+                    assert_eq!(
+                        resize_region(&canvas, region, ow, oh),
+                        resize_reference(&canvas, region, ow, oh),
+                        "pad {pad}, region {region:?}, {ow}x{oh}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
