@@ -268,6 +268,17 @@ on_both!(
             (status, e["code"].as_str()),
             (StatusCode::CONFLICT, Some("session_closed"))
         );
+        // The subject's access export holds the session with every frame's result.
+        let auditor = app.key("acme", "auditor").await;
+        let (_, export) = app.get(&auditor, "/v1/subjects/candidate-1/export").await;
+        assert_eq!(export["invigilation_sessions"][0]["id"], id.as_str());
+        assert_eq!(
+            export["invigilation_sessions"][0]["frames"]
+                .as_array()
+                .unwrap()
+                .len(),
+            12
+        );
         // Another organisation sees nothing.
         let outsider = app.key("globex", "submitter").await;
         assert_eq!(

@@ -727,6 +727,15 @@ impl Store {
                 .await?
                 .rows_affected();
             }
+            // A reviewer's free-text reason may describe the person; the outcome stays.
+            sqlx::query(&format!(
+                "UPDATE review_cases SET outcome_reason = 'erased' WHERE outcome_reason IS NOT NULL
+                 AND verification_id IN ({of_subject})"
+            ))
+            .bind(org)
+            .bind(subject_id)
+            .execute(&mut *tx)
+            .await?;
             c.consents_reduced = sqlx::query(
                 "UPDATE consents SET status = 'erased' WHERE org = $1 AND subject_id = $2",
             )
