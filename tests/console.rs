@@ -368,10 +368,11 @@ async fn a_reviewer_resolves_a_referred_case_in_chromium() {
             .filter(|e| e.event == event && e.actor == "reviewer:alice" && e.entity == case_id)
             .count()
     };
+    // The case page was shown twice (to decide, then with the resolution), each time with both images.
     assert_eq!(
         by_alice("review.media_viewed"),
-        2,
-        "the document and the selfie, once each"
+        4,
+        "document and selfie, per page view"
     );
     assert_eq!(by_alice("review.resolved"), 1);
     assert!(entries

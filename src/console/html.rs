@@ -256,16 +256,17 @@ pub fn case_page(reviewer: &Reviewer, c: &CaseView) -> String {
     b.push_str("<div class=\"evidence\"><section><h2>Face comparison</h2><dl>");
     let _ = write!(
         b,
-        "<dt>Similarity</dt><dd><strong id=\"similarity\">{}</strong> <span class=\"band\">{}</span></dd>",
+        "<dt>Similarity</dt><dd><strong id=\"similarity\">{}</strong> <span class=\"band\">{}</span>",
         num(c.similarity),
         band(c.similarity, c.match_at, c.no_match_below)
     );
     if let (Some(s), Some(m), Some(n)) = (c.similarity, c.match_at, c.no_match_below) {
         let _ = write!(
             b,
-            "<dd><meter min=\"-1\" max=\"1\" low=\"{n}\" high=\"{m}\" optimum=\"1\" value=\"{s}\" title=\"similarity {s:.3}\"></meter></dd>"
+            "<br><meter min=\"-1\" max=\"1\" low=\"{n}\" high=\"{m}\" optimum=\"1\" value=\"{s}\" title=\"similarity {s:.3}\"></meter>"
         );
     }
+    b.push_str("</dd>");
     let _ = write!(
         b,
         "<dt>Match at or above</dt><dd id=\"match-at\">{}</dd>\
