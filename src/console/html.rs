@@ -61,7 +61,7 @@ fn page(title: &str, reviewer: Option<&Reviewer>, body: &str) -> String {
             esc(r.csrf)
         );
     }
-    let _ = write!(h, "</header><main>{body}</main></body></html>\n");
+    let _ = writeln!(h, "</header><main>{body}</main></body></html>");
     h
 }
 
