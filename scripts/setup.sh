@@ -42,6 +42,33 @@ if [ "${#apt_missing[@]}" -gt 0 ]; then
   say "FFmpeg libraries ready (libavcodec $(pkg-config --modversion libavcodec))"
 fi
 
+# --- Chromium (browser test of the reviewer console) -------------------------------------------------
+# tests/console.rs drives the console in Debian's Chromium through playwright-core (tests/browser/).
+# Installed from apt only when `dpkg -s` says one is missing; playwright-core comes from npm (`npm ci`,
+# pinned by tests/browser/package-lock.json) into tests/browser/node_modules (git-ignored).
+BROWSER_PACKAGES=(chromium chromium-driver)
+browser_missing=()
+for p in "${BROWSER_PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || browser_missing+=("$p")
+done
+if [ "${#browser_missing[@]}" -gt 0 ]; then
+  need apt-get "to install ${browser_missing[*]} (Chromium, for the reviewer console's browser test)"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  say "installing ${browser_missing[*]} from apt (Chromium, for the reviewer console's browser test)"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${browser_missing[@]}" >/dev/null
+  say "Chromium ready ($(/usr/bin/chromium --version 2>/dev/null || echo 'version unknown'))"
+fi
+pw_want=$(python3 -c 'import json; print(json.load(open("tests/browser/package.json"))["dependencies"]["playwright-core"])')
+pw_have=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' tests/browser/node_modules/playwright-core/package.json 2>/dev/null || true)
+if [ "$pw_have" != "$pw_want" ]; then
+  need npm "to install playwright-core for the reviewer console's browser test"
+  say "installing playwright-core from npm into tests/browser/node_modules (npm ci)"
+  (cd tests/browser && npm ci --silent --no-audit --no-fund >/dev/null)
+  say "playwright-core ready in tests/browser/node_modules"
+fi
+
 # --- ONNX Runtime -------------------------------------------------------------------------------
 ORT_LIB=.idv/onnxruntime/libonnxruntime.so.1.31.1
 ORT_LIB_SHA=fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3

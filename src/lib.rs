@@ -4,10 +4,11 @@
 //! Layout: `media` decodes untrusted bytes; `vision` holds the pure pre- and post-processing of each
 //! model; `inference` owns ONNX Runtime (a worker thread per session); `pipeline` orchestrates them and
 //! holds the pure decision policy; `liveness` holds the challenge and the pure video verdict; `eval`
-//! measures accuracy on labelled data.
+//! measures accuracy on labelled data; `api` is the HTTP service and `console` its reviewer pages.
 
 pub mod api;
 pub mod audit;
+pub mod console;
 pub mod domain;
 pub mod eval;
 pub mod inference;

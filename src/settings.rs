@@ -39,12 +39,24 @@ pub struct Settings {
 pub struct ReviewSettings {
     /// Share of `verified` decisions also sent to review for quality control (0 to 1).
     pub sample_verified_share: f64,
+    /// The reviewer console (`/review`): mark its session cookie `Secure` (sent over HTTPS only). Keep
+    /// it on wherever the console is reached through TLS; turn it off only for plain-HTTP trials.
+    pub console_secure_cookie: bool,
+    /// How long a console sign-in lasts.
+    pub console_session_minutes: i64,
+    /// Consecutive failed sign-ins that lock a reviewer account, and for how long.
+    pub console_max_failed_signins: i64,
+    pub console_lockout_minutes: i64,
 }
 
 impl Default for ReviewSettings {
     fn default() -> Self {
         ReviewSettings {
             sample_verified_share: 0.02,
+            console_secure_cookie: true,
+            console_session_minutes: 480,
+            console_max_failed_signins: 5,
+            console_lockout_minutes: 15,
         }
     }
 }
@@ -237,6 +249,13 @@ impl Settings {
         self.invigilation.validate()?;
         if !(0.0..=1.0).contains(&self.review.sample_verified_share) {
             return Err("review.sample_verified_share must be between 0 and 1".into());
+        }
+        let r = &self.review;
+        if r.console_session_minutes < 1
+            || r.console_max_failed_signins < 1
+            || r.console_lockout_minutes < 0
+        {
+            return Err("review.console_*: session minutes and failed sign-ins must be at least 1, lockout minutes not negative".into());
         }
         self.liveness.validate()
     }

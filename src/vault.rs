@@ -294,6 +294,8 @@ fn default_key_file(database_url: &str) -> Option<std::path::PathBuf> {
 pub struct Vault {
     master: MasterKey,
     index: SubjectIndex,
+    /// Seals the reviewers' TOTP secrets (a keyring key, so master-key rotation re-wraps it).
+    reviewer_secrets: SecretKey,
 }
 
 impl std::fmt::Debug for Vault {
@@ -321,24 +323,54 @@ impl SubjectKey {
 }
 
 const SUBJECT_INDEX: &str = "subject_index";
+const REVIEWER_SECRETS: &str = "reviewer_secrets";
+
+/// A key of the keyring, created on first use.
+async fn keyring_key(
+    store: &Store,
+    master: &MasterKey,
+    name: &str,
+) -> Result<SecretKey, VaultError> {
+    let context = format!("keyring\n{name}");
+    if store.keyring_key(name).await?.is_none() {
+        let key = SecretKey::generate();
+        store
+            .insert_keyring_key(name, &master.wrap(&key, &context), master.id())
+            .await?;
+    }
+    // Read back: with several servers starting at once, the first insert won.
+    let (wrapped, master_key_id) = store
+        .keyring_key(name)
+        .await?
+        .ok_or(VaultError::Unsealable)?;
+    master.unwrap(&wrapped, &master_key_id, &context)
+}
 
 impl Vault {
-    /// Loads the subject-index key from the keyring, creating it on the very first start.
+    /// Loads the subject-index and reviewer keys from the keyring, creating them on the very first start.
     pub async fn open(store: &Store, master: MasterKey) -> Result<Vault, VaultError> {
-        let context = format!("keyring\n{SUBJECT_INDEX}");
-        if store.keyring_key(SUBJECT_INDEX).await?.is_none() {
-            let key = SecretKey::generate();
-            store
-                .insert_keyring_key(SUBJECT_INDEX, &master.wrap(&key, &context), master.id())
-                .await?;
-        }
-        // Read back: with several servers starting at once, the first insert won.
-        let (wrapped, master_key_id) = store
-            .keyring_key(SUBJECT_INDEX)
-            .await?
-            .ok_or(VaultError::Unsealable)?;
-        let index = SubjectIndex::new(&master.unwrap(&wrapped, &master_key_id, &context)?);
-        Ok(Vault { master, index })
+        let index = SubjectIndex::new(&keyring_key(store, &master, SUBJECT_INDEX).await?);
+        let reviewer_secrets = keyring_key(store, &master, REVIEWER_SECRETS).await?;
+        Ok(Vault {
+            master,
+            index,
+            reviewer_secrets,
+        })
+    }
+
+    /// Seals a reviewer's TOTP secret for storage with their row.
+    pub fn seal_reviewer_secret(&self, reviewer_id: &str, secret: &[u8]) -> Vec<u8> {
+        self.reviewer_secrets
+            .seal(&format!("reviewer_totp\n{reviewer_id}"), secret)
+    }
+
+    pub fn open_reviewer_secret(
+        &self,
+        reviewer_id: &str,
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, VaultError> {
+        self.reviewer_secrets
+            .open(&format!("reviewer_totp\n{reviewer_id}"), sealed)
     }
 
     pub fn master(&self) -> &MasterKey {

@@ -886,8 +886,8 @@ on_both!(
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(
-            String::from_utf8_lossy(&out.stdout).contains("re-wrapped 2 keys"),
-            "the subject's and the index key"
+            String::from_utf8_lossy(&out.stdout).contains("re-wrapped 3 keys"),
+            "the subject's key, the subject-index key and the reviewer-secrets key"
         );
 
         // The old key no longer opens anything; the new one opens everything.

@@ -173,6 +173,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ready", get(ready))
         .route("/openapi.json", get(openapi::json))
         .route("/docs", get(openapi::page))
+        .merge(crate::console::router())
         .fallback(not_found)
         .layer(middleware::from_fn(http_metrics))
         .layer(DefaultBodyLimit::max(body_limit))

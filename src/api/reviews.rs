@@ -25,7 +25,7 @@ use crate::store::{now_ms, NewAudit, ReviewCaseRow, VerificationRow};
 pub struct Resolution {
     pub outcome: String,
     pub reason: String,
-    /// The reviewer's key (`key:<id>`).
+    /// The reviewer: their API key (`key:<id>`) or their console account (`reviewer:<username>`).
     pub resolved_by: String,
     pub resolved_at: String,
 }
@@ -138,20 +138,20 @@ pub async fn list(
     }))
 }
 
-/// The case and its verification, both of the caller's organisation.
-async fn case_of(
+/// The case and its verification, both of the organisation `org`.
+pub async fn case_of(
     state: &AppState,
-    caller: &Caller,
+    org: &str,
     id: &str,
 ) -> Result<(ReviewCaseRow, VerificationRow), ApiError> {
     let case = state
         .store
-        .get_review(&caller.org, id)
+        .get_review(org, id)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
     let verification = state
         .store
-        .get_verification(&caller.org, &case.verification_id)
+        .get_verification(org, &case.verification_id)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
     Ok((case, verification))
@@ -167,7 +167,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<ReviewDetail>, ApiError> {
     caller.require(&[Role::Reviewer, Role::Auditor])?;
-    let (case, verification) = case_of(&state, &caller, &id).await?;
+    let (case, verification) = case_of(&state, &caller.org, &id).await?;
     let subject_ref = state
         .vault
         .subject_ref(&state.store, &verification.subject_id)
@@ -224,7 +224,22 @@ pub async fn media(
     Path((id, kind)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     caller.require(&[Role::Reviewer])?;
-    let (case, verification) = case_of(&state, &caller, &id).await?;
+    let bytes = view_media(&state, &caller.org, &caller.actor(), &id, &kind).await?;
+    Ok(image_response(bytes))
+}
+
+/// Opens one image of a case of `org` for a reviewer (`actor`, as the audit log names them): the view
+/// is recorded as `review.media_viewed` before the bytes are handed out. Shared by the API and the
+/// reviewer console. `kind` is `document`, `selfie`, or `frame-<seq>` for an invigilation frame kept as
+/// evidence.
+pub async fn view_media(
+    state: &AppState,
+    org: &str,
+    actor: &str,
+    id: &str,
+    kind: &str,
+) -> Result<Vec<u8>, ApiError> {
+    let (case, verification) = case_of(state, org, id).await?;
     let item = match (kind.strip_prefix("frame-"), &case.invigilation_session_id) {
         (Some(seq), Some(session)) => {
             let media_id = state
@@ -235,7 +250,7 @@ pub async fn media(
                 .find(|f| f.seq.to_string() == seq)
                 .and_then(|f| f.media_id);
             match media_id {
-                Some(id) => state.store.media_item(&caller.org, &id).await?,
+                Some(id) => state.store.media_item(org, &id).await?,
                 None => None,
             }
         }
@@ -266,14 +281,19 @@ pub async fn media(
         .store
         .audit(&NewAudit {
             at: now_ms(),
-            org: caller.org.clone(),
-            actor: caller.actor(),
+            org: org.to_string(),
+            actor: actor.to_string(),
             event: "review.media_viewed",
             entity: case.id.clone(),
             subject_digest: Some(verification.subject_id.clone()),
             details: json!({"kind": kind, "media_id": item.id, "verification_id": verification.id}),
         })
         .await?;
+    Ok(bytes)
+}
+
+/// An image of a case: typed from its bytes, never cached, never sniffed.
+pub fn image_response(bytes: Vec<u8>) -> Response {
     let headers = [
         (
             header::CONTENT_TYPE,
@@ -285,7 +305,7 @@ pub async fn media(
             HeaderValue::from_static("nosniff"),
         ),
     ];
-    Ok((headers, bytes).into_response())
+    (headers, bytes).into_response()
 }
 
 /// Resolve an open case. The automated decision stays as it was; the resolution is recorded beside it.
@@ -300,8 +320,30 @@ pub async fn resolve(
     JsonBody(body): JsonBody<NewResolution>,
 ) -> Result<Json<ReviewView>, ApiError> {
     caller.require(&[Role::Reviewer])?;
-    let reason = bounded_text("reason", &body.reason, 2000)?;
-    let (case, verification) = case_of(&state, &caller, &id).await?;
+    let case = record_resolution(
+        &state,
+        &caller.org,
+        &caller.actor(),
+        &id,
+        body.outcome,
+        &body.reason,
+    )
+    .await?;
+    Ok(Json(ReviewView::from(&case)))
+}
+
+/// Records a reviewer's (`actor`'s) resolution of an open case of `org`, with the audit event
+/// `review.resolved`; the automated decision is left as it was. Shared by the API and the console.
+pub async fn record_resolution(
+    state: &AppState,
+    org: &str,
+    actor: &str,
+    id: &str,
+    outcome: ReviewOutcome,
+    reason: &str,
+) -> Result<ReviewCaseRow, ApiError> {
+    let reason = bounded_text("reason", reason, 2000)?;
+    let (case, verification) = case_of(state, org, id).await?;
     let restricted = state
         .store
         .subject(&verification.subject_id)
@@ -312,29 +354,28 @@ pub async fn resolve(
     }
     let audit = NewAudit {
         at: now_ms(),
-        org: caller.org.clone(),
-        actor: caller.actor(),
+        org: org.to_string(),
+        actor: actor.to_string(),
         event: "review.resolved",
         entity: case.id.clone(),
         subject_digest: Some(verification.subject_id.clone()),
         details: json!({
-            "outcome": body.outcome, "verification_id": verification.id,
+            "outcome": outcome, "verification_id": verification.id,
             "automated_decision": verification.decision, "kind": case.kind,
         }),
     };
     if !state
         .store
-        .resolve_review(&caller.org, &id, body.outcome.as_str(), &reason, &audit)
+        .resolve_review(org, id, outcome.as_str(), &reason, &audit)
         .await?
     {
         return Err(ApiError::new(ErrorCode::ReviewAlreadyResolved));
     }
-    let case = state
+    state
         .store
-        .get_review(&caller.org, &id)
+        .get_review(org, id)
         .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
-    Ok(Json(ReviewView::from(&case)))
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound))
 }
 
 #[cfg(test)]

@@ -6,10 +6,11 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use idv::api::keys::{generate_secret, hash_secret, new_id};
 use idv::audit::verify_chain;
+use idv::console::accounts::create_reviewer;
 use idv::domain::Role;
 use idv::settings::Settings;
 use idv::store::{now_ms, KeyRow, NewAudit, Store};
-use idv::vault::{master_key_file, resolve_master_key, MasterKey, VaultError};
+use idv::vault::{master_key_file, resolve_master_key, MasterKey, Vault, VaultError};
 use serde_json::json;
 
 use super::{CliError, DatabaseArg};
@@ -52,6 +53,28 @@ pub enum KeysCommand {
         #[command(flatten)]
         database: DatabaseArg,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReviewersCommand {
+    /// Create a reviewer account for the console (/review). Prompts for nothing: prints a random initial
+    /// password, the TOTP secret (base32) and its otpauth:// URI as the last three lines.
+    Create {
+        /// The organisation whose cases the reviewer sees.
+        #[arg(long, env = "IDV_REVIEWER_ORG")]
+        org: String,
+        /// Lower-case letters, digits, '.', '_' or '-'; the audit log names them `reviewer:<username>`.
+        #[arg(long)]
+        username: String,
+        #[command(flatten)]
+        database: DatabaseArg,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ReviewersArgs {
+    #[command(subcommand)]
+    pub command: ReviewersCommand,
 }
 
 #[derive(Subcommand, Debug)]
@@ -348,6 +371,43 @@ pub fn retention(settings: Settings, args: RetentionArgs) -> Result<ExitCode, Cl
                 );
             }
         }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn reviewers(settings: Settings, args: ReviewersArgs) -> Result<ExitCode, CliError> {
+    block_on(async move {
+        let ReviewersCommand::Create {
+            org,
+            username,
+            database,
+        } = args.command;
+        let url = database.resolve(&settings.service.database);
+        let (master, _) = resolve_master_key(&settings.privacy, &url).map_err(key_error)?;
+        let store = connect(&database, &settings).await?;
+        let vault = Vault::open(&store, master).await.map_err(key_error)?;
+        let e = create_reviewer(&store, &vault, &org, &username, "cli")
+            .await
+            .map_err(|e| match e {
+                idv::console::accounts::AccountError::Store(_) => {
+                    CliError::new(e.code(), e.to_string())
+                }
+                _ => CliError::input(e.code(), e.to_string()),
+            })?;
+        println!(
+            "created reviewer {} ({}) for organisation {}",
+            e.reviewer_id, e.username, e.org
+        );
+        println!(
+            "sign in at /review with the password and a code from an authenticator app enrolled"
+        );
+        println!(
+            "with the secret or the URI; hand them over privately. Next three lines: password,"
+        );
+        println!("TOTP secret (base32), otpauth URI.");
+        println!("{}", e.password);
+        println!("{}", e.totp_secret);
+        println!("{}", e.otpauth_uri);
         Ok(ExitCode::SUCCESS)
     })
 }

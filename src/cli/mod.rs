@@ -72,6 +72,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Manage API keys.
     Keys(admin::KeysArgs),
+    /// Manage reviewer accounts of the console (/review).
+    Reviewers(admin::ReviewersArgs),
     /// Check the tamper-evident audit log.
     Audit(admin::AuditArgs),
     /// Apply the retention policy (idv serve also does it in the background).
@@ -178,6 +180,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Liveness(args) => liveness::run(&cli.engine, settings, args),
         Command::Serve(args) => serve::run(&cli.engine, settings, args),
         Command::Keys(args) => admin::keys(settings, args),
+        Command::Reviewers(args) => admin::reviewers(settings, args),
         Command::Audit(args) => admin::audit(settings, args),
         Command::Retention(args) => admin::retention(settings, args),
     }

@@ -252,6 +252,53 @@ pub struct NewAudit {
     pub details: serde_json::Value,
 }
 
+/// A reviewer of the console. The password hash and the sealed TOTP secret are never printed.
+#[derive(Clone, PartialEq)]
+pub struct ReviewerRow {
+    pub id: String,
+    pub org: String,
+    pub username: String,
+    /// argon2id, PHC string form.
+    pub password_hash: String,
+    /// The TOTP secret, sealed under the keyring's reviewer key (see `Vault::seal_reviewer_secret`).
+    pub totp_sealed: Vec<u8>,
+    pub failed_signins: i64,
+    pub locked_until: Option<i64>,
+    pub last_totp_step: Option<i64>,
+    pub created_at: i64,
+    pub disabled_at: Option<i64>,
+}
+
+impl std::fmt::Debug for ReviewerRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ReviewerRow({} {} of {})",
+            self.id, self.username, self.org
+        )
+    }
+}
+
+pub const REVIEWER_COLUMNS: &str =
+    "id, org, username, password_hash, totp_sealed, failed_signins, locked_until, \
+     last_totp_step, created_at, disabled_at";
+
+/// A console session: the hash of its cookie token, its CSRF token and its expiry.
+#[derive(Clone, PartialEq)]
+pub struct ConsoleSessionRow {
+    pub token_hash: String,
+    pub reviewer_id: String,
+    pub csrf_token: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for ConsoleSessionRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ConsoleSessionRow(of {}, <redacted>)", self.reviewer_id)
+    }
+}
+
 /// Row decoding written once for both drivers.
 macro_rules! decodable {
     ($ty:ident { $($field:ident),+ $(,)? }) => {
@@ -384,6 +431,19 @@ decodable!(ChallengeRow {
     actions,
     created_at,
     expires_at
+});
+
+decodable!(ReviewerRow {
+    id,
+    org,
+    username,
+    password_hash,
+    totp_sealed,
+    failed_signins,
+    locked_until,
+    last_totp_step,
+    created_at,
+    disabled_at
 });
 
 pub(crate) fn audit_from_row<R: Row>(r: &R) -> Result<AuditEntry, sqlx::Error>

@@ -1,0 +1,191 @@
+//! Reviewer accounts: creation (what `idv reviewers create` runs), argon2id passwords and TOTP secrets.
+
+use std::sync::OnceLock;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use rand::Rng;
+use serde_json::json;
+
+use super::totp;
+use crate::api::keys::new_id;
+use crate::store::{now_ms, NewAudit, ReviewerRow, Store, StoreError};
+use crate::vault::Vault;
+
+/// What an operator hands the new reviewer, once: never stored in clear.
+pub struct Enrolment {
+    pub reviewer_id: String,
+    pub username: String,
+    pub org: String,
+    pub password: String,
+    /// The TOTP secret, base32.
+    pub totp_secret: String,
+    /// `otpauth://totp/idv:USERNAME?secret=…&issuer=idv`.
+    pub otpauth_uri: String,
+}
+
+impl std::fmt::Debug for Enrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Enrolment({} {}, <secrets redacted>)",
+            self.reviewer_id, self.username
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("the username must be 1-64 characters: lower-case letters, digits, '.', '_' or '-'")]
+    InvalidUsername,
+    #[error("the organisation must be 1-128 characters")]
+    InvalidOrg,
+    #[error("a reviewer with this username already exists")]
+    UsernameTaken,
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl AccountError {
+    /// A stable code for the CLI.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AccountError::InvalidUsername => "invalid_username",
+            AccountError::InvalidOrg => "invalid_org",
+            AccountError::UsernameTaken => "username_taken",
+            AccountError::Store(_) => "database_error",
+        }
+    }
+}
+
+/// Usernames are plain: they appear in the audit log (`reviewer:<username>`) and the enrolment URI.
+pub fn valid_username(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        })
+}
+
+/// A random initial password: 20 characters from an alphabet without look-alikes (~114 bits).
+pub fn generate_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    (0..20)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// argon2id with the crate's defaults (RFC 9106 second recommendation: 19 MiB, 2 passes), PHC form.
+pub fn hash_password(password: &str) -> String {
+    let mut salt = [0u8; 16];
+    rand::rng().fill(&mut salt);
+    let salt = SaltString::encode_b64(&salt).expect("16 bytes is a valid salt");
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 with default parameters")
+        .to_string()
+}
+
+/// Whether `password` matches a stored PHC hash (false for a malformed hash).
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// A hash no password is known for: checked against when the username is unknown, so a sign-in takes
+/// as long whether or not the account exists.
+pub fn decoy_hash() -> &'static str {
+    static DECOY: OnceLock<String> = OnceLock::new();
+    DECOY.get_or_init(|| hash_password(&generate_password()))
+}
+
+/// Creates a reviewer of `org`: a random password (stored as argon2id) and a random 20-byte TOTP
+/// secret (sealed under the keyring's reviewer key), with the audit entry `reviewer.created`.
+pub async fn create_reviewer(
+    store: &Store,
+    vault: &Vault,
+    org: &str,
+    username: &str,
+    actor: &str,
+) -> Result<Enrolment, AccountError> {
+    let org = org.trim();
+    if org.is_empty() || org.len() > 128 {
+        return Err(AccountError::InvalidOrg);
+    }
+    if !valid_username(username) {
+        return Err(AccountError::InvalidUsername);
+    }
+    let password = generate_password();
+    let mut secret = [0u8; 20];
+    rand::rng().fill(&mut secret);
+    let id = new_id("rvw");
+    let row = ReviewerRow {
+        id: id.clone(),
+        org: org.into(),
+        username: username.into(),
+        password_hash: hash_password(&password),
+        totp_sealed: vault.seal_reviewer_secret(&id, &secret),
+        failed_signins: 0,
+        locked_until: None,
+        last_totp_step: None,
+        created_at: now_ms(),
+        disabled_at: None,
+    };
+    let audit = NewAudit {
+        at: row.created_at,
+        org: org.into(),
+        actor: actor.into(),
+        event: "reviewer.created",
+        entity: id.clone(),
+        subject_digest: None,
+        details: json!({"username": username}),
+    };
+    store
+        .create_reviewer(&row, &audit)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => AccountError::UsernameTaken,
+            e => AccountError::Store(e),
+        })?;
+    Ok(Enrolment {
+        reviewer_id: id,
+        username: username.into(),
+        org: org.into(),
+        password,
+        totp_secret: totp::base32_encode(&secret),
+        otpauth_uri: totp::otpauth_uri("idv", username, &secret),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_with_argon2id_and_verify() {
+        let p = generate_password();
+        assert_eq!(p.len(), 20);
+        let h = hash_password(&p);
+        assert!(h.starts_with("$argon2id$"), "{h}");
+        assert!(verify_password(&p, &h));
+        assert!(!verify_password("wrong", &h));
+        assert!(!verify_password(&p, "not a hash"));
+        assert_ne!(hash_password(&p), h, "salted");
+    }
+
+    #[test]
+    fn usernames_are_plain() {
+        assert!(valid_username("alice"));
+        assert!(valid_username("a.b-c_1"));
+        assert!(!valid_username(""));
+        assert!(!valid_username("Alice"));
+        assert!(!valid_username("a b"));
+        assert!(!valid_username("<script>"));
+        assert!(!valid_username(&"a".repeat(65)));
+    }
+}

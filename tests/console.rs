@@ -1,0 +1,438 @@
+//! The reviewer console end to end on the real server (SQLite): a referred case made from real images
+//! through the API (obama's portrait vs biden's selfie) is resolved in Debian's Chromium, driven by
+//! tests/browser/console.mjs (playwright-core; `scripts/setup.sh` installs both); the resolution and
+//! the audit entries are then checked through the API and the audit log. Plain HTTP requests check
+//! what the console refuses: no session, an API key, a missing or wrong CSRF token, another
+//! organisation's case, wrong or replayed codes, repeated failures (lock).
+//!
+//! Screenshots of the queue and the case page land in target/screenshots/.
+
+#[macro_use]
+mod common;
+
+use common::app::*;
+use common::root;
+use idv::console::accounts::{create_reviewer, Enrolment};
+use idv::console::totp;
+use idv::settings::Settings;
+use idv::vault::{resolve_master_key, Vault};
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::{redirect, StatusCode};
+use serde_json::Value;
+
+/// A client that shows redirects instead of following them, and keeps no cookies of its own.
+fn raw_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(redirect::Policy::none())
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+}
+
+async fn reviewer(app: &TestApp, settings: &Settings, org: &str, name: &str) -> Enrolment {
+    // The same code `idv reviewers create` runs.
+    let (master, _) = resolve_master_key(&settings.privacy, &app.db_url).unwrap();
+    let vault = Vault::open(&app.store, master).await.unwrap();
+    create_reviewer(&app.store, &vault, org, name, "test")
+        .await
+        .unwrap()
+}
+
+fn code_now(e: &Enrolment) -> String {
+    let secret = totp::base32_decode(&e.totp_secret).unwrap();
+    totp::code_at(&secret, idv::store::now_ms() / 1000)
+}
+
+fn hidden_csrf(html: &str) -> String {
+    let start = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+fn set_cookies(r: &reqwest::Response) -> Vec<String> {
+    r.headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect()
+}
+
+fn cookie_pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap().to_string()
+}
+
+/// A signed-in console session over plain HTTP: its cookie and its CSRF token.
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+/// Signs in through the form; `Err(status)` when refused.
+async fn sign_in(
+    app: &TestApp,
+    user: &str,
+    password: &str,
+    code: &str,
+) -> Result<Session, StatusCode> {
+    let http = raw_client();
+    let r = http
+        .get(format!("{}/review/signin", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let pre = cookie_pair(&set_cookies(&r)[0]);
+    let token = hidden_csrf(&r.text().await.unwrap());
+    let r = http
+        .post(format!("{}/review/signin", app.base))
+        .header(COOKIE, pre)
+        .form(&[
+            ("csrf", token.as_str()),
+            ("username", user),
+            ("password", password),
+            ("code", code),
+        ])
+        .send()
+        .await
+        .unwrap();
+    if r.status() != StatusCode::SEE_OTHER {
+        let status = r.status();
+        let body = r.text().await.unwrap();
+        assert!(
+            body.contains("Sign-in failed."),
+            "the generic message: {body}"
+        );
+        return Err(status);
+    }
+    assert_eq!(r.headers()[LOCATION], "/review/queue");
+    let session = set_cookies(&r)
+        .into_iter()
+        .find(|c| c.starts_with("idv_review="))
+        .expect("a session cookie");
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/review"] {
+        assert!(session.contains(attr), "{session} lacks {attr}");
+    }
+    let cookie = cookie_pair(&session);
+    let queue = http
+        .get(format!("{}/review/queue", app.base))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(queue.status(), StatusCode::OK);
+    let csrf = hidden_csrf(&queue.text().await.unwrap());
+    Ok(Session { cookie, csrf })
+}
+
+async fn console_get(
+    app: &TestApp,
+    path: &str,
+    cookie: Option<&str>,
+    bearer: Option<&str>,
+) -> reqwest::Response {
+    let mut req = raw_client().get(format!("{}{path}", app.base));
+    if let Some(c) = cookie {
+        req = req.header(COOKIE, c);
+    }
+    if let Some(k) = bearer {
+        req = req.bearer_auth(k);
+    }
+    req.send().await.unwrap()
+}
+
+async fn console_post(
+    app: &TestApp,
+    path: &str,
+    cookie: Option<&str>,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut req = raw_client().post(format!("{}{path}", app.base)).form(form);
+    if let Some(c) = cookie {
+        req = req.header(COOKIE, c);
+    }
+    req.send().await.unwrap()
+}
+
+fn assert_to_signin(r: &reqwest::Response, what: &str) {
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{what}");
+    assert_eq!(r.headers()[LOCATION], "/review/signin", "{what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reviewer_resolves_a_referred_case_in_chromium() {
+    let db_url = fresh_database(Db::Sqlite).await.unwrap();
+    let mut settings = settings_for(&db_url).await;
+    settings.review.console_secure_cookie = false; // plain HTTP on 127.0.0.1
+    let app = TestApp::spawn_with(settings.clone()).await;
+    let submitter = app.key("acme", "submitter").await;
+    let api_reviewer = app.key("acme", "reviewer").await;
+
+    // A referred case from real images, through the API.
+    let consent = app
+        .consent(&submitter, "subject-c1", "ecs_application")
+        .await;
+    let (status, v) = app
+        .verify(
+            &submitter,
+            &fields("subject-c1", &consent, "ecs_application"),
+            "biden.jpg",
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["decision"], "referred");
+    let case_id = v["review_case_id"].as_str().unwrap().to_string();
+    let case_path = format!("/review/cases/{case_id}");
+    let resolution_path = format!("{case_path}/resolution");
+
+    let alice = reviewer(&app, &settings, "acme", "alice").await;
+    let bob = reviewer(&app, &settings, "acme", "bob").await;
+    let carol = reviewer(&app, &settings, "globex", "carol").await;
+    let dave = reviewer(&app, &settings, "acme", "dave").await;
+
+    // No session, or an API key instead of one: sent to sign in, no data.
+    let media_path = format!("{case_path}/media/selfie");
+    for path in ["/review/queue", case_path.as_str(), media_path.as_str()] {
+        let r = console_get(&app, path, None, None).await;
+        assert_to_signin(&r, path);
+        assert!(!r.text().await.unwrap().contains(&case_id));
+        for key in [&submitter, &api_reviewer] {
+            let r = console_get(&app, path, None, Some(key.as_str())).await;
+            assert_to_signin(&r, &format!("{path} with an API key"));
+        }
+    }
+    let r = console_post(
+        &app,
+        &resolution_path,
+        None,
+        &[("outcome", "confirmed_match"), ("reason", "x")],
+    )
+    .await;
+    assert_to_signin(&r, "an unauthenticated resolution");
+    let r = console_get(&app, "/review/queue", Some("idv_review=forged"), None).await;
+    assert_to_signin(&r, "a forged session cookie");
+
+    // Sign-in refusals: a wrong password, a wrong code, a replayed code; repeated failures lock.
+    assert_eq!(
+        sign_in(&app, "bob", "wrong-password", &code_now(&bob))
+            .await
+            .err(),
+        Some(StatusCode::UNAUTHORIZED)
+    );
+    assert_eq!(
+        sign_in(&app, "nobody", "x", "123456").await.err(),
+        Some(StatusCode::UNAUTHORIZED)
+    );
+    let bob_code = code_now(&bob);
+    let bob_s = sign_in(&app, "bob", &bob.password, &bob_code)
+        .await
+        .unwrap();
+    assert_eq!(
+        sign_in(&app, "bob", &bob.password, &bob_code).await.err(),
+        Some(StatusCode::UNAUTHORIZED),
+        "a code works once"
+    );
+    for _ in 0..settings.review.console_max_failed_signins {
+        assert!(sign_in(&app, "dave", "wrong", &code_now(&dave))
+            .await
+            .is_err());
+    }
+    assert_eq!(
+        sign_in(&app, "dave", &dave.password, &code_now(&dave))
+            .await
+            .err(),
+        Some(StatusCode::UNAUTHORIZED),
+        "locked after repeated failures, even with the right password and code"
+    );
+
+    // Console pages: no caching, nothing from elsewhere.
+    let r = console_get(&app, &case_path, Some(&bob_s.cookie), None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    assert!(r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .starts_with("default-src 'self'"));
+
+    // A resolution without the CSRF token, or with a wrong one: 403, nothing recorded.
+    for form in [
+        vec![("outcome", "confirmed_match"), ("reason", "looks alike")],
+        vec![
+            ("csrf", "not-the-token"),
+            ("outcome", "confirmed_match"),
+            ("reason", "looks alike"),
+        ],
+    ] {
+        let r = console_post(&app, &resolution_path, Some(&bob_s.cookie), &form).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert!(r.text().await.unwrap().contains("csrf_failed"));
+    }
+    let (_, open) = app
+        .get(&api_reviewer, &format!("/v1/reviews/{case_id}"))
+        .await;
+    assert_eq!(open["status"], "open");
+    assert!(app.events("review.resolved").await.is_empty());
+    // A sign-out needs the token too.
+    let r = console_post(&app, "/review/signout", Some(&bob_s.cookie), &[]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // Another organisation's reviewer: the case does not exist for them.
+    let carol_s = sign_in(&app, "carol", &carol.password, &code_now(&carol))
+        .await
+        .unwrap();
+    let queue = console_get(&app, "/review/queue", Some(&carol_s.cookie), None).await;
+    assert!(!queue.text().await.unwrap().contains(&case_id));
+    for path in [case_path.clone(), format!("{case_path}/media/document")] {
+        let r = console_get(&app, &path, Some(&carol_s.cookie), None).await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+        assert!(r.text().await.unwrap().contains("not_found"));
+    }
+    let r = console_post(
+        &app,
+        &resolution_path,
+        Some(&carol_s.cookie),
+        &[
+            ("csrf", carol_s.csrf.as_str()),
+            ("outcome", "confirmed_match"),
+            ("reason", "x"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(
+        app.events("review.media_viewed").await.is_empty(),
+        "no image was shown yet"
+    );
+
+    // Chromium: alice signs in, opens the queue and the case, sees both faces and the scores, resolves.
+    let shots = root().join("target/screenshots");
+    let out = tokio::process::Command::new("node")
+        .arg(root().join("tests/browser/console.mjs"))
+        .args([
+            &app.base,
+            "alice",
+            &alice.password,
+            &alice.totp_secret,
+            &case_id,
+        ])
+        .arg(&shots)
+        .output()
+        .await
+        .expect("node runs (run scripts/setup.sh)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the browser run failed (screenshot in {}): {}{stdout}",
+        shots.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let similarity = v["scores"]["similarity"].as_f64().unwrap();
+    assert!(
+        (shown["similarity"].as_f64().unwrap() - similarity).abs() < 0.001,
+        "{shown}"
+    );
+    for (shown_key, key) in [
+        ("match_at", "match_at"),
+        ("no_match_below", "no_match_below"),
+    ] {
+        let expected = v["thresholds"][key].as_f64().unwrap();
+        assert!(
+            (shown[shown_key].as_f64().unwrap() - expected).abs() < 0.001,
+            "{shown}"
+        );
+    }
+    assert!(
+        shown["document_width"].as_u64().unwrap() > 0
+            && shown["selfie_width"].as_u64().unwrap() > 0
+    );
+    for shot in ["queue.png", "case.png"] {
+        assert!(shots.join(shot).is_file(), "{shot}");
+    }
+
+    // Through the API: the resolution is recorded beside the unchanged decision, by alice.
+    let (_, case) = app
+        .get(&api_reviewer, &format!("/v1/reviews/{case_id}"))
+        .await;
+    assert_eq!(case["status"], "resolved");
+    assert_eq!(case["resolution"]["outcome"], "confirmed_mismatch");
+    assert_eq!(case["resolution"]["resolved_by"], "reviewer:alice");
+    assert!(case["resolution"]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("Different people"));
+    assert_eq!(case["verification"]["decision"], "referred");
+    let (entries, _) = app.store.audit_chain().await.unwrap();
+    let by_alice = |event: &str| {
+        entries
+            .iter()
+            .filter(|e| e.event == event && e.actor == "reviewer:alice" && e.entity == case_id)
+            .count()
+    };
+    // The case page was shown twice (to decide, then with the resolution), each time with both images.
+    assert_eq!(
+        by_alice("review.media_viewed"),
+        4,
+        "document and selfie, per page view"
+    );
+    assert_eq!(by_alice("review.resolved"), 1);
+    assert!(entries
+        .iter()
+        .all(|e| e.event != "review.media_viewed" || e.actor == "reviewer:alice"));
+
+    // Signing out ends the session.
+    let r = console_post(
+        &app,
+        "/review/signout",
+        Some(&bob_s.cookie),
+        &[("csrf", bob_s.csrf.as_str())],
+    )
+    .await;
+    assert_to_signin(&r, "sign-out");
+    let r = console_get(&app, "/review/queue", Some(&bob_s.cookie), None).await;
+    assert_to_signin(&r, "after sign-out");
+    app.stop().await;
+}
+
+#[test]
+fn idv_reviewers_create_prints_the_password_secret_and_uri_last() {
+    let dir = std::env::temp_dir().join(format!("idv-reviewers-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite://{}", dir.join("idv.db").display());
+    let run = |name: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_idv"))
+            .args([
+                "reviewers",
+                "create",
+                "--org",
+                "acme",
+                "--username",
+                name,
+                "--database",
+                &db,
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = run("erin");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    let [password, secret, uri] = lines[lines.len() - 3..] else {
+        unreachable!()
+    };
+    assert_eq!(password.len(), 20);
+    assert!(totp::base32_decode(secret).is_some_and(|s| s.len() == 20));
+    assert_eq!(
+        uri,
+        format!("otpauth://totp/idv:erin?secret={secret}&issuer=idv")
+    );
+    let again = run("erin");
+    assert_eq!(again.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("username_taken"));
+    let bad = run("Erin Smith");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid_username"));
+}
