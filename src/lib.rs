@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod capture;
 pub mod console;
 pub mod domain;
 pub mod eval;

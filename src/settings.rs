@@ -31,6 +31,68 @@ pub struct Settings {
     pub privacy: PrivacySettings,
     pub review: ReviewSettings,
     pub invigilation: InvigilationConfig,
+    pub capture: CaptureSettings,
+}
+
+/// The applicant capture page (`/capture/{token}`) and its one-time links.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaptureSettings {
+    /// The address applicants reach idv at, which capture links start with (e.g.
+    /// `https://idv.example.org`). Unset: `http://` and the address `idv serve` listens on, which only
+    /// suits a trial on one machine.
+    pub public_url: Option<String>,
+    /// How long a capture link stays usable unless its request asks for less.
+    pub link_ttl_secs: u64,
+    /// The longest a request may ask for.
+    pub max_link_ttl_secs: u64,
+    /// Who the privacy notice names as the controller of the data.
+    pub controller: String,
+    /// Where the notice tells people to write about their data and their rights.
+    pub privacy_contact: String,
+    /// How long the page gives the applicant for each challenge action while it records.
+    pub seconds_per_action: f64,
+}
+
+impl Default for CaptureSettings {
+    fn default() -> Self {
+        CaptureSettings {
+            public_url: None,
+            link_ttl_secs: 24 * 3600,
+            max_link_ttl_secs: 7 * 24 * 3600,
+            controller: "The certification scheme".into(),
+            privacy_contact:
+                "the data protection contact named in the email that sent you this link".into(),
+            seconds_per_action: 3.0,
+        }
+    }
+}
+
+impl CaptureSettings {
+    fn validate(&self, video: &VideoLimits) -> Result<(), String> {
+        if self.link_ttl_secs == 0 || self.link_ttl_secs > self.max_link_ttl_secs {
+            return Err(
+                "capture.link_ttl_secs must be between 1 and capture.max_link_ttl_secs".into(),
+            );
+        }
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("https://") || url.starts_with("http://")) || url.ends_with('/') {
+                return Err(
+                    "capture.public_url must be an http(s) address without a trailing slash".into(),
+                );
+            }
+        }
+        // The longest challenge (three actions) and a second's lead-in must fit in an accepted video.
+        let longest = 1.0 + 3.0 * self.seconds_per_action;
+        if !(self.seconds_per_action >= 1.0 && longest < video.max_duration_s) {
+            return Err(format!(
+                "capture.seconds_per_action must be at least 1 and leave a 3-action recording ({longest:.1} s) \
+                 shorter than video.max_duration_s ({:.1} s)",
+                video.max_duration_s
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Human review of automated decisions.
@@ -257,6 +319,7 @@ impl Settings {
         {
             return Err("review.console_*: session minutes and failed sign-ins must be at least 1, lockout minutes not negative".into());
         }
+        self.capture.validate(&self.video)?;
         self.liveness.validate()
     }
 }

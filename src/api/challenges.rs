@@ -34,6 +34,11 @@ pub async fn create(
     caller: Caller,
 ) -> Result<(StatusCode, Json<ChallengeView>), ApiError> {
     caller.require(&[Role::Submitter])?;
+    Ok((StatusCode::CREATED, Json(issue(&state, &caller.org).await?)))
+}
+
+/// Issues and stores a challenge for `org` (the API's and the capture page's).
+pub async fn issue(state: &AppState, org: &str) -> Result<ChallengeView, ApiError> {
     let now = now_ms();
     let ttl = state.settings.service.challenge_ttl_secs;
     let challenge = Challenge::generate(&mut rand::rng(), (now / 1000) as u64, ttl);
@@ -44,20 +49,17 @@ pub async fn create(
         .collect();
     let row = ChallengeRow {
         id: format!("chl_{}", challenge.id),
-        org: caller.org.clone(),
+        org: org.to_string(),
         nonce: challenge.nonce.clone(),
         actions: serde_json::to_string(&actions).expect("serialisable"),
         created_at: now,
         expires_at: now + ttl as i64 * 1000,
     };
     state.store.create_challenge(&row).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(ChallengeView {
-            challenge_id: row.id,
-            actions,
-            nonce: row.nonce,
-            expires_at: rfc3339(row.expires_at),
-        }),
-    ))
+    Ok(ChallengeView {
+        challenge_id: row.id,
+        actions,
+        nonce: row.nonce,
+        expires_at: rfc3339(row.expires_at),
+    })
 }

@@ -196,6 +196,18 @@ pub async fn check_consent(
     subject_ref: &str,
     purpose: Purpose,
 ) -> Result<ConsentRow, ApiError> {
+    let subject_id = state.vault.subject_id(org, subject_ref);
+    check_consent_of(state, org, consent_ref, &subject_id, purpose).await
+}
+
+/// [`check_consent`] for a subject known by their keyed digest (a capture link holds only that).
+pub async fn check_consent_of(
+    state: &AppState,
+    org: &str,
+    consent_ref: Option<&str>,
+    subject_id: &str,
+    purpose: Purpose,
+) -> Result<ConsentRow, ApiError> {
     let consent_ref = consent_ref
         .filter(|s| !s.is_empty())
         .ok_or_else(|| ApiError::new(ErrorCode::ConsentRequired))?;
@@ -216,7 +228,7 @@ pub async fn check_consent(
             ),
         ));
     }
-    if consent.subject_id != state.vault.subject_id(org, subject_ref) {
+    if consent.subject_id != subject_id {
         return Err(ApiError::new(ErrorCode::ConsentSubjectMismatch));
     }
     Ok(consent)

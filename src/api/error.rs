@@ -54,7 +54,19 @@ error_codes! {
     ImageUnsupportedEncoding => (StatusCode::UNPROCESSABLE_ENTITY, "image_unsupported_encoding", "The image uses an unsupported encoding"),
     ImageDecodeLimitExceeded => (StatusCode::UNPROCESSABLE_ENTITY, "image_decode_limit_exceeded", "The image needs too much memory to decode"),
     ImageCorrupt => (StatusCode::UNPROCESSABLE_ENTITY, "image_corrupt", "An image is truncated or damaged"),
-    VideoNotSupported => (StatusCode::UNPROCESSABLE_ENTITY, "video_not_supported", "Video verifications are not available in this build"),
+    VideoEmpty => (StatusCode::UNPROCESSABLE_ENTITY, "video_empty", "The video is empty"),
+    VideoTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "video_too_large", "The video exceeds the byte limit"),
+    VideoTooLong => (StatusCode::UNPROCESSABLE_ENTITY, "video_too_long", "The video exceeds the duration limit"),
+    VideoResolutionTooHigh => (StatusCode::UNPROCESSABLE_ENTITY, "video_resolution_too_high", "The video's picture exceeds the size limit"),
+    VideoUnsupported => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "video_unsupported", "Videos must be MP4 (H.264) or WebM (VP8, VP9)"),
+    VideoCorrupt => (StatusCode::UNPROCESSABLE_ENTITY, "video_corrupt", "The video is truncated or damaged"),
+    VideoDecodeTimeout => (StatusCode::UNPROCESSABLE_ENTITY, "video_decode_timeout", "The video took too long to decode"),
+    ChallengeRequired => (StatusCode::UNPROCESSABLE_ENTITY, "challenge_required", "A video verification must answer a challenge: send the challenge_id from POST /v1/challenges"),
+    ChallengeInvalid => (StatusCode::UNPROCESSABLE_ENTITY, "challenge_invalid", "The challenge is unknown, already used or expired; request a new one"),
+    CaptureLinkNotFound => (StatusCode::NOT_FOUND, "capture_link_not_found", "This capture link does not exist"),
+    CaptureLinkExpired => (StatusCode::GONE, "capture_link_expired", "This capture link has expired"),
+    NoticeChanged => (StatusCode::CONFLICT, "notice_changed", "The privacy notice changed since the page was loaded; reload it"),
+    CaptureLinkUsed => (StatusCode::GONE, "capture_link_used", "This capture link has already been used"),
     RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many requests for this API key"),
     Overloaded => (StatusCode::TOO_MANY_REQUESTS, "overloaded", "The service is at capacity; retry later"),
     Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "The service is not ready"),
@@ -105,6 +117,17 @@ impl From<crate::store::StoreError> for ApiError {
 impl From<crate::vault::VaultError> for ApiError {
     fn from(e: crate::vault::VaultError) -> Self {
         ApiError::internal(e)
+    }
+}
+
+impl From<crate::media::video::VideoError> for ApiError {
+    fn from(e: crate::media::video::VideoError) -> Self {
+        let code = ErrorCode::ALL
+            .iter()
+            .copied()
+            .find(|c| c.code() == e.code())
+            .unwrap_or(ErrorCode::VideoCorrupt);
+        ApiError::detail(code, e.to_string())
     }
 }
 
@@ -173,6 +196,32 @@ mod tests {
         }
         let e = crate::media::image::ImageError::Empty;
         assert_eq!(ApiError::from(e).code.code(), "image_empty");
+    }
+
+    #[test]
+    fn every_video_error_has_its_own_code_in_the_table() {
+        use crate::media::video::VideoError as V;
+        let errors = [
+            V::Empty,
+            V::TooLarge { bytes: 2, limit: 1 },
+            V::TooLong {
+                seconds: 20.0,
+                limit: 15.0,
+            },
+            V::ResolutionTooHigh {
+                width: 4000,
+                height: 3000,
+                long: 1920,
+                short: 1080,
+            },
+            V::Unsupported("an AVI file".into()),
+            V::Corrupt("no frames".into()),
+            V::Timeout(30.0),
+        ];
+        for e in errors {
+            let code = e.code();
+            assert_eq!(ApiError::from(e).code.code(), code);
+        }
     }
 
     #[tokio::test]

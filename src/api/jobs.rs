@@ -8,7 +8,10 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use super::error::ErrorCode;
-use super::process::{decide, evaluate, media_context, seal_embeddings, Inputs};
+use super::process::{
+    decide, evaluate, media_context, seal_embeddings, Capture, Inputs, TakenChallenge,
+};
+use super::record::InputDigests;
 use super::state::AppState;
 use crate::domain::Purpose;
 use crate::store::{now_ms, ClaimedJob, JobOutcome, NewAudit, StoreError};
@@ -102,25 +105,51 @@ async fn process_job(state: &AppState, job: ClaimedJob) -> Result<(), StoreError
         Err(e) => return Err(StoreError::Keys(e.to_string())),
     };
     let media = state.store.verification_media(&row.id).await?;
-    let open = |kind: &str| -> Result<(String, bytes::Bytes), StoreError> {
-        let m = media
-            .iter()
-            .find(|m| m.kind == kind)
-            .ok_or(StoreError::Conflict("job inputs missing"))?;
+    let open = |kind: &str| -> Result<Option<(String, bytes::Bytes)>, StoreError> {
+        let Some(m) = media.iter().find(|m| m.kind == kind) else {
+            return Ok(None);
+        };
         let plain = subject
             .open(&media_context(&m.id), &m.sealed)
             .map_err(|e| StoreError::Keys(e.to_string()))?;
-        Ok((m.sha256.clone().unwrap_or_default(), plain.into()))
+        Ok(Some((m.sha256.clone().unwrap_or_default(), plain.into())))
     };
-    let (document_sha, document) = open("document")?;
-    let (selfie_sha, selfie) = open("selfie")?;
-    let digests = [document_sha, selfie_sha];
-    let inputs = Inputs { document, selfie };
+    let missing = StoreError::Conflict("job inputs missing");
+    let (document_sha, document) = open("document")?.ok_or(missing)?;
+    let selfie = open("selfie")?;
+    let video = open("video")?;
+    let digests = InputDigests {
+        document: document_sha,
+        selfie: selfie.as_ref().map(|(sha, _)| sha.clone()),
+        video: video.as_ref().map(|(sha, _)| sha.clone()),
+    };
+    let capture = match (video, job.challenge_id.as_deref()) {
+        (Some((_, video)), Some(challenge_id)) => {
+            let challenge = state
+                .store
+                .get_challenge(&row.org, challenge_id)
+                .await?
+                .ok_or(StoreError::Conflict("the job's challenge is missing"))?;
+            Capture::Video {
+                video,
+                still: selfie.map(|(_, bytes)| bytes),
+                challenge: TakenChallenge::from_row(&challenge)
+                    .map_err(|_| StoreError::Conflict("the job's challenge is unreadable"))?,
+            }
+        }
+        (None, None) => Capture::Selfie(
+            selfie
+                .map(|(_, bytes)| bytes)
+                .ok_or(StoreError::Conflict("job inputs missing"))?,
+        ),
+        _ => return Err(StoreError::Conflict("a video job without its challenge")),
+    };
+    let inputs = Inputs { document, capture };
     let permit = state.admission.enter_background().await;
     match evaluate(state, inputs, permit).await {
-        Ok(v) => {
-            let d = decide(state, &row, &consent, &v, &digests);
-            let embeddings = seal_embeddings(&subject, &row, &v.embeddings);
+        Ok(evaluated) => {
+            let d = decide(state, &row, &consent, &evaluated, digests);
+            let embeddings = seal_embeddings(&subject, &row, &evaluated.verification.embeddings);
             state
                 .store
                 .complete_job(

@@ -4,6 +4,7 @@
 //! the real server exactly as `idv serve` does.
 
 pub mod auth;
+pub mod capture_links;
 pub mod challenges;
 pub mod consents;
 pub mod error;
@@ -148,7 +149,8 @@ async fn not_found() -> ApiError {
 pub fn router(state: AppState) -> Router {
     let limits = &state.settings.limits;
     // Two images and a video at their limits, plus the text fields.
-    let body_limit = 2 * limits.max_bytes as usize + (50 << 20) + (64 << 10);
+    let body_limit =
+        2 * limits.max_bytes as usize + state.settings.video.max_bytes as usize + (64 << 10);
     let timeout = Duration::from_secs(state.settings.service.request_timeout_secs + 5);
     Router::new()
         .route("/v1/consents", post(consents::create))
@@ -157,6 +159,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/verifications", post(verifications::create))
         .route("/v1/verifications/{id}", get(verifications::get))
         .route("/v1/challenges", post(challenges::create))
+        .route("/v1/capture-links", post(capture_links::create))
+        .route("/v1/capture-links/{id}", get(capture_links::get))
         .route("/v1/invigilation/sessions", post(invigilation::create))
         .route("/v1/invigilation/sessions/{id}", get(invigilation::get))
         .route("/v1/invigilation/sessions/{id}/frames", post(invigilation::frame))
@@ -174,6 +178,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::json))
         .route("/docs", get(openapi::page))
         .merge(crate::console::router())
+        .merge(crate::capture::router())
         .fallback(not_found)
         .layer(middleware::from_fn(http_metrics))
         .layer(DefaultBodyLimit::max(body_limit))
@@ -228,7 +233,7 @@ pub struct Application {
 impl Application {
     /// Connects the database (migrating it), binds the listeners; the engine is loaded by the caller
     /// (so tests can share one).
-    pub async fn build(settings: Settings, engine: Arc<Engine>) -> anyhow::Result<Application> {
+    pub async fn build(mut settings: Settings, engine: Arc<Engine>) -> anyhow::Result<Application> {
         let (master, created) =
             vault::resolve_master_key(&settings.privacy, &settings.service.database)?;
         if let Some(path) = created {
@@ -242,6 +247,12 @@ impl Application {
         let store = Store::connect(&settings.service.database).await?;
         let vault = Arc::new(Vault::open(&store, master).await?);
         let listener = TcpListener::bind(&settings.service.listen).await?;
+        // Capture links name the address applicants reach; a trial on one machine uses the listener's.
+        let bound = listener.local_addr()?;
+        settings
+            .capture
+            .public_url
+            .get_or_insert_with(|| format!("http://{bound}"));
         let metrics_listener = match &settings.service.metrics_listen {
             Some(addr) => Some(TcpListener::bind(addr).await?),
             None => None,

@@ -9,12 +9,14 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::error::{ApiError, ErrorCode};
 use super::keys::new_id;
-use super::record::{build_record, DecisionRecord, InputDigests};
+use super::record::{build_record, liveness_record, DecisionRecord, InputDigests, LivenessRecord};
 use super::rfc3339;
 use super::state::AppState;
 use crate::domain::{Decision, Purpose};
+use crate::liveness::Action;
 use crate::media::image::decode_image;
-use crate::pipeline::verify::{verify, FaceEmbeddings, Verification};
+use crate::pipeline::liveness::{check_video, FrameAnalyzer, LivenessError};
+use crate::pipeline::verify::{verify, verify_capture, FaceEmbeddings, Verification};
 use crate::pipeline::FaceAnalyzer;
 use crate::store::{
     now_ms, ConsentRow, JobOutcome, MediaRow, NewAudit, ReviewCaseRow, StoreError, VerificationRow,
@@ -74,10 +76,53 @@ pub fn seal_embeddings(
     .collect()
 }
 
-/// The inputs of one document-vs-selfie verification. Biometric: never printed.
+/// The inputs of one verification. Biometric: never printed.
 pub struct Inputs {
     pub document: Bytes,
-    pub selfie: Bytes,
+    pub capture: Capture,
+}
+
+/// What shows the person beside their document.
+pub enum Capture {
+    /// A still selfie.
+    Selfie(Bytes),
+    /// A liveness video answering a challenge, and the still selfie taken with it when one was sent.
+    Video {
+        video: Bytes,
+        still: Option<Bytes>,
+        challenge: TakenChallenge,
+    },
+}
+
+/// A challenge used up by the verification that answers it.
+#[derive(Debug, Clone)]
+pub struct TakenChallenge {
+    pub id: String,
+    pub actions: Vec<Action>,
+}
+
+impl TakenChallenge {
+    /// From its stored row (the actions as the JSON array they were issued as).
+    pub fn from_row(row: &crate::store::ChallengeRow) -> Result<Self, ApiError> {
+        let actions: Vec<Action> =
+            serde_json::from_str(&row.actions).map_err(ApiError::internal)?;
+        Ok(TakenChallenge {
+            id: row.id.clone(),
+            actions,
+        })
+    }
+}
+
+/// An evaluated verification: the comparison, and for a video its liveness check.
+pub struct Evaluated {
+    pub verification: Verification,
+    pub liveness: Option<LivenessRecord>,
+}
+
+/// An input problem names its part: "document: …".
+fn with_part(part: &str, mut err: ApiError) -> ApiError {
+    err.detail = err.detail.map(|d| format!("{part}: {d}"));
+    err
 }
 
 /// Decodes and compares on the blocking pool (CPU work and model calls must not stall the runtime).
@@ -88,32 +133,76 @@ pub async fn evaluate(
     state: &AppState,
     inputs: Inputs,
     permit: OwnedSemaphorePermit,
-) -> Result<Verification, ApiError> {
+) -> Result<Evaluated, ApiError> {
     let engine = state.engine.clone();
     let settings = state.settings.clone();
     let task = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let started = Instant::now();
-        let with_role = |role: &str, e: crate::media::image::ImageError| {
-            let mut err = ApiError::from(e);
-            err.detail = err.detail.map(|d| format!("{role}: {d}"));
-            err
+        let image = |part: &str, bytes: &[u8]| {
+            decode_image(bytes, &settings.limits).map_err(|e| with_part(part, e.into()))
         };
-        let document = decode_image(&inputs.document, &settings.limits)
-            .map_err(|e| with_role("document", e))?;
-        let selfie =
-            decode_image(&inputs.selfie, &settings.limits).map_err(|e| with_role("selfie", e))?;
-        metrics::histogram!("idv_stage_seconds", "stage" => "decode")
-            .record(started.elapsed().as_secs_f64());
+        let document = image("document", &inputs.document)?;
         let analyzer = FaceAnalyzer::new(&engine, settings.detector);
-        let v = verify(
-            &analyzer,
-            &document,
-            &selfie,
-            &settings.matching,
-            &settings.quality,
-        )
-        .map_err(ApiError::internal)?;
+        let (v, liveness) = match inputs.capture {
+            Capture::Selfie(selfie) => {
+                let selfie = image("selfie", &selfie)?;
+                metrics::histogram!("idv_stage_seconds", "stage" => "decode")
+                    .record(started.elapsed().as_secs_f64());
+                let v = verify(
+                    &analyzer,
+                    &document,
+                    &selfie,
+                    &settings.matching,
+                    &settings.quality,
+                )
+                .map_err(ApiError::internal)?;
+                (v, None)
+            }
+            Capture::Video {
+                video,
+                still,
+                challenge,
+            } => {
+                let still = still.map(|b| image("selfie", &b)).transpose()?;
+                let report = check_video(
+                    &FrameAnalyzer::new(&analyzer),
+                    video.to_vec(),
+                    &challenge.actions,
+                    &settings.video,
+                    &settings.liveness,
+                    &settings.quality,
+                )
+                .map_err(|e| match e {
+                    LivenessError::Video(e) => with_part("video", e.into()),
+                    LivenessError::Inference(e) => ApiError::internal(e),
+                })?;
+                for (stage, d) in [
+                    ("video_decode", report.timings.decode),
+                    ("video_analysis", report.timings.analysis),
+                ] {
+                    metrics::histogram!("idv_stage_seconds", "stage" => stage)
+                        .record(d.as_secs_f64());
+                }
+                let c = verify_capture(
+                    &analyzer,
+                    &document,
+                    report,
+                    still.as_ref(),
+                    &settings.matching,
+                    &settings.quality,
+                    settings.liveness.same_person_min,
+                )
+                .map_err(ApiError::internal)?;
+                let record = liveness_record(
+                    &c.liveness,
+                    &challenge.id,
+                    c.selfie_to_video,
+                    &settings.liveness,
+                );
+                (c.verification, Some(record))
+            }
+        };
         for report in [&v.document, &v.selfie] {
             let t = &report.timings_ms;
             for (stage, d) in [
@@ -126,7 +215,10 @@ pub async fn evaluate(
             }
         }
         metrics::histogram!("idv_verification_seconds").record(started.elapsed().as_secs_f64());
-        Ok(v)
+        Ok(Evaluated {
+            verification: v,
+            liveness,
+        })
     });
     let timeout = std::time::Duration::from_secs(state.settings.service.request_timeout_secs);
     match tokio::time::timeout(timeout, task).await {
@@ -158,9 +250,10 @@ pub fn decide(
     state: &AppState,
     row: &VerificationRow,
     consent: &ConsentRow,
-    v: &Verification,
-    digests: &[String; 2],
+    evaluated: &Evaluated,
+    digests: InputDigests,
 ) -> Decided {
+    let v = &evaluated.verification;
     let now = now_ms();
     let record_days = Purpose::parse(&row.purpose)
         .map(|p| state.settings.retention.policy(p).decision_record_days)
@@ -175,13 +268,11 @@ pub fn decide(
     let mut review = None;
     let record: DecisionRecord = build_record(
         v,
+        evaluated.liveness.clone(),
         &state.settings.quality,
         &models,
         &consent.lawful_basis,
-        InputDigests {
-            document: digests[0].clone(),
-            selfie: digests[1].clone(),
-        },
+        digests,
         rfc3339(now),
         rfc3339(retention_until),
         |decision| {
@@ -226,6 +317,7 @@ pub fn decide(
             "decision": record.decision, "comparison": record.comparison, "reasons": record.reasons,
             "similarity": record.scores.similarity, "policy_version": record.policy_version,
             "consent_ref": consent.consent_ref, "review_case_id": record.review_case_id,
+            "liveness": record.liveness.as_ref().map(|l| json!({"verdict": l.verdict, "challenge_id": l.challenge_id})),
         }),
     };
     Decided {
@@ -248,12 +340,12 @@ pub async fn decide_and_record(
     state: &AppState,
     mut row: VerificationRow,
     consent: &ConsentRow,
-    v: &Verification,
-    digests: &[String; 2],
+    evaluated: &Evaluated,
+    digests: InputDigests,
     media: Vec<MediaRow>,
     requested: Option<NewAudit>,
 ) -> Result<VerificationRow, StoreError> {
-    let d = decide(state, &row, consent, v, digests);
+    let d = decide(state, &row, consent, evaluated, digests);
     row.status = d.outcome.status.clone();
     row.decision = d.outcome.decision.clone();
     row.record = d.outcome.record.clone();

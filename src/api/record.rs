@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::domain::Decision;
+use crate::liveness::{Action, LivenessConfig, Verdict};
+use crate::pipeline::liveness::LivenessReport;
 use crate::pipeline::policy::{service_decision, MatchThresholds, Outcome};
 use crate::pipeline::verify::{QualityConfig, Verification};
 use crate::settings::POLICY_VERSION;
@@ -31,7 +33,87 @@ pub struct Scores {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct InputDigests {
     pub document: String,
-    pub selfie: String,
+    /// The still selfie (absent for a video sent without one).
+    pub selfie: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video: Option<String>,
+}
+
+/// The liveness check of a video verification: what was asked, what was found, under which thresholds.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LivenessRecord {
+    /// `pass`, `fail` or `refer`; only `pass` lets a match be verified automatically, and nothing
+    /// else rejects anyone: the decision is then `referred`.
+    #[schema(value_type = String)]
+    pub verdict: Verdict,
+    pub reasons: Vec<String>,
+    pub challenge_id: String,
+    /// The challenge's actions in the order asked, each with whether it was found in that order.
+    pub actions: Vec<ActionOutcome>,
+    pub frames_decoded: u64,
+    pub frames_analysed: usize,
+    /// Where in the video the frame compared with the document is, in seconds.
+    pub best_frame_s: Option<f64>,
+    /// Median passive P(live) over the frames (one signal among several).
+    pub passive_median: Option<f32>,
+    /// Cosine of the still selfie's face to the best frame, when a still was sent.
+    pub selfie_to_video: Option<f32>,
+    pub video: VideoFacts,
+    #[schema(value_type = Object)]
+    pub thresholds: LivenessConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ActionOutcome {
+    #[schema(value_type = String)]
+    pub action: Action,
+    pub done: bool,
+}
+
+/// What the container said and the decoder found.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct VideoFacts {
+    pub container: String,
+    pub codec: String,
+    pub width: u32,
+    pub height: u32,
+    /// Time of the last decoded frame, in seconds.
+    pub duration_s: f64,
+}
+
+/// The record of a video's liveness check (pure).
+pub fn liveness_record(
+    report: &LivenessReport,
+    challenge_id: &str,
+    selfie_to_video: Option<f32>,
+    thresholds: &LivenessConfig,
+) -> LivenessRecord {
+    LivenessRecord {
+        verdict: report.verdict,
+        reasons: report.reasons.clone(),
+        challenge_id: challenge_id.into(),
+        actions: report
+            .actions
+            .iter()
+            .map(|a| ActionOutcome {
+                action: a.action,
+                done: a.done,
+            })
+            .collect(),
+        frames_decoded: report.frames_decoded,
+        frames_analysed: report.frames_analysed,
+        best_frame_s: report.best_frame.as_ref().map(|b| b.time_s),
+        passive_median: report.summary.p_live_median,
+        selfie_to_video,
+        video: VideoFacts {
+            container: report.video.container.into(),
+            codec: report.video.codec.into(),
+            width: report.video.width,
+            height: report.video.height,
+            duration_s: report.video.last_frame_s,
+        },
+        thresholds: *thresholds,
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -52,6 +134,9 @@ pub struct DecisionRecord {
     pub input_digests: InputDigests,
     /// Clockwise degrees the document image was turned to make its portrait upright.
     pub document_rotation: Option<u16>,
+    /// Video verifications: the liveness check the selfie video passed (or not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness: Option<LivenessRecord>,
     pub decided_at: String,
     pub retention_until: String,
     /// The review case opened for this decision: always when `referred`, and for a sample of `verified`
@@ -63,6 +148,7 @@ pub struct DecisionRecord {
 #[allow(clippy::too_many_arguments)]
 pub fn build_record(
     v: &Verification,
+    liveness: Option<LivenessRecord>,
     quality: &QualityConfig,
     models: &[(String, String)],
     lawful_basis: &str,
@@ -78,7 +164,7 @@ pub fn build_record(
         reasons: v.reasons.clone(),
         scores: Scores {
             similarity: v.similarity,
-            liveness: None,
+            liveness: liveness.as_ref().and_then(|l| l.passive_median),
             document_face_score: v.document.score,
             selfie_face_score: v.selfie.score,
             document_quality: v.document.norm,
@@ -97,6 +183,7 @@ pub fn build_record(
         lawful_basis: lawful_basis.into(),
         input_digests: digests,
         document_rotation: v.document.rotation,
+        liveness,
         decided_at,
         retention_until,
         review_case_id: review_case_id(decision),
@@ -119,9 +206,17 @@ pub fn reduce_record(r: DecisionRecord) -> DecisionRecord {
         },
         input_digests: InputDigests {
             document: ERASED.into(),
-            selfie: ERASED.into(),
+            selfie: r.input_digests.selfie.as_ref().map(|_| ERASED.into()),
+            video: r.input_digests.video.as_ref().map(|_| ERASED.into()),
         },
         document_rotation: None,
+        // The verdict and its reasons stay (they are the decision's grounds); the measurements go.
+        liveness: r.liveness.map(|l| LivenessRecord {
+            best_frame_s: None,
+            passive_median: None,
+            selfie_to_video: None,
+            ..l
+        }),
         ..r
     }
 }

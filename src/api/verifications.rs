@@ -16,12 +16,17 @@ use super::auth::Caller;
 use super::consents::check_consent;
 use super::error::{ApiError, ErrorCode};
 use super::keys::new_id;
-use super::process::{decide_and_record, evaluate, seal_embeddings, seal_media, Inputs};
-use super::record::DecisionRecord;
+use super::process::{
+    decide_and_record, evaluate, seal_embeddings, seal_media, Capture, Inputs, TakenChallenge,
+};
+use super::record::{DecisionRecord, InputDigests};
 use super::state::AppState;
 use super::{bounded_text, rfc3339};
 use crate::domain::{Purpose, Role};
-use crate::store::{now_ms, NewAudit, StoreError, VerificationRow};
+use crate::store::{
+    now_ms, ConsentRow, MediaRow, NewAudit, StoreError, VerificationRow, CAPTURE_LINK_TAKEN,
+};
+use crate::vault::SubjectKey;
 
 /// Text fields are short; anything longer is not a reference.
 const MAX_FIELD_BYTES: usize = 1024;
@@ -45,7 +50,7 @@ impl std::fmt::Debug for Upload {
 
 /// The parts of a request. No `Debug`: it holds a subject reference and biometric uploads.
 #[derive(Default)]
-struct Submission {
+pub struct Submission {
     subject_ref: Option<String>,
     consent_ref: Option<String>,
     purpose: Option<String>,
@@ -125,11 +130,12 @@ fn respond(v: &VerificationRow, subject_ref: &str) -> Result<Response, ApiError>
 }
 
 /// Reads the multipart body part by part, enforcing each part's limit while it streams in.
-async fn read_submission(
+pub async fn read_submission(
     multipart: &mut Multipart,
-    max_file: usize,
-    max_video: usize,
+    state: &AppState,
 ) -> Result<Submission, ApiError> {
+    let max_file = state.settings.limits.max_bytes as usize;
+    let max_video = state.settings.video.max_bytes as usize;
     let mut sub = Submission::default();
     loop {
         let field = match multipart.next_field().await {
@@ -211,13 +217,15 @@ fn request_digest(fields: &[&str], digests: &[&str]) -> String {
     hex::encode(h.finalize())
 }
 
-/// Verify that the face on an ID document is the face in a selfie.
+/// Verify that the face on an ID document is the face in a selfie, or in a liveness video.
 ///
-/// Multipart parts: `document` and `selfie` files (JPEG, PNG or WebP); fields `subject_ref`,
-/// `consent_ref`, `purpose`, optional `external_ref`. The consent is checked before any biometric
-/// processing. `Prefer: respond-async` answers 202 at once; `Idempotency-Key` makes retries safe.
+/// Multipart parts: `document` (JPEG, PNG or WebP) and either `selfie` (a still photo) or `video` (MP4
+/// with H.264, or WebM with VP8/VP9) with `challenge_id` (from `POST /v1/challenges`, used once) and,
+/// optionally, the still `selfie` taken with it; fields `subject_ref`, `consent_ref`, `purpose`, optional
+/// `external_ref`. The consent is checked before any biometric processing. `Prefer: respond-async`
+/// answers 202 at once; `Idempotency-Key` makes retries safe.
 #[utoipa::path(post, path = "/v1/verifications", tag = "verifications",
-    request_body(content_type = "multipart/form-data", content = String, description = "document, selfie, subject_ref, consent_ref, purpose, external_ref"),
+    request_body(content_type = "multipart/form-data", content = String, description = "document, selfie and/or video with challenge_id, subject_ref, consent_ref, purpose, external_ref"),
     params(("Idempotency-Key" = Option<String>, Header), ("Prefer" = Option<String>, Header, description = "respond-async")),
     responses((status = 200, body = VerificationView), (status = 202, body = VerificationView), (status = "4XX", body = super::error::Problem)),
     security(("api_key" = [])))]
@@ -234,8 +242,7 @@ pub async fn create(
             format!("expected multipart/form-data: {e}"),
         )
     })?;
-    let limits = &state.settings.limits;
-    let sub = read_submission(&mut multipart, limits.max_bytes as usize, 50 << 20).await?;
+    let sub = read_submission(&mut multipart, &state).await?;
 
     let subject_ref = bounded_text("subject_ref", sub.subject_ref.as_deref().unwrap_or(""), 128)?;
     let purpose_text = sub.purpose.as_deref().unwrap_or("");
@@ -267,57 +274,178 @@ pub async fn create(
     if subject.restricted_at.is_some() {
         return Err(ApiError::new(ErrorCode::ProcessingRestricted));
     }
-    if sub.video.is_some() || sub.challenge_id.is_some() {
-        return Err(ApiError::new(ErrorCode::VideoNotSupported));
-    }
-    let (Some(document), Some(selfie)) = (sub.document, sub.selfie) else {
-        return Err(ApiError::detail(
-            ErrorCode::InvalidField,
-            "both `document` and `selfie` files are required",
-        ));
+    let (document, capture) = sub.uploads()?;
+    let request = NewVerification {
+        org: caller.org.clone(),
+        actor: caller.actor(),
+        subject,
+        consent,
+        purpose,
+        external_ref,
+        document,
+        capture,
+        idempotency_key: idempotency_key(&headers)?,
+        asynchronous: prefers_async(&headers),
+        capture_link: None,
     };
+    let row = accept(&state, request).await?;
+    respond(&row, &subject_ref)
+}
 
-    let idempotency_key = headers
+/// What shows the person, as uploaded.
+pub enum CaptureUploads {
+    Selfie(Upload),
+    Video {
+        video: Upload,
+        still: Option<Upload>,
+        challenge_id: String,
+    },
+}
+
+impl Submission {
+    /// Whether the request names a subject, consent, purpose or reference (a capture link's do not:
+    /// the link says them).
+    pub fn names_references(&self) -> bool {
+        self.subject_ref.is_some()
+            || self.consent_ref.is_some()
+            || self.purpose.is_some()
+            || self.external_ref.is_some()
+    }
+
+    /// The document and what shows the person: a selfie, or a video answering a challenge (with the
+    /// still selfie taken with it, when sent).
+    pub fn uploads(self) -> Result<(Upload, CaptureUploads), ApiError> {
+        let document = self.document.ok_or_else(|| {
+            ApiError::detail(ErrorCode::InvalidField, "the `document` file is required")
+        })?;
+        let capture = match (self.video, self.selfie, self.challenge_id) {
+            (Some(video), still, Some(challenge_id)) => CaptureUploads::Video {
+                video,
+                still,
+                challenge_id: bounded_text("challenge_id", &challenge_id, 64)?,
+            },
+            (Some(_), _, None) => return Err(ApiError::new(ErrorCode::ChallengeRequired)),
+            (None, Some(_), Some(_)) => {
+                return Err(ApiError::detail(
+                    ErrorCode::InvalidField,
+                    "`challenge_id` answers a liveness video: send the `video` part with it",
+                ))
+            }
+            (None, Some(selfie), None) => CaptureUploads::Selfie(selfie),
+            (None, None, _) => {
+                return Err(ApiError::detail(
+                    ErrorCode::InvalidField,
+                    "a `selfie` file or a `video` file is required",
+                ))
+            }
+        };
+        Ok((document, capture))
+    }
+}
+
+/// A verification request whose caller, consent and subject are checked: ready to be accepted.
+pub struct NewVerification {
+    pub org: String,
+    /// Who asked, as the audit log names them (`key:…`, `capture:…`).
+    pub actor: String,
+    pub subject: SubjectKey,
+    pub consent: ConsentRow,
+    pub purpose: Purpose,
+    pub external_ref: Option<String>,
+    pub document: Upload,
+    pub capture: CaptureUploads,
+    pub idempotency_key: Option<String>,
+    pub asynchronous: bool,
+    /// Submitted through this capture link, which accepting it uses up.
+    pub capture_link: Option<String>,
+}
+
+/// The `Idempotency-Key` header, when sent: 1–255 visible characters.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    headers
         .get("idempotency-key")
         .map(|v| {
             v.to_str()
                 .ok()
                 .map(str::trim)
                 .filter(|k| !k.is_empty() && k.len() <= 255)
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    ApiError::detail(
+                        ErrorCode::InvalidRequest,
+                        "Idempotency-Key must be 1-255 visible characters",
+                    )
+                })
         })
-        .map(|k| {
-            k.ok_or_else(|| {
-                ApiError::detail(
-                    ErrorCode::InvalidRequest,
-                    "Idempotency-Key must be 1-255 visible characters",
-                )
-            })
-        })
-        .transpose()?
-        .map(str::to_string);
+        .transpose()
+}
+
+/// Accepts a checked request: answers a retry with the earlier result, uses up the challenge a video
+/// answers, seals the uploads under the subject's key, then queues the job (asynchronous) or evaluates
+/// and records the decision. Returns the verification as stored.
+pub async fn accept(state: &AppState, req: NewVerification) -> Result<VerificationRow, ApiError> {
+    let NewVerification {
+        org,
+        actor,
+        subject,
+        consent,
+        purpose,
+        external_ref,
+        document,
+        capture,
+        idempotency_key,
+        asynchronous,
+        capture_link,
+    } = req;
+    let (selfie, video, challenge_id) = match &capture {
+        CaptureUploads::Selfie(selfie) => (Some(selfie), None, None),
+        CaptureUploads::Video {
+            video,
+            still,
+            challenge_id,
+        } => (still.as_ref(), Some(video), Some(challenge_id.as_str())),
+    };
+    let digests = InputDigests {
+        document: document.sha256.clone(),
+        selfie: selfie.map(|u| u.sha256.clone()),
+        video: video.map(|u| u.sha256.clone()),
+    };
     let digest = request_digest(
         &[
-            &subject_ref,
+            &subject.subject_id,
             &consent.consent_ref,
             purpose.as_str(),
             external_ref.as_deref().unwrap_or(""),
+            challenge_id.unwrap_or(""),
         ],
-        &[&document.sha256, &selfie.sha256],
+        &[
+            &digests.document,
+            digests.selfie.as_deref().unwrap_or(""),
+            digests.video.as_deref().unwrap_or(""),
+        ],
     );
     if let Some(key) = &idempotency_key {
-        if let Some(existing) = state
-            .store
-            .find_by_idempotency_key(&caller.org, key)
-            .await?
-        {
-            return replay(&existing, &digest, &subject_ref);
+        if let Some(existing) = state.store.find_by_idempotency_key(&org, key).await? {
+            return replay(existing, &digest);
         }
     }
-
     let now = now_ms();
+    // Used up now, before any processing: a challenge is answered once, whatever the outcome.
+    let challenge = match challenge_id {
+        Some(id) => {
+            let row = state
+                .store
+                .take_challenge(&org, id, now)
+                .await?
+                .ok_or_else(|| ApiError::new(ErrorCode::ChallengeInvalid))?;
+            Some(TakenChallenge::from_row(&row)?)
+        }
+        None => None,
+    };
+
     let row = VerificationRow {
         id: new_id("ver"),
-        org: caller.org.clone(),
+        org: org.clone(),
         subject_id: subject.subject_id.clone(),
         consent_ref: consent.consent_ref.clone(),
         purpose: purpose.as_str().into(),
@@ -334,54 +462,54 @@ pub async fn create(
     };
     let requested = NewAudit {
         at: now,
-        org: caller.org.clone(),
-        actor: caller.actor(),
+        org: org.clone(),
+        actor,
         event: "verification.requested",
         entity: row.id.clone(),
         subject_digest: Some(subject.subject_id.clone()),
         details: json!({
-            "consent_ref": consent.consent_ref, "purpose": purpose, "mode": if prefers_async(&headers) { "async" } else { "sync" },
-            "input_digests": {"document": document.sha256, "selfie": selfie.sha256},
+            "consent_ref": consent.consent_ref, "purpose": purpose,
+            "mode": if asynchronous { "async" } else { "sync" },
+            "capture": if video.is_some() { "video" } else { "selfie" },
+            "challenge_id": challenge_id, "capture_link": capture_link,
+            "input_digests": digests,
         }),
     };
 
     // The uploads are kept sealed under the subject's key: for the job, then for review until the
     // retention period of the purpose ends.
-    let inputs_sealed = vec![
-        seal_media(
-            &subject,
-            &row,
-            "document",
-            Some(document.sha256.clone()),
-            &document.bytes,
-        ),
-        seal_media(
-            &subject,
-            &row,
-            "selfie",
-            Some(selfie.sha256.clone()),
-            &selfie.bytes,
-        ),
+    let uploads = [
+        ("document", Some(&document)),
+        ("selfie", selfie),
+        ("video", video),
     ];
-    if prefers_async(&headers) {
-        return match state
+    let inputs_sealed: Vec<MediaRow> = uploads
+        .iter()
+        .filter_map(|(kind, upload)| {
+            upload.map(|u| seal_media(&subject, &row, kind, Some(u.sha256.clone()), &u.bytes))
+        })
+        .collect();
+    if asynchronous {
+        let enqueued = state
             .store
-            .enqueue_verification(&row, &inputs_sealed, &requested)
-            .await
-        {
+            .enqueue_verification(
+                &row,
+                &inputs_sealed,
+                &requested,
+                challenge_id,
+                capture_link.as_deref(),
+            )
+            .await;
+        return match enqueued {
             Ok(()) => {
                 state.jobs_ready.notify_one();
-                respond(&row, &subject_ref)
+                Ok(row)
+            }
+            Err(StoreError::Conflict(CAPTURE_LINK_TAKEN)) => {
+                Err(ApiError::new(ErrorCode::CaptureLinkUsed))
             }
             Err(StoreError::Conflict(_)) => {
-                concurrent_duplicate(
-                    &state,
-                    &caller.org,
-                    idempotency_key.as_deref(),
-                    &digest,
-                    &subject_ref,
-                )
-                .await
+                concurrent_duplicate(state, &org, idempotency_key.as_deref(), &digest).await
             }
             Err(e) => Err(e.into()),
         };
@@ -390,32 +518,36 @@ pub async fn create(
     let permit = state.admission.enter().await?;
     let inputs = Inputs {
         document: document.bytes,
-        selfie: selfie.bytes,
+        capture: match capture {
+            CaptureUploads::Selfie(selfie) => Capture::Selfie(selfie.bytes),
+            CaptureUploads::Video { video, still, .. } => Capture::Video {
+                video: video.bytes,
+                still: still.map(|s| s.bytes),
+                challenge: challenge.expect("a video's challenge was taken"),
+            },
+        },
     };
-    let verification = evaluate(&state, inputs, permit).await?;
+    let evaluated = evaluate(state, inputs, permit).await?;
     let mut media = inputs_sealed;
-    media.extend(seal_embeddings(&subject, &row, &verification.embeddings));
+    media.extend(seal_embeddings(
+        &subject,
+        &row,
+        &evaluated.verification.embeddings,
+    ));
     match decide_and_record(
-        &state,
+        state,
         row,
         &consent,
-        &verification,
-        &[document.sha256, selfie.sha256],
+        &evaluated,
+        digests,
         media,
         Some(requested),
     )
     .await
     {
-        Ok(recorded) => respond(&recorded, &subject_ref),
+        Ok(recorded) => Ok(recorded),
         Err(StoreError::Conflict(_)) => {
-            concurrent_duplicate(
-                &state,
-                &caller.org,
-                idempotency_key.as_deref(),
-                &digest,
-                &subject_ref,
-            )
-            .await
+            concurrent_duplicate(state, &org, idempotency_key.as_deref(), &digest).await
         }
         Err(e) => Err(e.into()),
     }
@@ -430,17 +562,13 @@ fn prefers_async(headers: &HeaderMap) -> bool {
         .any(|p| p.trim().eq_ignore_ascii_case("respond-async"))
 }
 
-/// A retry with a known Idempotency-Key: the stored result if it is the same request (which names the
-/// same subject, as the digest covers the reference).
-fn replay(
-    existing: &VerificationRow,
-    digest: &str,
-    subject_ref: &str,
-) -> Result<Response, ApiError> {
+/// A retry with a known Idempotency-Key: the stored verification if it is the same request (the
+/// digest covers the subject).
+fn replay(existing: VerificationRow, digest: &str) -> Result<VerificationRow, ApiError> {
     if existing.request_digest != digest {
         return Err(ApiError::new(ErrorCode::IdempotencyKeyReused));
     }
-    respond(existing, subject_ref)
+    Ok(existing)
 }
 
 /// Two requests with one Idempotency-Key raced and the other one was stored first.
@@ -449,14 +577,13 @@ async fn concurrent_duplicate(
     org: &str,
     key: Option<&str>,
     digest: &str,
-    subject_ref: &str,
-) -> Result<Response, ApiError> {
+) -> Result<VerificationRow, ApiError> {
     let existing = match key {
         Some(k) => state.store.find_by_idempotency_key(org, k).await?,
         None => None,
     };
     match existing {
-        Some(v) => replay(&v, digest, subject_ref),
+        Some(v) => replay(v, digest),
         None => Err(ApiError::new(ErrorCode::IdempotencyConflict).retry_after(1)),
     }
 }

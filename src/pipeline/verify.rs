@@ -311,6 +311,9 @@ pub struct VideoVerification {
     pub reasons: Vec<String>,
     pub document: ImageReport,
     pub liveness: LivenessReport,
+    /// The document's face and the video's best frame (never serialised).
+    #[serde(skip)]
+    pub embeddings: FaceEmbeddings,
 }
 
 /// Compares the document's face with the best frame of a checked video.
@@ -340,9 +343,111 @@ pub fn verify_video(
         similarity,
         thresholds: *thresholds,
         reasons,
+        embeddings: FaceEmbeddings {
+            document: doc.primary().map(|f| f.embedding.clone()),
+            selfie: liveness.best_embedding.clone(),
+        },
         document: report(&doc, Some(rotation), doc_reasons),
         liveness,
     })
+}
+
+/// A video verification as the service decides it: the document against the video's best frame, and
+/// the still selfie taken with the video (when sent) checked to show the person in the video.
+#[derive(Debug, Clone)]
+pub struct CaptureVerification {
+    /// The comparison in the form every decision record has; `selfie` is the still when one was sent,
+    /// else the video's best frame. Its reasons hold the liveness verdict's.
+    pub verification: Verification,
+    pub liveness: LivenessReport,
+    /// Cosine of the still selfie's face to the video's best frame.
+    pub selfie_to_video: Option<f32>,
+}
+
+/// The reason a liveness verdict other than `pass` adds when its own reasons name nothing (pure).
+fn verdict_reason(verdict: Verdict, reasons: &[String]) -> Option<String> {
+    (verdict != Verdict::Pass && reasons.is_empty()).then(|| {
+        let v = serde_json::to_value(verdict).expect("serialisable");
+        format!("liveness_{}", v.as_str().unwrap_or("not_passed"))
+    })
+}
+
+/// Whether a still selfie shows the person of the video (pure): `None` when either has no face.
+pub fn still_matches_video(similarity: Option<f32>, same_person_min: f32) -> Option<bool> {
+    similarity.map(|s| s >= same_person_min)
+}
+
+/// Compares the document's face with the best frame of a checked video and, when a still selfie came
+/// with it, checks the still against that frame (`selfie_not_in_video` when it is someone else or
+/// shows no face) and runs the still's quality gates.
+pub fn verify_capture(
+    analyzer: &FaceAnalyzer,
+    document: &image::RgbImage,
+    liveness: LivenessReport,
+    still: Option<&image::RgbImage>,
+    thresholds: &MatchThresholds,
+    quality: &QualityConfig,
+    same_person_min: f32,
+) -> Result<CaptureVerification, InferenceError> {
+    let v = verify_video(analyzer, document, liveness, thresholds, quality)?;
+    let mut reasons = v.reasons.clone();
+    reasons.extend(verdict_reason(v.liveness.verdict, &v.liveness.reasons));
+    let (selfie, selfie_to_video) = match still {
+        Some(image) => {
+            let me = analyzer.analyse(image, Faces::Primary)?;
+            let mut me_reasons = image_reasons(Role::Selfie, &me, quality);
+            for reason in quality_gates(Role::Selfie, analyzer, image, &me, quality)? {
+                if !me_reasons.contains(&reason) {
+                    me_reasons.push(reason);
+                }
+            }
+            let similarity = match (me.primary(), &v.liveness.best_embedding) {
+                (Some(a), Some(b)) => Some(a.embedding.cosine(b)),
+                _ => None,
+            };
+            if still_matches_video(similarity, same_person_min) != Some(true) {
+                me_reasons.push("selfie_not_in_video".into());
+            }
+            for reason in &me_reasons {
+                if !reasons.contains(reason) {
+                    reasons.push(reason.clone());
+                }
+            }
+            (report(&me, None, me_reasons), similarity)
+        }
+        None => (best_frame_report(&v.liveness), None),
+    };
+    // The comparison stays the document's against the video; the still's findings are reasons, which
+    // keep a match from being verified automatically.
+    Ok(CaptureVerification {
+        verification: Verification {
+            outcome: v.outcome,
+            similarity: v.similarity,
+            thresholds: v.thresholds,
+            reasons,
+            document: v.document,
+            selfie,
+            embeddings: v.embeddings,
+        },
+        liveness: v.liveness,
+        selfie_to_video,
+    })
+}
+
+/// The video's best frame described as a selfie report (no per-stage timings: a video has its own).
+fn best_frame_report(liveness: &LivenessReport) -> ImageReport {
+    let best = liveness.best_frame.as_ref();
+    ImageReport {
+        face_found: best.is_some(),
+        bbox: best.map(|b| b.bbox),
+        score: None,
+        landmarks: None,
+        norm: best.and_then(|b| b.norm),
+        faces_detected: usize::from(best.is_some()),
+        rotation: None,
+        reasons: Vec::new(),
+        timings_ms: StageTimings::default(),
+    }
 }
 
 #[cfg(test)]
@@ -368,6 +473,31 @@ mod tests {
             },
             p_closed: [Some(0.01), Some(0.02)],
         }
+    }
+
+    #[test]
+    fn a_verdict_other_than_pass_always_leaves_a_reason() {
+        assert_eq!(verdict_reason(Verdict::Pass, &[]), None);
+        assert_eq!(
+            verdict_reason(Verdict::Refer, &[]).as_deref(),
+            Some("liveness_refer")
+        );
+        assert_eq!(
+            verdict_reason(Verdict::Fail, &[]).as_deref(),
+            Some("liveness_fail")
+        );
+        assert_eq!(
+            verdict_reason(Verdict::Fail, &["face_changed".into()]),
+            None
+        );
+    }
+
+    #[test]
+    fn a_still_selfie_must_show_the_person_of_the_video() {
+        assert_eq!(still_matches_video(Some(0.7), 0.5), Some(true));
+        assert_eq!(still_matches_video(Some(0.5), 0.5), Some(true));
+        assert_eq!(still_matches_video(Some(0.2), 0.5), Some(false));
+        assert_eq!(still_matches_video(None, 0.5), None);
     }
 
     #[test]

@@ -36,6 +36,9 @@ pub enum StoreError {
     Keys(String),
 }
 
+/// The `Conflict` of a submission through a capture link that was used (or expired) meanwhile.
+pub const CAPTURE_LINK_TAKEN: &str = "the capture link is used or expired";
+
 /// The database, SQLite or PostgreSQL.
 #[derive(Clone, Debug)]
 pub enum Store {
@@ -147,6 +150,26 @@ macro_rules! insert_verification {
             }
             other => other?,
         };
+    }};
+}
+
+macro_rules! insert_consent {
+    ($tx:expr, $c:expr) => {{
+        let c: &ConsentRow = $c;
+        sqlx::query(
+            "INSERT INTO consents (consent_ref, org, subject_id, purpose, lawful_basis, notice_version, status, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&c.consent_ref)
+        .bind(&c.org)
+        .bind(&c.subject_id)
+        .bind(&c.purpose)
+        .bind(&c.lawful_basis)
+        .bind(&c.notice_version)
+        .bind(&c.status)
+        .bind(c.created_at)
+        .execute(&mut *$tx)
+        .await?;
     }};
 }
 
@@ -328,20 +351,7 @@ impl Store {
         on_pool!(self, |p| {
             let mut tx = p.begin().await?;
             append_audit!(tx, audit);
-            sqlx::query(
-                "INSERT INTO consents (consent_ref, org, subject_id, purpose, lawful_basis, notice_version, status, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(&c.consent_ref)
-            .bind(&c.org)
-            .bind(&c.subject_id)
-            .bind(&c.purpose)
-            .bind(&c.lawful_basis)
-            .bind(&c.notice_version)
-            .bind(&c.status)
-            .bind(c.created_at)
-            .execute(&mut *tx)
-            .await?;
+            insert_consent!(tx, c);
             tx.commit().await?;
         });
         Ok(())
@@ -606,6 +616,9 @@ impl Store {
         let sessions = format!(
             "SELECT {SESSION_COLUMNS} FROM invigilation_sessions WHERE org = $1 AND subject_id = $2 ORDER BY created_at, id"
         );
+        let links = format!(
+            "SELECT {CAPTURE_LINK_COLUMNS} FROM capture_links WHERE org = $1 AND subject_id = $2 ORDER BY created_at, id"
+        );
         let erasures =
             "SELECT id, org, subject_digest, erased_at, actor, reason, counts FROM erasures
                         WHERE org = $1 AND subject_digest = $2 ORDER BY erased_at, id";
@@ -617,6 +630,7 @@ impl Store {
             review_cases: fetch_all_as!(self, ReviewCaseRow, &reviews, org, subject_id),
             media: fetch_all_as!(self, MediaRow, &media, org, subject_id),
             sessions: fetch_all_as!(self, SessionRow, &sessions, org, subject_id),
+            capture_links: fetch_all_as!(self, CaptureLinkRow, &links, org, subject_id),
             erasures: fetch_all_as!(self, ErasureRow, erasures, org, subject_id),
             audit: on_pool!(self, |p| {
                 let rows = sqlx::query(audit)
@@ -670,6 +684,14 @@ impl Store {
             .await?;
             c.invigilation_sessions =
                 sqlx::query("DELETE FROM invigilation_sessions WHERE org = $1 AND subject_id = $2")
+                    .bind(org)
+                    .bind(subject_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            // Before the consents: a link names the consent given on its page.
+            c.capture_links =
+                sqlx::query("DELETE FROM capture_links WHERE org = $1 AND subject_id = $2")
                     .bind(org)
                     .bind(subject_id)
                     .execute(&mut *tx)
@@ -918,6 +940,100 @@ impl Store {
         Ok(fetch_optional_as!(self, ChallengeRow, sql, now, org, id))
     }
 
+    /// A challenge as issued (used or not): what a queued video verification answers.
+    pub async fn get_challenge(
+        &self,
+        org: &str,
+        id: &str,
+    ) -> Result<Option<ChallengeRow>, StoreError> {
+        let sql = "SELECT id, org, nonce, actions, created_at, expires_at FROM challenges WHERE org = $1 AND id = $2";
+        Ok(fetch_optional_as!(self, ChallengeRow, sql, org, id))
+    }
+
+    // ---------------------------------------------------------------------------------- capture links
+
+    pub async fn create_capture_link(
+        &self,
+        link: &CaptureLinkRow,
+        audit: &NewAudit,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            append_audit!(tx, audit);
+            sqlx::query(&format!(
+                "INSERT INTO capture_links ({CAPTURE_LINK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            ))
+            .bind(&link.id)
+            .bind(&link.org)
+            .bind(&link.token_hash)
+            .bind(&link.subject_id)
+            .bind(&link.purpose)
+            .bind(&link.external_ref)
+            .bind(&link.created_by)
+            .bind(link.created_at)
+            .bind(link.expires_at)
+            .bind(&link.consent_ref)
+            .bind(&link.verification_id)
+            .bind(link.used_at)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The link a capture page's token opens (the token's sha256 is the key), whatever its state.
+    pub async fn capture_link_by_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<CaptureLinkRow>, StoreError> {
+        let sql = format!("SELECT {CAPTURE_LINK_COLUMNS} FROM capture_links WHERE token_hash = $1");
+        Ok(fetch_optional_as!(self, CaptureLinkRow, &sql, token_hash))
+    }
+
+    pub async fn get_capture_link(
+        &self,
+        org: &str,
+        id: &str,
+    ) -> Result<Option<CaptureLinkRow>, StoreError> {
+        let sql =
+            format!("SELECT {CAPTURE_LINK_COLUMNS} FROM capture_links WHERE org = $1 AND id = $2");
+        Ok(fetch_optional_as!(self, CaptureLinkRow, &sql, org, id))
+    }
+
+    /// Records the consent given on a capture page and names it on the link, in one transaction; a link
+    /// that already has one, or is used or expired at `consent.created_at`, is a `Conflict` and nothing
+    /// is written.
+    pub async fn record_link_consent(
+        &self,
+        link_id: &str,
+        consent: &ConsentRow,
+        audit: &NewAudit,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            append_audit!(tx, audit);
+            insert_consent!(tx, consent);
+            let named = sqlx::query(
+                "UPDATE capture_links SET consent_ref = $1 WHERE id = $2 AND consent_ref IS NULL
+                 AND used_at IS NULL AND expires_at > $3",
+            )
+            .bind(&consent.consent_ref)
+            .bind(link_id)
+            .bind(consent.created_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if named != 1 {
+                return Err(StoreError::Conflict(
+                    "the capture link already has a consent, or is used or expired",
+                ));
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
     // ---------------------------------------------------------------------------------- verifications
 
     pub async fn find_by_idempotency_key(
@@ -948,14 +1064,17 @@ impl Store {
         Ok(fetch_optional_as!(self, VerificationRow, &sql, id))
     }
 
-    /// Records an accepted asynchronous verification: the request, its inputs and its job, in one
-    /// transaction, so nothing accepted is lost. A concurrent duplicate of the idempotency key is a
-    /// `Conflict`.
+    /// Records an accepted asynchronous verification: the request, its inputs and its job (with the
+    /// challenge a video answers), in one transaction, so nothing accepted is lost. Submitted through a
+    /// capture link, the same transaction uses the link up, so a link submits once. A concurrent
+    /// duplicate of the idempotency key, or a link already used or expired, is a `Conflict`.
     pub async fn enqueue_verification(
         &self,
         v: &VerificationRow,
         media: &[MediaRow],
         audit: &NewAudit,
+        challenge_id: Option<&str>,
+        capture_link: Option<&str>,
     ) -> Result<(), StoreError> {
         on_pool!(self, |p| {
             let mut tx = p.begin().await?;
@@ -964,11 +1083,29 @@ impl Store {
             for m in media {
                 insert_media!(tx, m);
             }
-            sqlx::query("INSERT INTO jobs (verification_id, created_at) VALUES ($1, $2)")
-                .bind(&v.id)
+            sqlx::query(
+                "INSERT INTO jobs (verification_id, created_at, challenge_id) VALUES ($1, $2, $3)",
+            )
+            .bind(&v.id)
+            .bind(v.created_at)
+            .bind(challenge_id)
+            .execute(&mut *tx)
+            .await?;
+            if let Some(link) = capture_link {
+                let used = sqlx::query(
+                    "UPDATE capture_links SET used_at = $1, verification_id = $2
+                     WHERE id = $3 AND used_at IS NULL AND expires_at > $1",
+                )
                 .bind(v.created_at)
+                .bind(&v.id)
+                .bind(link)
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected();
+                if used != 1 {
+                    return Err(StoreError::Conflict(CAPTURE_LINK_TAKEN));
+                }
+            }
             tx.commit().await?;
         });
         Ok(())
@@ -1069,7 +1206,7 @@ impl Store {
             "UPDATE jobs SET lease_owner = $1, lease_until = $2, attempts = attempts + 1
              WHERE verification_id = (SELECT verification_id FROM jobs WHERE lease_until <= $3
                                       ORDER BY created_at LIMIT 1{skip_locked})
-             RETURNING verification_id, attempts"
+             RETURNING verification_id, attempts, challenge_id"
         );
         Ok(on_pool!(self, |p| {
             let row = sqlx::query(&sql)
@@ -1082,6 +1219,7 @@ impl Store {
                 Ok(ClaimedJob {
                     verification_id: r.try_get("verification_id")?,
                     attempts: r.try_get("attempts")?,
+                    challenge_id: r.try_get("challenge_id")?,
                 })
             })
             .transpose()?

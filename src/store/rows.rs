@@ -150,6 +150,29 @@ pub struct ChallengeRow {
     pub expires_at: i64,
 }
 
+/// A one-time link to the applicant capture page. The token itself is never stored, only its sha256.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaptureLinkRow {
+    pub id: String,
+    pub org: String,
+    pub token_hash: String,
+    pub subject_id: String,
+    pub purpose: String,
+    pub external_ref: Option<String>,
+    pub created_by: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// The consent given on the page, once given.
+    pub consent_ref: Option<String>,
+    /// The verification the page submitted, once submitted (which uses the link up).
+    pub verification_id: Option<String>,
+    pub used_at: Option<i64>,
+}
+
+pub const CAPTURE_LINK_COLUMNS: &str =
+    "id, org, token_hash, subject_id, purpose, external_ref, created_by, \
+     created_at, expires_at, consent_ref, verification_id, used_at";
+
 pub const REVIEW_COLUMNS: &str = "id, org, verification_id, purpose, status, kind, invigilation_session_id, reasons, created_at, outcome, outcome_reason, resolved_by, resolved_at";
 
 /// A remote-invigilation session.
@@ -199,6 +222,7 @@ pub struct ErasureCounts {
     pub consents_reduced: u64,
     pub consents_deleted: u64,
     pub invigilation_sessions: u64,
+    pub capture_links: u64,
     pub data_key_destroyed: bool,
 }
 
@@ -219,6 +243,7 @@ pub struct SubjectRecords {
     pub review_cases: Vec<ReviewCaseRow>,
     pub media: Vec<MediaRow>,
     pub sessions: Vec<SessionRow>,
+    pub capture_links: Vec<CaptureLinkRow>,
     pub erasures: Vec<ErasureRow>,
     pub audit: Vec<AuditEntry>,
 }
@@ -238,6 +263,8 @@ pub struct JobOutcome {
 pub struct ClaimedJob {
     pub verification_id: String,
     pub attempts: i64,
+    /// The liveness challenge a video verification answers.
+    pub challenge_id: Option<String>,
 }
 
 /// An audit event to append; the store gives it its place and hash in the chain.
@@ -431,6 +458,21 @@ decodable!(ChallengeRow {
     actions,
     created_at,
     expires_at
+});
+
+decodable!(CaptureLinkRow {
+    id,
+    org,
+    token_hash,
+    subject_id,
+    purpose,
+    external_ref,
+    created_by,
+    created_at,
+    expires_at,
+    consent_ref,
+    verification_id,
+    used_at
 });
 
 decodable!(ReviewerRow {

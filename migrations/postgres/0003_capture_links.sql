@@ -1,0 +1,24 @@
+-- Applicant capture links and video jobs (postgres flavour, kept in step with ../sqlite/0003_capture_links.sql).
+-- Times are Unix milliseconds.
+
+-- The liveness challenge a queued video verification answers (taken, i.e. used, when it was accepted).
+ALTER TABLE jobs ADD COLUMN challenge_id TEXT;
+
+-- A one-time link to the capture page (/capture/{token}), made by a submitter for one subject and
+-- purpose. Only the sha256 of the token is stored. The consent given on the page and the verification
+-- it submitted are filled in as they happen; used_at ends the link.
+CREATE TABLE capture_links (
+    id               TEXT PRIMARY KEY,
+    org              TEXT NOT NULL,
+    token_hash       TEXT NOT NULL UNIQUE,
+    subject_id       TEXT NOT NULL,          -- keyed digest of the subject reference (the vault's index)
+    purpose          TEXT NOT NULL,
+    external_ref     TEXT,
+    created_by       TEXT NOT NULL,
+    created_at       BIGINT NOT NULL,
+    expires_at       BIGINT NOT NULL,
+    consent_ref      TEXT REFERENCES consents (consent_ref),
+    verification_id  TEXT,
+    used_at          BIGINT
+);
+CREATE INDEX capture_links_subject ON capture_links (org, subject_id);

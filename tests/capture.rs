@@ -1,0 +1,511 @@
+//! Video verifications through the API and the applicant capture page: the real server on port 0 (SQLite,
+//! and PostgreSQL when IDV_TEST_POSTGRES_URL is set) with the shared d3 selfie video, whose footage holds a
+//! right turn, a blink and a left turn in that order (docs/LIVENESS.md). The page itself is driven in
+//! Chromium by tests/browser/capture.mjs with a fake camera fed by that clip.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use common::app::{fields, Db, TestApp};
+use common::{ffmpeg, root, sample, shared_data};
+use idv::store::{now_ms, ChallengeRow};
+use reqwest::multipart::{Form, Part};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+/// The bona fide clip, and a frame of it standing in for the document portrait (the clip's person has
+/// no document in the shared data; the test is of the plumbing, the accuracy is `idv eval`'s).
+struct Media {
+    video: PathBuf,
+    document: PathBuf,
+}
+
+fn media() -> &'static Media {
+    static MEDIA: OnceLock<Media> = OnceLock::new();
+    MEDIA.get_or_init(|| {
+        let dir = root().join("target/test-media/capture");
+        std::fs::create_dir_all(&dir).unwrap();
+        let video = shared_data().join("liveportrait/video/d3.mp4");
+        let document = dir.join("d3-portrait.jpg");
+        if !document.is_file() {
+            let video = video.display().to_string();
+            let out = document.display().to_string();
+            ffmpeg(&[
+                "-ss",
+                "3",
+                "-i",
+                &video,
+                "-frames:v",
+                "1",
+                "-q:v",
+                "2",
+                &out,
+            ]);
+        }
+        Media { video, document }
+    })
+}
+
+fn sha256_file(path: &Path) -> String {
+    hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+/// A challenge with the actions given, stored as `POST /v1/challenges` would (its actions are random
+/// there; these are the ones the clip performs).
+async fn challenge(app: &TestApp, org: &str, actions: &[&str]) -> String {
+    let row = ChallengeRow {
+        id: format!("chl_{}", uuid::Uuid::new_v4().simple()),
+        org: org.into(),
+        nonce: "test".into(),
+        actions: serde_json::to_string(actions).unwrap(),
+        created_at: now_ms(),
+        expires_at: now_ms() + 300_000,
+    };
+    app.store.create_challenge(&row).await.unwrap();
+    row.id
+}
+
+fn file(path: &Path, name: &str) -> Part {
+    Part::bytes(std::fs::read(path).unwrap()).file_name(name.to_string())
+}
+
+async fn post_video(
+    app: &TestApp,
+    key: &str,
+    text: &[(&str, &str)],
+    video: &Path,
+    headers: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let mut form = Form::new()
+        .part("document", file(&media().document, "document.jpg"))
+        .part("video", file(video, "video.mp4"));
+    for (k, v) in text {
+        form = form.text(k.to_string(), v.to_string());
+    }
+    let mut req = app
+        .http
+        .post(format!("{}/v1/verifications", app.base))
+        .bearer_auth(key)
+        .multipart(form);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+on_both!(
+    a_video_verification_answers_its_challenge,
+    |db: Db| async move {
+        let Some(app) = TestApp::spawn(db).await else {
+            return;
+        };
+        let key = app.key("scheme", "submitter").await;
+        let consent = app.consent(&key, "ecs-1", "ecs_application").await;
+        let m = media();
+
+        // Synchronous: the clip performs the challenge, and its best frame matches the portrait.
+        let chl = challenge(&app, "scheme", &["turn_right", "blink"]).await;
+        let mut text = fields("ecs-1", &consent, "ecs_application");
+        text.push(("challenge_id", &chl));
+        let (status, v) = post_video(&app, &key, &text, &m.video, &[]).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        let l = &v["liveness"];
+        assert_eq!(l["verdict"], "pass", "{v}");
+        assert_eq!(l["challenge_id"], chl.as_str());
+        assert_eq!(
+            l["actions"],
+            json!([{"action": "turn_right", "done": true}, {"action": "blink", "done": true}])
+        );
+        assert!(l["frames_analysed"].as_u64().unwrap() > 100, "{l}");
+        assert_eq!(l["video"]["codec"], "h264");
+        assert_eq!(v["input_digests"]["video"], sha256_file(&m.video).as_str());
+        assert!(v["input_digests"]["selfie"].is_null());
+        assert!(v["scores"]["similarity"].as_f64().unwrap() > 0.6, "{v}");
+        assert_eq!(v["decision"], "verified", "{v}");
+
+        // The challenge was used up: the same answer again is refused before anything is stored.
+        let before = app.store.count_rows("verifications").await.unwrap();
+        let (status, e) = post_video(&app, &key, &text, &m.video, &[]).await;
+        assert_eq!(
+            (status, e["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("challenge_invalid"))
+        );
+        assert_eq!(app.store.count_rows("verifications").await.unwrap(), before);
+
+        // Asynchronous, through a job: a clip that does not perform the challenge (d0 never turns its head)
+        // goes to a person, with the still selfie of someone else flagged; nobody is rejected.
+        let chl = challenge(&app, "scheme", &["turn_left", "turn_right"]).await;
+        let mut text = fields("ecs-1", &consent, "ecs_application");
+        text.push(("challenge_id", &chl));
+        let form = Form::new()
+            .part("document", file(&m.document, "document.jpg"))
+            .part(
+                "video",
+                file(
+                    &shared_data().join("liveportrait/video/d0.mp4"),
+                    "video.mp4",
+                ),
+            )
+            .part("selfie", file(&sample("biden.jpg"), "selfie.jpg"));
+        let form = text
+            .iter()
+            .fold(form, |f, (k, v)| f.text(k.to_string(), v.to_string()));
+        let r = app
+            .http
+            .post(format!("{}/v1/verifications", app.base))
+            .bearer_auth(&key)
+            .header("Prefer", "respond-async")
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        let id = r.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let v = app.wait_decided(&key, &id).await;
+        assert_eq!(v["decision"], "referred", "{v}");
+        assert_eq!(v["liveness"]["verdict"], "fail", "{v}");
+        let reasons: Vec<&str> = v["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(reasons.contains(&"challenge_not_performed"), "{reasons:?}");
+        assert!(reasons.contains(&"selfie_not_in_video"), "{reasons:?}");
+        assert!(
+            v["liveness"]["selfie_to_video"].as_f64().unwrap() < 0.3,
+            "{v}"
+        );
+        assert!(v["review_case_id"].is_string());
+        app.stop().await;
+    }
+);
+
+on_both!(bad_video_requests_get_their_codes, |db: Db| async move {
+    let Some(app) = TestApp::spawn(db).await else {
+        return;
+    };
+    let key = app.key("scheme", "submitter").await;
+    let consent = app.consent(&key, "ecs-2", "ecs_application").await;
+    let m = media();
+    let text = fields("ecs-2", &consent, "ecs_application");
+
+    let (status, e) = post_video(&app, &key, &text, &m.video, &[]).await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("challenge_required"))
+    );
+
+    let mut unknown = text.clone();
+    unknown.push(("challenge_id", "chl_unknown"));
+    let (status, e) = post_video(&app, &key, &unknown, &m.video, &[]).await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("challenge_invalid"))
+    );
+
+    // Another organisation's challenge does not exist here.
+    let theirs = challenge(&app, "other", &["blink", "turn_left"]).await;
+    let mut other = text.clone();
+    other.push(("challenge_id", &theirs));
+    let (_, e) = post_video(&app, &key, &other, &m.video, &[]).await;
+    assert_eq!(e["code"], "challenge_invalid");
+
+    // A truncated video: its code, nothing decided, the service still answers.
+    let truncated = root().join("target/test-media/capture/truncated.mp4");
+    let bytes = std::fs::read(&m.video).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 40]).unwrap();
+    let chl = challenge(&app, "scheme", &["blink", "turn_left"]).await;
+    let mut text2 = text.clone();
+    text2.push(("challenge_id", &chl));
+    let (status, e) = post_video(&app, &key, &text2, &truncated, &[]).await;
+    assert!(status.is_client_error(), "{status} {e}");
+    assert!(e["code"].as_str().unwrap().starts_with("video_"), "{e}");
+    assert_eq!(app.store.count_rows("verifications").await.unwrap(), 0);
+
+    // Not a video at all.
+    let chl = challenge(&app, "scheme", &["blink", "turn_left"]).await;
+    let mut text3 = text.clone();
+    text3.push(("challenge_id", &chl));
+    let (status, e) = post_video(&app, &key, &text3, &sample("obama.jpg"), &[]).await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Some("video_unsupported")
+        )
+    );
+    let (status, _) = app.get(&key, "/health").await;
+    assert_eq!(status, StatusCode::OK);
+    app.stop().await;
+});
+
+// ------------------------------------------------------------------------------------------ capture links
+
+/// A capture link made through the API, and the token in its URL.
+async fn capture_link(app: &TestApp, key: &str, subject: &str, extra: Value) -> (String, String) {
+    let mut body =
+        json!({"subject_ref": subject, "purpose": "ecs_application", "external_ref": "app-77"});
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    let (status, v) = app.post_json(key, "/v1/capture-links", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let url = v["url"].as_str().unwrap().to_string();
+    assert!(url.starts_with(&format!("{}/capture/", app.base)), "{url}");
+    (v["id"].as_str().unwrap().to_string(), url)
+}
+
+async fn page(app: &TestApp, url: &str) -> (StatusCode, String, reqwest::header::HeaderMap) {
+    let r = app.http.get(url).send().await.unwrap();
+    let (status, headers) = (r.status(), r.headers().clone());
+    (status, r.text().await.unwrap(), headers)
+}
+
+/// The notice version a page shows (from its data attribute).
+fn shown_version(html: &str) -> String {
+    let at = html
+        .find("data-notice-version=\"")
+        .expect("the version on the page")
+        + 21;
+    html[at..at + html[at..].find('"').unwrap()].to_string()
+}
+
+async fn post_page(
+    app: &TestApp,
+    url: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = app.http.post(format!("{url}/{path}"));
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// What the page sends: document, video, still selfie and the challenge id.
+async fn submit(
+    app: &TestApp,
+    url: &str,
+    challenge_id: &str,
+    idempotency_key: &str,
+) -> (StatusCode, Value) {
+    let m = media();
+    let form = Form::new()
+        .part("document", file(&m.document, "document.jpg"))
+        .part("video", file(&m.video, "capture.mp4"))
+        .part("selfie", file(&m.document, "selfie.jpg"))
+        .text("challenge_id", challenge_id.to_string());
+    let r = app
+        .http
+        .post(format!("{url}/submission"))
+        .header("Idempotency-Key", idempotency_key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+on_both!(
+    a_capture_link_takes_one_consented_submission,
+    |db: Db| async move {
+        let Some(app) = TestApp::spawn(db).await else {
+            return;
+        };
+        let key = app.key("scheme", "submitter").await;
+        let reviewer = app.key("scheme", "reviewer").await;
+        let (id, url) = capture_link(&app, &key, "applicant-1", json!({})).await;
+
+        // The page: the notice with its version, served with a strict policy; nothing stored by looking.
+        let (status, html, headers) = page(&app, &url).await;
+        assert_eq!(status, StatusCode::OK);
+        let version = shown_version(&html);
+        assert!(version.starts_with("ecs-application-"), "{version}");
+        assert!(html.contains("explicit consent"));
+        assert!(headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'"));
+        assert_eq!(headers["referrer-policy"], "no-referrer");
+        assert_eq!(headers["cache-control"], "no-store");
+        for asset in ["capture.js", "capture.css"] {
+            let r = app
+                .http
+                .get(format!("{}/capture/static/{asset}", app.base))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{asset}");
+        }
+        assert_eq!(app.store.count_rows("consents").await.unwrap(), 0);
+
+        // Nothing before the consent.
+        let (status, e) = post_page(&app, &url, "challenge", None).await;
+        assert_eq!(
+            (status, e["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("consent_required"))
+        );
+        let (status, e) = submit(&app, &url, "chl_x", "k0").await;
+        assert_eq!(
+            (status, e["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("consent_required"))
+        );
+
+        // Agreeing to another version than the one shown now is refused; the shown one is recorded once.
+        let (status, e) = post_page(
+            &app,
+            &url,
+            "consent",
+            Some(json!({"notice_version": "ecs-application-2020"})),
+        )
+        .await;
+        assert_eq!(
+            (status, e["code"].as_str()),
+            (StatusCode::CONFLICT, Some("notice_changed"))
+        );
+        let (status, c) = post_page(
+            &app,
+            &url,
+            "consent",
+            Some(json!({"notice_version": version})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{c}");
+        let consent_ref = c["consent_ref"].as_str().unwrap().to_string();
+        let (status, again) = post_page(
+            &app,
+            &url,
+            "consent",
+            Some(json!({"notice_version": version})),
+        )
+        .await;
+        assert_eq!(
+            (status, again["consent_ref"].as_str()),
+            (StatusCode::OK, Some(consent_ref.as_str()))
+        );
+        let (_, consent) = app.get(&key, &format!("/v1/consents/{consent_ref}")).await;
+        assert_eq!(consent["notice_version"], version.as_str());
+        assert_eq!(consent["lawful_basis"], "explicit_consent");
+        assert_eq!(consent["subject_ref"], "applicant-1");
+        let (_, link) = app.get(&key, &format!("/v1/capture-links/{id}")).await;
+        assert_eq!(
+            (link["status"].as_str(), link["consent_ref"].as_str()),
+            (Some("consented"), Some(consent_ref.as_str()))
+        );
+        let (_, html, _) = page(&app, &url).await;
+        assert!(html.contains("data-consented=\"true\""));
+
+        // The challenge, then the submission; a retry with the same key is answered the same.
+        let (status, chl) = post_page(&app, &url, "challenge", None).await;
+        assert_eq!(status, StatusCode::CREATED, "{chl}");
+        assert!((2..=3).contains(&chl["actions"].as_array().unwrap().len()));
+        assert!(chl["seconds_per_action"].as_f64().unwrap() >= 1.0);
+        let chl_id = chl["challenge_id"].as_str().unwrap();
+        // The page names no subject, consent or purpose: the link does.
+        let form = Form::new()
+            .text("subject_ref", "someone-else")
+            .text("challenge_id", chl_id.to_string())
+            .part("document", file(&media().document, "d.jpg"));
+        let r = app
+            .http
+            .post(format!("{url}/submission"))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let (status, s) = submit(&app, &url, chl_id, "attempt-1").await;
+        assert_eq!(
+            (status, s["status"].as_str()),
+            (StatusCode::ACCEPTED, Some("received")),
+            "{s}"
+        );
+        let (status, s) = submit(&app, &url, chl_id, "attempt-1").await;
+        assert_eq!(
+            (status, s["status"].as_str()),
+            (StatusCode::ACCEPTED, Some("received")),
+            "{s}"
+        );
+        assert_eq!(app.store.count_rows("verifications").await.unwrap(), 1);
+
+        // Used: the page, its calls and another submission are refused.
+        let (status, html, _) = page(&app, &url).await;
+        assert_eq!(status, StatusCode::GONE);
+        assert!(html.contains("capture_link_used"), "{html}");
+        let (status, e) = submit(&app, &url, chl_id, "attempt-2").await;
+        assert_eq!(
+            (status, e["code"].as_str()),
+            (StatusCode::GONE, Some("capture_link_used"))
+        );
+        let (_, e) = post_page(&app, &url, "challenge", None).await;
+        assert_eq!(e["code"], "capture_link_used");
+
+        // The verification ran liveness on the submitted video, under the link's consent and reference.
+        let (_, link) = app.get(&reviewer, &format!("/v1/capture-links/{id}")).await;
+        assert_eq!(link["status"], "submitted");
+        let vid = link["verification_id"].as_str().unwrap();
+        let v = app.wait_decided(&reviewer, vid).await;
+        assert_eq!(v["consent_ref"], consent_ref.as_str());
+        assert_eq!(v["external_ref"], "app-77");
+        assert_eq!(v["subject_ref"], "applicant-1");
+        assert_eq!(v["liveness"]["challenge_id"], chl_id);
+        assert_eq!(
+            v["input_digests"]["video"],
+            sha256_file(&media().video).as_str()
+        );
+        assert!(v["liveness"]["frames_analysed"].as_u64().unwrap() > 100);
+        assert!(app
+            .events("verification.requested")
+            .await
+            .contains(&vid.to_string()));
+        app.stop().await;
+    }
+);
+
+on_both!(expired_and_unknown_links_are_refused, |db: Db| async move {
+    let Some(app) = TestApp::spawn(db).await else {
+        return;
+    };
+    let key = app.key("scheme", "submitter").await;
+    let (_, url) = capture_link(&app, &key, "applicant-2", json!({"expires_in_secs": 1})).await;
+    let (status, _) = app
+        .post_json(
+            &key,
+            "/v1/capture-links",
+            json!({"subject_ref": "a", "purpose": "ecs_application", "expires_in_secs": 0}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, html, _) = page(&app, &url).await;
+    assert_eq!(status, StatusCode::GONE);
+    assert!(html.contains("capture_link_expired"));
+    let (status, e) = post_page(&app, &url, "consent", Some(json!({"notice_version": "x"}))).await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (StatusCode::GONE, Some("capture_link_expired"))
+    );
+    assert_eq!(app.store.count_rows("consents").await.unwrap(), 0);
+
+    let unknown = format!("{}/capture/{}", app.base, "A".repeat(43));
+    let (status, html, _) = page(&app, &unknown).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(html.contains("capture_link_not_found"));
+    let (status, _, _) = page(&app, &format!("{}/capture/short", app.base)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    app.stop().await;
+});
