@@ -42,5 +42,12 @@ echo "== GET /v1/subjects/demo-applicant-1/export (auditor): what idv holds abou
 curl -fsS "http://$listen/v1/subjects/demo-applicant-1/export" -H "Authorization: Bearer $auditor" |
   python3 -c 'import json,sys; e=json.load(sys.stdin); print(json.dumps({"consents": len(e["consents"]), "verifications": len(e["verifications"]), "media": [m["kind"] for m in e["media"]], "audit_events": [a["event"] for a in e["audit_events"]]}, indent=2))'
 echo
+link=$(curl -fsS "http://$listen/v1/capture-links" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+  -d '{"subject_ref":"demo-applicant-2","purpose":"ecs_application","external_ref":"demo-application-2"}')
+echo "== POST /v1/capture-links → a one-time link to the applicant capture page (notice, consent, document,"
+echo "   challenge video and selfie from the camera). Open it in a browser on this machine (a camera is needed"
+echo "   from step 3; browsers allow cameras on localhost or HTTPS only):"
+printf '%s' "$link" | python3 -c 'import json,sys; print("   " + json.load(sys.stdin)["url"])'
+echo
 echo "idv is running at http://$listen (API reference: http://$listen/docs). Ctrl-C stops it."
 wait $server

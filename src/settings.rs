@@ -60,9 +60,8 @@ impl Default for CaptureSettings {
             public_url: None,
             link_ttl_secs: 24 * 3600,
             max_link_ttl_secs: 7 * 24 * 3600,
-            controller: "The certification scheme".into(),
-            privacy_contact:
-                "the data protection contact named in the email that sent you this link".into(),
+            controller: "the certification scheme".into(),
+            privacy_contact: "the address given in the email that sent you this link".into(),
             seconds_per_action: 3.0,
         }
     }

@@ -428,6 +428,22 @@ on_both!(
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        // A file that is no video is refused at once, before the link or the challenge is used up.
+        let form = Form::new()
+            .part("document", file(&media().document, "d.jpg"))
+            .part("video", file(&media().document, "capture.webm"))
+            .text("challenge_id", chl_id.to_string());
+        let r = app
+            .http
+            .post(format!("{url}/submission"))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["code"], "video_unsupported", "{e}");
+        assert!(e["detail"].as_str().unwrap().starts_with("video: "), "{e}");
         let (status, s) = submit(&app, &url, chl_id, "attempt-1").await;
         assert_eq!(
             (status, s["status"].as_str()),
@@ -472,6 +488,32 @@ on_both!(
             .events("verification.requested")
             .await
             .contains(&vid.to_string()));
+
+        // The subject's access export lists the link; erasure deletes it.
+        let auditor = app.key("scheme", "auditor").await;
+        let (status, export) = app.get(&auditor, "/v1/subjects/applicant-1/export").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            export["capture_links"][0]["id"],
+            id.as_str(),
+            "{}",
+            export["capture_links"]
+        );
+        assert_eq!(export["capture_links"][0]["verification_id"], vid);
+        let (status, erased) = app
+            .send_json(
+                "DELETE",
+                &auditor,
+                "/v1/subjects/applicant-1",
+                json!({"reason": "erasure request"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{erased}");
+        assert_eq!(erased["counts"]["capture_links"], 1, "{erased}");
+        let (status, _) = app.get(&key, &format!("/v1/capture-links/{id}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _, _) = page(&app, &url).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
         app.stop().await;
     }
 );
@@ -509,3 +551,169 @@ on_both!(expired_and_unknown_links_are_refused, |db: Db| async move {
     assert_eq!(status, StatusCode::NOT_FOUND);
     app.stop().await;
 });
+
+// ------------------------------------------------------------------------------------------ in Chromium
+
+/// The shared d3 clip as a y4m for Chromium's fake camera (made once, under target/).
+fn fake_camera() -> PathBuf {
+    let y4m = root().join("target/test-media/capture/d3-camera.y4m");
+    if !y4m.is_file() {
+        let clip = media().video.display().to_string();
+        let out = y4m.display().to_string();
+        ffmpeg(&[
+            "-i",
+            &clip,
+            "-t",
+            "11",
+            "-vf",
+            "fps=15,scale=640:640",
+            "-pix_fmt",
+            "yuv420p",
+            &out,
+        ]);
+    }
+    y4m
+}
+
+/// Runs tests/browser/capture.mjs in one mode and returns the JSON line it printed.
+async fn browser(mode: &str, url: &str, width: u32) -> Value {
+    let shots = root().join("target/screenshots/capture");
+    let out = tokio::process::Command::new("node")
+        .arg(root().join("tests/browser/capture.mjs"))
+        .args([mode, url, &width.to_string()])
+        .arg(&shots)
+        .arg(&media().document)
+        .arg(fake_camera())
+        .output()
+        .await
+        .expect("node runs (run scripts/setup.sh)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the {mode} run at {width} px failed (screenshots in {}): {}{stdout}",
+        shots.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().expect("a JSON line")).unwrap()
+}
+
+/// An applicant on the page: agrees, photographs the document, follows the challenge in front of a
+/// camera playing a real clip, submits (the first upload is cut off and retried); then the consent with
+/// the notice version the page showed and a verification whose liveness ran on the recorded video are
+/// read back through the API. Also: declining stores nothing, used and expired links are refused, and a
+/// missing or refused camera has its message. At 1280 and 360 px.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_applicant_completes_the_capture_page_in_chromium() {
+    let Some(app) = TestApp::spawn(Db::Sqlite).await else {
+        return;
+    };
+    let key = app.key("scheme", "submitter").await;
+    let (_, expiring) = capture_link(
+        &app,
+        &key,
+        "applicant-expired",
+        json!({"expires_in_secs": 1}),
+    )
+    .await;
+
+    for width in [1280, 360] {
+        let subject = format!("applicant-{width}");
+        let (id, url) = capture_link(&app, &key, &subject, json!({})).await;
+        let shown = browser("submit", &url, width).await;
+        assert_eq!(shown["done"], true, "{shown}");
+        assert!(
+            shown["submission_attempts"].as_u64().unwrap() >= 2,
+            "the retry was not exercised: {shown}"
+        );
+
+        let (_, link) = app.get(&key, &format!("/v1/capture-links/{id}")).await;
+        assert_eq!(link["status"], "submitted", "{link}");
+        let (_, consent) = app
+            .get(
+                &key,
+                &format!("/v1/consents/{}", link["consent_ref"].as_str().unwrap()),
+            )
+            .await;
+        assert_eq!(
+            consent["notice_version"], shown["notice_version"],
+            "{consent}"
+        );
+        assert_eq!(
+            (consent["subject_ref"].as_str(), consent["status"].as_str()),
+            (Some(subject.as_str()), Some("active"))
+        );
+
+        let v = app
+            .wait_decided(&key, link["verification_id"].as_str().unwrap())
+            .await;
+        assert_eq!(v["status"], "decided", "{v}");
+        let l = &v["liveness"];
+        eprintln!(
+            "{width} px: asked {}, liveness {} {}, decision {} {}",
+            shown["actions_shown"], l["verdict"], l["reasons"], v["decision"], v["reasons"]
+        );
+        assert_eq!(l["video"]["container"], "webm", "{v}");
+        assert!(
+            ["vp8", "vp9"].contains(&l["video"]["codec"].as_str().unwrap()),
+            "{l}"
+        );
+        assert!(l["frames_analysed"].as_u64().unwrap() >= 24, "{l}");
+        assert!(l["video"]["duration_s"].as_f64().unwrap() >= 5.0, "{l}");
+        let asked: Vec<Value> = l["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["action"].clone())
+            .collect();
+        assert_eq!(
+            Value::Array(asked),
+            shown["actions_shown"],
+            "the page showed the challenge's actions"
+        );
+        assert!(
+            v["scores"]["document_face_score"].as_f64().is_some(),
+            "the document face was found: {v}"
+        );
+        assert!(
+            v["input_digests"]["selfie"].is_string() && v["input_digests"]["video"].is_string()
+        );
+        // The recorded applicant is the person of the clip, and so of its portrait used as the document.
+        assert!(v["scores"]["similarity"].as_f64().unwrap() > 0.5, "{v}");
+        assert!(l["selfie_to_video"].as_f64().unwrap() > 0.5, "{l}");
+
+        // Used now: the link shows why.
+        let refused = browser("refused", &url, width).await;
+        assert_eq!(refused["code"], "capture_link_used", "{refused}");
+    }
+
+    // Declining: the alternative is shown and nothing is stored.
+    let consents = app.store.count_rows("consents").await.unwrap();
+    let verifications = app.store.count_rows("verifications").await.unwrap();
+    let (id, url) = capture_link(&app, &key, "applicant-declines", json!({})).await;
+    for width in [360, 1280] {
+        let declined = browser("decline", &url, width).await;
+        assert_eq!(declined["posts"], 0, "{declined}");
+    }
+    assert_eq!(app.store.count_rows("consents").await.unwrap(), consents);
+    assert_eq!(
+        app.store.count_rows("verifications").await.unwrap(),
+        verifications
+    );
+    let (_, link) = app.get(&key, &format!("/v1/capture-links/{id}")).await;
+    assert_eq!(
+        (link["status"].as_str(), &link["consent_ref"]),
+        (Some("open"), &Value::Null)
+    );
+
+    let expired = browser("refused", &expiring, 360).await;
+    assert_eq!(expired["code"], "capture_link_expired", "{expired}");
+
+    // No camera, and the permission refused: each has its message (the consent is answered in the page).
+    let (_, url) = capture_link(&app, &key, "applicant-camera", json!({})).await;
+    let none = browser("no-camera", &url, 360).await;
+    assert_eq!(none["camera_error"], "no_camera", "{none}");
+    let denied = browser("denied", &url, 1280).await;
+    assert_eq!(denied["camera_error"], "camera_denied", "{denied}");
+    assert_eq!(app.store.count_rows("consents").await.unwrap(), consents);
+    app.stop().await;
+}

@@ -58,6 +58,23 @@ pub struct CaptureLinkView {
     pub used_at: Option<String>,
 }
 
+impl CaptureLinkView {
+    pub fn new(link: &CaptureLinkRow, subject_ref: Option<String>, now: i64) -> Self {
+        CaptureLinkView {
+            id: link.id.clone(),
+            subject_ref,
+            purpose: link.purpose.clone(),
+            external_ref: link.external_ref.clone(),
+            status: link_status(link, now).into(),
+            created_at: rfc3339(link.created_at),
+            expires_at: rfc3339(link.expires_at),
+            consent_ref: link.consent_ref.clone(),
+            verification_id: link.verification_id.clone(),
+            used_at: link.used_at.map(rfc3339),
+        }
+    }
+}
+
 /// The state of a link at `now` (pure).
 pub fn link_status(link: &CaptureLinkRow, now: i64) -> &'static str {
     if link.used_at.is_some() {
@@ -167,18 +184,7 @@ pub async fn get(
         .vault
         .subject_ref(&state.store, &link.subject_id)
         .await?;
-    Ok(Json(CaptureLinkView {
-        status: link_status(&link, now_ms()).into(),
-        id: link.id,
-        subject_ref,
-        purpose: link.purpose,
-        external_ref: link.external_ref,
-        created_at: rfc3339(link.created_at),
-        expires_at: rfc3339(link.expires_at),
-        consent_ref: link.consent_ref,
-        verification_id: link.verification_id,
-        used_at: link.used_at.map(rfc3339),
-    }))
+    Ok(Json(CaptureLinkView::new(&link, subject_ref, now_ms())))
 }
 
 #[cfg(test)]

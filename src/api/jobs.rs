@@ -17,6 +17,7 @@ use crate::domain::Purpose;
 use crate::store::{now_ms, ClaimedJob, JobOutcome, NewAudit, StoreError};
 
 const IDLE_POLL: Duration = Duration::from_millis(250);
+const INPUTS_MISSING: &str = "job inputs missing";
 
 /// Takes and processes jobs until `shutdown` turns true.
 pub async fn run_worker(state: AppState, mut shutdown: watch::Receiver<bool>) {
@@ -114,8 +115,7 @@ async fn process_job(state: &AppState, job: ClaimedJob) -> Result<(), StoreError
             .map_err(|e| StoreError::Keys(e.to_string()))?;
         Ok(Some((m.sha256.clone().unwrap_or_default(), plain.into())))
     };
-    let missing = StoreError::Conflict("job inputs missing");
-    let (document_sha, document) = open("document")?.ok_or(missing)?;
+    let (document_sha, document) = open("document")?.ok_or(StoreError::Conflict(INPUTS_MISSING))?;
     let selfie = open("selfie")?;
     let video = open("video")?;
     let digests = InputDigests {
@@ -140,7 +140,7 @@ async fn process_job(state: &AppState, job: ClaimedJob) -> Result<(), StoreError
         (None, None) => Capture::Selfie(
             selfie
                 .map(|(_, bytes)| bytes)
-                .ok_or(StoreError::Conflict("job inputs missing"))?,
+                .ok_or(StoreError::Conflict(INPUTS_MISSING))?,
         ),
         _ => return Err(StoreError::Conflict("a video job without its challenge")),
     };

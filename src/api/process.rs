@@ -1,6 +1,7 @@
 //! Evaluating a verification and recording its decision: shared by the synchronous handler and the
 //! job workers.
 
+use std::ops::ControlFlow;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -15,6 +16,7 @@ use super::state::AppState;
 use crate::domain::{Decision, Purpose};
 use crate::liveness::Action;
 use crate::media::image::decode_image;
+use crate::media::video::decode_video;
 use crate::pipeline::liveness::{check_video, FrameAnalyzer, LivenessError};
 use crate::pipeline::verify::{verify, verify_capture, FaceEmbeddings, Verification};
 use crate::pipeline::FaceAnalyzer;
@@ -123,6 +125,37 @@ pub struct Evaluated {
 fn with_part(part: &str, mut err: ApiError) -> ApiError {
     err.detail = err.detail.map(|d| format!("{part}: {d}"));
     err
+}
+
+/// Checks the files of a request that will be evaluated later, before it is accepted: each image decodes
+/// within its limits, and the video's container, codec and limits are readable up to its first frame. A
+/// bad file is then refused at once with its code (and its challenge is not used up) instead of failing
+/// in a job the client has already been told was accepted. On the blocking pool, under admission.
+pub async fn precheck(
+    state: &AppState,
+    document: Bytes,
+    selfie: Option<Bytes>,
+    video: Option<Bytes>,
+) -> Result<(), ApiError> {
+    let permit = state.admission.enter().await?;
+    let settings = state.settings.clone();
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let image = |part: &str, bytes: &[u8]| {
+            decode_image(bytes, &settings.limits)
+                .map(drop)
+                .map_err(|e| with_part(part, e.into()))
+        };
+        image("document", &document)?;
+        selfie.map(|s| image("selfie", &s)).transpose()?;
+        if let Some(video) = video {
+            decode_video(video.to_vec(), &settings.video, |_| ControlFlow::Break(()))
+                .map_err(|e| with_part("video", e.into()))?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(ApiError::internal)?
 }
 
 /// Decodes and compares on the blocking pool (CPU work and model calls must not stall the runtime).

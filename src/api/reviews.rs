@@ -202,20 +202,22 @@ pub async fn get(
     }))
 }
 
-/// The content type of an image we accepted, from its first bytes.
+/// The content type of an image or video we accepted, from its first bytes.
 fn image_type(bytes: &[u8]) -> &'static str {
     match bytes {
         [0xff, 0xd8, ..] => "image/jpeg",
         [0x89, b'P', b'N', b'G', ..] => "image/png",
         [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => "image/webp",
+        [0x1a, 0x45, 0xdf, 0xa3, ..] => "video/webm",
+        [_, _, _, _, b'f', b't', b'y', b'p', ..] => "video/mp4",
         _ => "application/octet-stream",
     }
 }
 
-/// One image of a case (`document` or `selfie`), for a reviewer: never cached, and every view is an
+/// One image of a case (`document`, `selfie`, or the liveness `video`), for a reviewer: never cached, and every view is an
 /// audit event naming the reviewer.
 #[utoipa::path(get, path = "/v1/reviews/{id}/media/{kind}", tag = "reviews",
-    params(("id" = String, Path), ("kind" = String, Path, description = "document or selfie")),
+    params(("id" = String, Path), ("kind" = String, Path, description = "document, selfie, video, or frame-<seq> (invigilation evidence)")),
     responses((status = 200, description = "the image", content_type = "image/jpeg"), (status = "4XX", body = super::error::Problem)),
     security(("api_key" = [])))]
 pub async fn media(
@@ -387,6 +389,8 @@ mod tests {
         assert_eq!(image_type(&[0xff, 0xd8, 0xff, 0xe0]), "image/jpeg");
         assert_eq!(image_type(b"\x89PNG\r\n"), "image/png");
         assert_eq!(image_type(b"RIFF\0\0\0\0WEBPVP8 "), "image/webp");
+        assert_eq!(image_type(b"\x1a\x45\xdf\xa3\x9f"), "video/webm");
+        assert_eq!(image_type(b"\0\0\0\x20ftypisom"), "video/mp4");
         assert_eq!(image_type(b"<svg"), "application/octet-stream");
     }
 }

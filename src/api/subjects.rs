@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
+use super::capture_links::CaptureLinkView;
 use super::consents::ConsentView;
 use super::error::{ApiError, ErrorCode};
 use super::invigilation::{self, SessionView};
@@ -95,6 +96,8 @@ pub struct SubjectExport {
     pub review_cases: Vec<ReviewView>,
     /// Remote-invigilation sessions with every frame's result.
     pub invigilation_sessions: Vec<SessionView>,
+    /// Links to the capture page made for the subject, with the consent and verification each produced.
+    pub capture_links: Vec<CaptureLinkView>,
     pub media: Vec<MediaItem>,
     pub audit_events: Vec<AuditItem>,
     /// Earlier erasures of this subject's data (tombstones).
@@ -205,6 +208,11 @@ pub async fn export(
             .collect::<Result<_, _>>()?,
         review_cases: records.review_cases.iter().map(ReviewView::from).collect(),
         invigilation_sessions: sessions,
+        capture_links: records
+            .capture_links
+            .iter()
+            .map(|l| CaptureLinkView::new(l, Some(subject_ref.clone()), now_ms()))
+            .collect(),
         media,
         audit_events: records
             .audit

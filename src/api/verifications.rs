@@ -17,7 +17,8 @@ use super::consents::check_consent;
 use super::error::{ApiError, ErrorCode};
 use super::keys::new_id;
 use super::process::{
-    decide_and_record, evaluate, seal_embeddings, seal_media, Capture, Inputs, TakenChallenge,
+    decide_and_record, evaluate, precheck, seal_embeddings, seal_media, Capture, Inputs,
+    TakenChallenge,
 };
 use super::record::{DecisionRecord, InputDigests};
 use super::state::AppState;
@@ -429,6 +430,15 @@ pub async fn accept(state: &AppState, req: NewVerification) -> Result<Verificati
             return replay(existing, &digest);
         }
     }
+    if asynchronous {
+        precheck(
+            state,
+            document.bytes.clone(),
+            selfie.map(|s| s.bytes.clone()),
+            video.map(|v| v.bytes.clone()),
+        )
+        .await?;
+    }
     let now = now_ms();
     // Used up now, before any processing: a challenge is answered once, whatever the outcome.
     let challenge = match challenge_id {
@@ -523,7 +533,9 @@ pub async fn accept(state: &AppState, req: NewVerification) -> Result<Verificati
             CaptureUploads::Video { video, still, .. } => Capture::Video {
                 video: video.bytes,
                 still: still.map(|s| s.bytes),
-                challenge: challenge.expect("a video's challenge was taken"),
+                challenge: challenge.ok_or_else(|| {
+                    ApiError::internal("a video verification without its challenge")
+                })?,
             },
         },
     };

@@ -170,10 +170,12 @@ pub struct CaseView {
     pub match_at: Option<f32>,
     pub no_match_below: Option<f32>,
     pub liveness: Option<f32>,
+    /// A video's liveness check in words: the verdict and each action asked.
+    pub liveness_check: Option<String>,
     pub document_face_score: Option<f32>,
     pub selfie_face_score: Option<f32>,
     pub policy_version: Option<String>,
-    /// Which of `document` and `selfie` are still held.
+    /// Which of `document`, `selfie` and `video` are still held.
     pub media: Vec<String>,
     /// Held but not shown here (e.g. `video`).
     pub other_media: Vec<String>,
@@ -244,6 +246,14 @@ pub fn case_page(reviewer: &Reviewer, c: &CaseView) -> String {
             );
         }
     }
+    // The liveness video loads only when played, so each view in the audit log is a real one.
+    if c.media.iter().any(|m| m == "video") {
+        let _ = write!(
+            b,
+            "<figure><video id=\"video-clip\" controls preload=\"none\" src=\"/review/cases/{id_path}/media/video\">\
+             The liveness video cannot be played in this browser.</video><figcaption>Liveness video</figcaption></figure>"
+        );
+    }
     b.push_str("</div>");
     if !c.other_media.is_empty() {
         let kinds: Vec<String> = c.other_media.iter().map(|k| esc(k)).collect();
@@ -281,9 +291,11 @@ pub fn case_page(reviewer: &Reviewer, c: &CaseView) -> String {
         esc(c.comparison.as_deref().unwrap_or("—")),
         num(c.document_face_score),
         num(c.selfie_face_score),
-        match c.liveness {
-            Some(l) => format!("passive liveness score {l:.3}"),
-            None => "not assessed (no video)".into(),
+        match (&c.liveness_check, c.liveness) {
+            (Some(check), Some(l)) => format!("{}; passive liveness score {l:.3}", esc(check)),
+            (Some(check), None) => esc(check),
+            (None, Some(l)) => format!("passive liveness score {l:.3}"),
+            (None, None) => "not assessed (no video)".into(),
         },
         esc(c.policy_version.as_deref().unwrap_or("—")),
     );
@@ -384,6 +396,7 @@ mod tests {
             match_at: Some(0.4),
             no_match_below: Some(0.3),
             liveness: None,
+            liveness_check: None,
             document_face_score: Some(0.9),
             selfie_face_score: Some(0.8),
             policy_version: Some("p".into()),
@@ -392,6 +405,22 @@ mod tests {
             resolution: None,
             notice: None,
         }
+    }
+
+    #[test]
+    fn a_video_case_offers_the_video_on_demand_and_says_what_liveness_found() {
+        let mut c = case();
+        assert!(!case_page(&reviewer(), &c).contains("<video"));
+        c.media.push("video".into());
+        c.liveness = Some(0.98);
+        c.liveness_check = Some("refer: blink found, turn_left not found".into());
+        let html = case_page(&reviewer(), &c);
+        assert!(html.contains(
+            "<video id=\"video-clip\" controls preload=\"none\" src=\"/review/cases/rev_1/media/video\">"
+        ));
+        assert!(
+            html.contains("refer: blink found, turn_left not found; passive liveness score 0.980")
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@ use self::session::{
     cookie_value, csrf_ok, random_token, set_cookie, token_hash, SESSION_COOKIE, SIGNIN_COOKIE,
 };
 use crate::api::error::{ApiError, ErrorCode};
-use crate::api::record::DecisionRecord;
+use crate::api::record::{DecisionRecord, LivenessRecord};
 use crate::api::reviews::{case_of, image_response, record_resolution, view_media};
 use crate::api::rfc3339;
 use crate::api::state::AppState;
@@ -410,6 +410,24 @@ async fn queue(
     )
 }
 
+/// A video's liveness check as the case page says it: "refer: turn_left found, blink not found" (pure).
+fn liveness_check(l: &LivenessRecord) -> String {
+    let verdict = serde_json::to_value(l.verdict).expect("serialisable");
+    let actions: Vec<String> = l
+        .actions
+        .iter()
+        .map(|a| {
+            let found = if a.done { "found" } else { "not found" };
+            format!("{} {found}", a.action.as_str())
+        })
+        .collect();
+    format!(
+        "{}: {}",
+        verdict.as_str().unwrap_or("?"),
+        actions.join(", ")
+    )
+}
+
 /// What the case page shows, from the case, its decision record and the media still held.
 async fn case_view(state: &AppState, org: &str, id: &str) -> Result<CaseView, ApiError> {
     let (case, verification) = case_of(state, org, id).await?;
@@ -429,7 +447,7 @@ async fn case_view(state: &AppState, org: &str, id: &str) -> Result<CaseView, Ap
         .collect();
     let (media, other_media): (Vec<String>, Vec<String>) = held
         .into_iter()
-        .partition(|k| k == "document" || k == "selfie");
+        .partition(|k| ["document", "selfie", "video"].contains(&k.as_str()));
     let resolution = match (
         &case.outcome,
         &case.outcome_reason,
@@ -463,6 +481,7 @@ async fn case_view(state: &AppState, org: &str, id: &str) -> Result<CaseView, Ap
         match_at: r.map(|r| r.thresholds.match_at),
         no_match_below: r.map(|r| r.thresholds.no_match_below),
         liveness: r.and_then(|r| r.scores.liveness),
+        liveness_check: r.and_then(|r| r.liveness.as_ref()).map(liveness_check),
         document_face_score: r.and_then(|r| r.scores.document_face_score),
         selfie_face_score: r.and_then(|r| r.scores.selfie_face_score),
         policy_version: r.map(|r| r.policy_version.clone()),
