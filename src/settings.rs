@@ -52,6 +52,9 @@ pub struct CaptureSettings {
     pub privacy_contact: String,
     /// How long the page gives the applicant for each challenge action while it records.
     pub seconds_per_action: f64,
+    /// Challenges one link may ask for (each recording attempt takes one); the page needs no key, so
+    /// this bounds what a leaked link can make the service store.
+    pub max_challenges_per_link: u32,
 }
 
 impl Default for CaptureSettings {
@@ -63,6 +66,7 @@ impl Default for CaptureSettings {
             controller: "the certification scheme".into(),
             privacy_contact: "the address given in the email that sent you this link".into(),
             seconds_per_action: 3.0,
+            max_challenges_per_link: 10,
         }
     }
 }

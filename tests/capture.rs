@@ -717,3 +717,44 @@ async fn an_applicant_completes_the_capture_page_in_chromium() {
     assert_eq!(app.store.count_rows("consents").await.unwrap(), consents);
     app.stop().await;
 }
+
+on_both!(
+    a_link_asks_for_a_bounded_number_of_challenges,
+    |db: Db| async move {
+        let Some(app) = TestApp::spawn(db).await else {
+            return;
+        };
+        let key = app.key("scheme", "submitter").await;
+        let (_, url) = capture_link(&app, &key, "applicant-3", json!({})).await;
+        let (_, html, _) = page(&app, &url).await;
+        let version = shown_version(&html);
+        let (status, _) = post_page(
+            &app,
+            &url,
+            "consent",
+            Some(json!({"notice_version": version})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let max = idv::settings::Settings::default()
+            .capture
+            .max_challenges_per_link;
+        for _ in 0..max {
+            let (status, _) = post_page(&app, &url, "challenge", None).await;
+            assert_eq!(status, StatusCode::CREATED);
+        }
+        let (status, e) = post_page(&app, &url, "challenge", None).await;
+        assert_eq!(
+            (status, e["code"].as_str()),
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                Some("capture_attempts_exceeded")
+            )
+        );
+        assert_eq!(
+            app.store.count_rows("challenges").await.unwrap(),
+            i64::from(max)
+        );
+        app.stop().await;
+    }
+);

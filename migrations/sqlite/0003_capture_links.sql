@@ -19,6 +19,7 @@ CREATE TABLE capture_links (
     expires_at       INTEGER NOT NULL,
     consent_ref      TEXT REFERENCES consents (consent_ref),
     verification_id  TEXT,
-    used_at          INTEGER
+    used_at          INTEGER,
+    challenges_issued INTEGER NOT NULL DEFAULT 0  -- bounded by capture.max_challenges_per_link
 );
 CREATE INDEX capture_links_subject ON capture_links (org, subject_id);

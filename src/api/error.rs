@@ -65,6 +65,7 @@ error_codes! {
     ChallengeInvalid => (StatusCode::UNPROCESSABLE_ENTITY, "challenge_invalid", "The challenge is unknown, already used or expired; request a new one"),
     CaptureLinkNotFound => (StatusCode::NOT_FOUND, "capture_link_not_found", "This capture link does not exist"),
     CaptureLinkExpired => (StatusCode::GONE, "capture_link_expired", "This capture link has expired"),
+    CaptureAttemptsExceeded => (StatusCode::TOO_MANY_REQUESTS, "capture_attempts_exceeded", "This link has been used for too many recording attempts; ask for a new link"),
     NoticeChanged => (StatusCode::CONFLICT, "notice_changed", "The privacy notice changed since the page was loaded; reload it"),
     CaptureLinkUsed => (StatusCode::GONE, "capture_link_used", "This capture link has already been used"),
     RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many requests for this API key"),

@@ -331,6 +331,10 @@ async fn challenge(
 ) -> Result<(StatusCode, Json<CaptureChallenge>), ApiError> {
     let (link, purpose) = usable_link(&state, &token).await?;
     link_consent(&state, &link, purpose).await?;
+    let max = state.settings.capture.max_challenges_per_link;
+    if !state.store.count_link_challenge(&link.id, max).await? {
+        return Err(ApiError::new(ErrorCode::CaptureAttemptsExceeded));
+    }
     Ok((
         StatusCode::CREATED,
         Json(CaptureChallenge {

@@ -1001,6 +1001,19 @@ impl Store {
         Ok(fetch_optional_as!(self, CaptureLinkRow, &sql, org, id))
     }
 
+    /// Counts one more challenge against a link; false when it already had `max` (or is used or gone).
+    pub async fn count_link_challenge(&self, link_id: &str, max: u32) -> Result<bool, StoreError> {
+        let sql = "UPDATE capture_links SET challenges_issued = challenges_issued + 1
+                   WHERE id = $1 AND used_at IS NULL AND challenges_issued < $2";
+        Ok(on_pool!(self, |p| sqlx::query(sql)
+            .bind(link_id)
+            .bind(i64::from(max))
+            .execute(p)
+            .await?
+            .rows_affected()
+            == 1))
+    }
+
     /// Records the consent given on a capture page and names it on the link, in one transaction; a link
     /// that already has one, or is used or expired at `consent.created_at`, is a `Conflict` and nothing
     /// is written.
