@@ -308,14 +308,20 @@ async fn submit(
         .part("video", file(&m.video, "capture.mp4"))
         .part("selfie", file(&m.document, "selfie.jpg"))
         .text("challenge_id", challenge_id.to_string());
-    let r = app
-        .http
-        .post(format!("{url}/submission"))
-        .header("Idempotency-Key", idempotency_key)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    post_submission(app, url, form, Some(idempotency_key)).await
+}
+
+async fn post_submission(
+    app: &TestApp,
+    url: &str,
+    form: Form,
+    idempotency_key: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut req = app.http.post(format!("{url}/submission")).multipart(form);
+    if let Some(key) = idempotency_key {
+        req = req.header("Idempotency-Key", key);
+    }
+    let r = req.send().await.unwrap();
     let status = r.status();
     (status, r.json().await.unwrap_or(Value::Null))
 }
@@ -420,29 +426,24 @@ on_both!(
             .text("subject_ref", "someone-else")
             .text("challenge_id", chl_id.to_string())
             .part("document", file(&media().document, "d.jpg"));
-        let r = app
-            .http
-            .post(format!("{url}/submission"))
-            .multipart(form)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let (status, e) = post_submission(&app, &url, form, None).await;
+        assert_eq!(
+            (status, e["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_field"))
+        );
         // A file that is no video is refused at once, before the link or the challenge is used up.
         let form = Form::new()
             .part("document", file(&media().document, "d.jpg"))
             .part("video", file(&media().document, "capture.webm"))
             .text("challenge_id", chl_id.to_string());
-        let r = app
-            .http
-            .post(format!("{url}/submission"))
-            .multipart(form)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-        let e: Value = r.json().await.unwrap();
-        assert_eq!(e["code"], "video_unsupported", "{e}");
+        let (status, e) = post_submission(&app, &url, form, None).await;
+        assert_eq!(
+            (status, e["code"].as_str()),
+            (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Some("video_unsupported")
+            )
+        );
         assert!(e["detail"].as_str().unwrap().starts_with("video: "), "{e}");
         let (status, s) = submit(&app, &url, chl_id, "attempt-1").await;
         assert_eq!(

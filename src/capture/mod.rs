@@ -21,7 +21,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use self::notice::{escape, notice};
+use self::notice::notice;
 use crate::api::challenges::{issue, ChallengeView};
 use crate::api::consents::check_consent_of;
 use crate::api::error::{ApiError, ErrorCode};
@@ -31,6 +31,7 @@ use crate::api::verifications::{
     accept, idempotency_key, read_submission, CaptureUploads, NewVerification,
 };
 use crate::api::{bounded_text, JsonBody};
+use crate::console::html::esc;
 use crate::console::session::token_hash;
 use crate::domain::{LawfulBasis, Purpose};
 use crate::store::{now_ms, CaptureLinkRow, ConsentRow, NewAudit, StoreError};
@@ -177,8 +178,8 @@ fn refusal_page(e: &ApiError) -> Response {
     let body = fill(
         ERROR_PAGE,
         &[
-            ("title", &escape(title)),
-            ("message", &escape(message)),
+            ("title", &esc(title)),
+            ("message", &esc(message)),
             ("code", e.code.code()),
         ],
     );
@@ -196,11 +197,11 @@ async fn page(State(state): State<AppState>, Path(token): Path<String>) -> Respo
     let body = fill(
         PAGE,
         &[
-            ("purpose_title", &escape(n.title)),
+            ("purpose_title", &esc(n.title)),
             ("notice_html", &n.html),
             ("decline_html", &n.decline_html),
-            ("notice_version", &escape(&n.version)),
-            ("expires_human", &escape(&human_time(link.expires_at))),
+            ("notice_version", &esc(&n.version)),
+            ("expires_human", &esc(&human_time(link.expires_at))),
             (
                 "consented",
                 if link.consent_ref.is_some() {

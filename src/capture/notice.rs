@@ -5,6 +5,7 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::console::html::esc;
 use crate::domain::Purpose;
 use crate::settings::Settings;
 
@@ -71,22 +72,6 @@ pub fn notice(purpose: Purpose, settings: &Settings) -> Notice {
     }
 }
 
-/// HTML-escapes text for an element's content or a quoted attribute.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// The notices' small markup: blocks separated by blank lines; `## ` starts a heading, lines starting
 /// `- ` make a list, anything else is a paragraph (pure).
 fn to_html(text: &str) -> String {
@@ -95,12 +80,12 @@ fn to_html(text: &str) -> String {
         let mut lines = block.lines().peekable();
         while let Some(line) = lines.next() {
             if let Some(heading) = line.strip_prefix("## ") {
-                out.push_str(&format!("<h3>{}</h3>\n", escape(heading)));
+                out.push_str(&format!("<h3>{}</h3>\n", esc(heading)));
             } else if let Some(item) = line.strip_prefix("- ") {
                 out.push_str("<ul>\n");
-                out.push_str(&format!("<li>{}</li>\n", escape(item)));
+                out.push_str(&format!("<li>{}</li>\n", esc(item)));
                 while let Some(item) = lines.peek().and_then(|l| l.strip_prefix("- ")) {
-                    out.push_str(&format!("<li>{}</li>\n", escape(item)));
+                    out.push_str(&format!("<li>{}</li>\n", esc(item)));
                     lines.next();
                 }
                 out.push_str("</ul>\n");
@@ -111,7 +96,7 @@ fn to_html(text: &str) -> String {
                     paragraph.push_str(next);
                     lines.next();
                 }
-                out.push_str(&format!("<p>{}</p>\n", escape(&paragraph)));
+                out.push_str(&format!("<p>{}</p>\n", esc(&paragraph)));
             }
         }
     }
