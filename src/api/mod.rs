@@ -249,6 +249,10 @@ impl Application {
         let listener = TcpListener::bind(&settings.service.listen).await?;
         // Capture links name the address applicants reach; a trial on one machine uses the listener's.
         let bound = listener.local_addr()?;
+        if settings.capture.public_url.is_none() && bound.ip().is_unspecified() {
+            tracing::warn!(listen = %bound, "capture links will start with http://{bound}, which no applicant can \
+                 open: set capture.public_url to the address they reach idv at");
+        }
         settings
             .capture
             .public_url
