@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::app::{fields, Db, TestApp};
+use common::app::{fields, fresh_database, settings_for, Db, TestApp};
 use common::{ffmpeg, root, sample, shared_data};
 use idv::store::{now_ms, ChallengeRow};
 use reqwest::multipart::{Form, Part};
@@ -605,10 +605,16 @@ async fn browser(mode: &str, url: &str, width: u32) -> Value {
 /// missing or refused camera has its message. At 1280 and 360 px.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_applicant_completes_the_capture_page_in_chromium() {
-    let Some(app) = TestApp::spawn(Db::Sqlite).await else {
-        return;
-    };
+    let db_url = fresh_database(Db::Sqlite)
+        .await
+        .expect("SQLite always runs");
+    let mut settings = settings_for(&db_url).await;
+    // Every decision gets a review case, so the recording is reachable by a reviewer whatever the
+    // fake camera's footage made of the random challenge.
+    settings.review.sample_verified_share = 1.0;
+    let app = TestApp::spawn_with(settings).await;
     let key = app.key("scheme", "submitter").await;
+    let reviewer = app.key("scheme", "reviewer").await;
     let (_, expiring) = capture_link(
         &app,
         &key,
@@ -681,6 +687,25 @@ async fn an_applicant_completes_the_capture_page_in_chromium() {
         // The recorded applicant is the person of the clip, and so of its portrait used as the document.
         assert!(v["scores"]["similarity"].as_f64().unwrap() > 0.5, "{v}");
         assert!(l["selfie_to_video"].as_f64().unwrap() > 0.5, "{l}");
+
+        // A reviewer can play the recording the page made: the stored bytes are the ones decided on.
+        let case = v["review_case_id"]
+            .as_str()
+            .expect("every decision has a case here");
+        let r = app
+            .http
+            .get(format!("{}/v1/reviews/{case}/media/video", app.base))
+            .bearer_auth(&reviewer)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["content-type"], "video/webm");
+        let recorded = r.bytes().await.unwrap();
+        assert_eq!(
+            v["input_digests"]["video"],
+            hex::encode(Sha256::digest(&recorded)).as_str()
+        );
 
         // Used now: the link shows why.
         let refused = browser("refused", &url, width).await;
