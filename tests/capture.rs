@@ -64,6 +64,7 @@ async fn challenge(app: &TestApp, org: &str, actions: &[&str]) -> String {
         actions: serde_json::to_string(actions).unwrap(),
         created_at: now_ms(),
         expires_at: now_ms() + 300_000,
+        capture_link_id: None,
     };
     app.store.create_challenge(&row).await.unwrap();
     row.id
@@ -445,6 +446,18 @@ on_both!(
             )
         );
         assert!(e["detail"].as_str().unwrap().starts_with("video: "), "{e}");
+        // The page's challenge answers only this link, and an API challenge does not answer the page.
+        let consent_api = app.consent(&key, "applicant-1", "ecs_application").await;
+        let mut text = fields("applicant-1", &consent_api, "ecs_application");
+        text.push(("challenge_id", chl_id));
+        let (_, e) = post_video(&app, &key, &text, &media().video, &[]).await;
+        assert_eq!(e["code"], "challenge_invalid", "{e}");
+        let (_, api_chl) = app.post_json(&key, "/v1/challenges", json!({})).await;
+        let (status, e) = submit(&app, &url, api_chl["challenge_id"].as_str().unwrap(), "k1").await;
+        assert_eq!(
+            (status, e["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("challenge_invalid"))
+        );
         let (status, s) = submit(&app, &url, chl_id, "attempt-1").await;
         assert_eq!(
             (status, s["status"].as_str()),

@@ -600,7 +600,7 @@ on_both!(
         let id = c["challenge_id"].as_str().unwrap();
         assert!(
             app.store
-                .take_challenge("globex", id, now_ms())
+                .take_challenge("globex", id, now_ms(), None)
                 .await
                 .unwrap()
                 .is_none(),
@@ -608,13 +608,13 @@ on_both!(
         );
         assert!(app
             .store
-            .take_challenge("acme", id, now_ms())
+            .take_challenge("acme", id, now_ms(), None)
             .await
             .unwrap()
             .is_some());
         assert!(
             app.store
-                .take_challenge("acme", id, now_ms())
+                .take_challenge("acme", id, now_ms(), None)
                 .await
                 .unwrap()
                 .is_none(),
@@ -624,7 +624,7 @@ on_both!(
         let fresh = other["challenge_id"].as_str().unwrap();
         assert!(
             app.store
-                .take_challenge("acme", fresh, later)
+                .take_challenge("acme", fresh, later, None)
                 .await
                 .unwrap()
                 .is_none(),

@@ -4,6 +4,10 @@
 -- The liveness challenge a queued video verification answers (taken, i.e. used, when it was accepted).
 ALTER TABLE jobs ADD COLUMN challenge_id TEXT;
 
+-- A challenge issued to a capture page answers only that link's submission (and an API challenge only an
+-- API request).
+ALTER TABLE challenges ADD COLUMN capture_link_id TEXT;
+
 -- A one-time link to the capture page (/capture/{token}), made by a submitter for one subject and
 -- purpose. Only the sha256 of the token is stored. The consent given on the page and the verification
 -- it submitted are filled in as they happen; used_at ends the link.

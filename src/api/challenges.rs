@@ -34,11 +34,19 @@ pub async fn create(
     caller: Caller,
 ) -> Result<(StatusCode, Json<ChallengeView>), ApiError> {
     caller.require(&[Role::Submitter])?;
-    Ok((StatusCode::CREATED, Json(issue(&state, &caller.org).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(issue(&state, &caller.org, None).await?),
+    ))
 }
 
-/// Issues and stores a challenge for `org` (the API's and the capture page's).
-pub async fn issue(state: &AppState, org: &str) -> Result<ChallengeView, ApiError> {
+/// Issues and stores a challenge for `org`: the API's, or a capture page's (`capture_link`), which
+/// only that link's submission may answer.
+pub async fn issue(
+    state: &AppState,
+    org: &str,
+    capture_link: Option<&str>,
+) -> Result<ChallengeView, ApiError> {
     let now = now_ms();
     let ttl = state.settings.service.challenge_ttl_secs;
     let challenge = Challenge::generate(&mut rand::rng(), (now / 1000) as u64, ttl);
@@ -54,6 +62,7 @@ pub async fn issue(state: &AppState, org: &str) -> Result<ChallengeView, ApiErro
         actions: serde_json::to_string(&actions).expect("serialisable"),
         created_at: now,
         expires_at: now + ttl as i64 * 1000,
+        capture_link_id: capture_link.map(str::to_string),
     };
     state.store.create_challenge(&row).await?;
     Ok(ChallengeView {

@@ -445,7 +445,7 @@ pub async fn accept(state: &AppState, req: NewVerification) -> Result<Verificati
         Some(id) => {
             let row = state
                 .store
-                .take_challenge(&org, id, now)
+                .take_challenge(&org, id, now, capture_link.as_deref())
                 .await?
                 .ok_or_else(|| ApiError::new(ErrorCode::ChallengeInvalid))?;
             Some(TakenChallenge::from_row(&row)?)

@@ -339,7 +339,7 @@ async fn challenge(
     Ok((
         StatusCode::CREATED,
         Json(CaptureChallenge {
-            challenge: issue(&state, &link.org).await?,
+            challenge: issue(&state, &link.org, Some(&link.id)).await?,
             seconds_per_action: state.settings.capture.seconds_per_action,
         }),
     ))

@@ -915,29 +915,41 @@ impl Store {
 
     pub async fn create_challenge(&self, c: &ChallengeRow) -> Result<(), StoreError> {
         on_pool!(self, |p| {
-            sqlx::query("INSERT INTO challenges (id, org, nonce, actions, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            sqlx::query("INSERT INTO challenges (id, org, nonce, actions, created_at, expires_at, capture_link_id) VALUES ($1, $2, $3, $4, $5, $6, $7)")
                 .bind(&c.id)
                 .bind(&c.org)
                 .bind(&c.nonce)
                 .bind(&c.actions)
                 .bind(c.created_at)
                 .bind(c.expires_at)
+                .bind(&c.capture_link_id)
                 .execute(p)
                 .await?;
         });
         Ok(())
     }
 
-    /// Uses a challenge once: returns it and marks it used, or `None` when unknown, used or expired.
+    /// Uses a challenge once: returns it and marks it used, or `None` when unknown, used, expired, or
+    /// issued to another capture link (`capture_link`: the link submitting, `None` for an API request).
     pub async fn take_challenge(
         &self,
         org: &str,
         id: &str,
         now: i64,
+        capture_link: Option<&str>,
     ) -> Result<Option<ChallengeRow>, StoreError> {
         let sql = "UPDATE challenges SET used_at = $1 WHERE org = $2 AND id = $3 AND used_at IS NULL AND expires_at > $1
-                   RETURNING id, org, nonce, actions, created_at, expires_at";
-        Ok(fetch_optional_as!(self, ChallengeRow, sql, now, org, id))
+                   AND COALESCE(capture_link_id, '') = $4
+                   RETURNING id, org, nonce, actions, created_at, expires_at, capture_link_id";
+        Ok(fetch_optional_as!(
+            self,
+            ChallengeRow,
+            sql,
+            now,
+            org,
+            id,
+            capture_link.unwrap_or("")
+        ))
     }
 
     /// A challenge as issued (used or not): what a queued video verification answers.
@@ -946,7 +958,7 @@ impl Store {
         org: &str,
         id: &str,
     ) -> Result<Option<ChallengeRow>, StoreError> {
-        let sql = "SELECT id, org, nonce, actions, created_at, expires_at FROM challenges WHERE org = $1 AND id = $2";
+        let sql = "SELECT id, org, nonce, actions, created_at, expires_at, capture_link_id FROM challenges WHERE org = $1 AND id = $2";
         Ok(fetch_optional_as!(self, ChallengeRow, sql, org, id))
     }
 

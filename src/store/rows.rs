@@ -148,6 +148,8 @@ pub struct ChallengeRow {
     pub actions: String,
     pub created_at: i64,
     pub expires_at: i64,
+    /// Issued to this capture link's page, which alone may answer it.
+    pub capture_link_id: Option<String>,
 }
 
 /// A one-time link to the applicant capture page. The token itself is never stored, only its sha256.
@@ -457,7 +459,8 @@ decodable!(ChallengeRow {
     nonce,
     actions,
     created_at,
-    expires_at
+    expires_at,
+    capture_link_id
 });
 
 decodable!(CaptureLinkRow {
