@@ -563,6 +563,29 @@ on_both!(expired_and_unknown_links_are_refused, |db: Db| async move {
     assert!(html.contains("capture_link_not_found"));
     let (status, _, _) = page(&app, &format!("{}/capture/short", app.base)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The expired, unused link is swept once it has been expired for the media period (30 days).
+    let policies = idv::settings::Settings::default().retention.policies();
+    const DAY_MS: i64 = 86_400_000;
+    let swept = |days: i64, dry_run: bool| {
+        let (store, policies) = (app.store.clone(), policies.clone());
+        async move {
+            let counts = store
+                .sweep(now_ms() + days * DAY_MS, &policies, dry_run)
+                .await
+                .unwrap();
+            counts.iter().map(|c| c.capture_links).sum::<u64>()
+        }
+    };
+    assert_eq!(swept(29, false).await, 0);
+    assert_eq!(swept(31, true).await, 1);
+    assert_eq!(
+        app.store.count_rows("capture_links").await.unwrap(),
+        1,
+        "a dry run deletes nothing"
+    );
+    assert_eq!(swept(31, false).await, 1);
+    assert_eq!(app.store.count_rows("capture_links").await.unwrap(), 0);
     app.stop().await;
 });
 

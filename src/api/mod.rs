@@ -209,10 +209,11 @@ async fn retention_sweeps(state: AppState, mut stop: watch::Receiver<bool>) {
             Ok(counts) => {
                 for c in counts
                     .iter()
-                    .filter(|c| c.media + c.embeddings + c.decision_records > 0)
+                    .filter(|c| c.media + c.embeddings + c.decision_records + c.capture_links > 0)
                 {
                     tracing::info!(purpose = %c.purpose, media = c.media, embeddings = c.embeddings,
-                        decision_records = c.decision_records, "retention sweep deleted expired data");
+                        decision_records = c.decision_records, capture_links = c.capture_links,
+                        "retention sweep deleted expired data");
                 }
             }
             Err(e) => {

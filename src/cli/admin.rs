@@ -361,13 +361,13 @@ pub fn retention(settings: Settings, args: RetentionArgs) -> Result<ExitCode, Cl
             };
             println!("retention as of {}: {verb}", idv::api::rfc3339(now));
             println!(
-                "{:<22} {:>8} {:>11} {:>17}",
-                "purpose", "media", "embeddings", "decision_records"
+                "{:<22} {:>8} {:>11} {:>17} {:>14}",
+                "purpose", "media", "embeddings", "decision_records", "capture_links"
             );
             for c in &counts {
                 println!(
-                    "{:<22} {:>8} {:>11} {:>17}",
-                    c.purpose, c.media, c.embeddings, c.decision_records
+                    "{:<22} {:>8} {:>11} {:>17} {:>14}",
+                    c.purpose, c.media, c.embeddings, c.decision_records, c.capture_links
                 );
             }
         }

@@ -847,6 +847,22 @@ impl Store {
                         q.execute(&mut *tx).await?.rows_affected()
                     };
                 }
+                // A link goes with the record it produced; one never used, once it has been expired for
+                // as long as media are kept (it holds no biometric data, only what it was for).
+                let links = format!(
+                    "capture_links WHERE purpose = $1 AND (verification_id IN ({decided_by})
+                     OR (used_at IS NULL AND expires_at <= $3))"
+                );
+                let links = format!("{verb} {links}");
+                let q = sqlx::query(&links)
+                    .bind(*purpose)
+                    .bind(record_cutoff)
+                    .bind(media_cutoff);
+                counts.capture_links = if dry_run {
+                    q.fetch_one(&mut *tx).await?.try_get::<i64, _>("n")? as u64
+                } else {
+                    q.execute(&mut *tx).await?.rows_affected()
+                };
                 if dry_run {
                     counts.decision_records =
                         sqlx::query(&format!("SELECT COUNT(*) AS n FROM ({decided_by}) AS due"))
@@ -887,7 +903,12 @@ impl Store {
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
-                    if counts.media + counts.embeddings + counts.decision_records > 0 {
+                    if counts.media
+                        + counts.embeddings
+                        + counts.decision_records
+                        + counts.capture_links
+                        > 0
+                    {
                         let audit = NewAudit {
                             at: now,
                             org: "*".into(),
@@ -897,7 +918,7 @@ impl Store {
                             subject_digest: None,
                             details: serde_json::json!({
                                 "media": counts.media, "embeddings": counts.embeddings,
-                                "decision_records": counts.decision_records,
+                                "decision_records": counts.decision_records, "capture_links": counts.capture_links,
                                 "cutoffs": {"media": media_cutoff, "embeddings": embedding_cutoff, "decision_records": record_cutoff},
                             }),
                         };

@@ -235,6 +235,8 @@ pub struct PurgeCounts {
     pub media: u64,
     pub embeddings: u64,
     pub decision_records: u64,
+    /// Links whose verification's record went, and links never used, expired for the media period.
+    pub capture_links: u64,
 }
 
 /// Everything stored about one subject in one organisation.
