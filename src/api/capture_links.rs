@@ -65,7 +65,7 @@ impl CaptureLinkView {
             subject_ref,
             purpose: link.purpose.clone(),
             external_ref: link.external_ref.clone(),
-            status: link_status(link, now).into(),
+            status: LinkState::of(link, now).as_str().into(),
             created_at: rfc3339(link.created_at),
             expires_at: rfc3339(link.expires_at),
             consent_ref: link.consent_ref.clone(),
@@ -75,16 +75,45 @@ impl CaptureLinkView {
     }
 }
 
-/// The state of a link at `now` (pure).
-pub fn link_status(link: &CaptureLinkRow, now: i64) -> &'static str {
-    if link.used_at.is_some() {
-        "submitted"
-    } else if link.expires_at <= now {
-        "expired"
-    } else if link.consent_ref.is_some() {
-        "consented"
-    } else {
-        "open"
+/// Where a link is in its life: the API's `status`, and whether the page may still use it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    Open,
+    Consented,
+    Submitted,
+    Expired,
+}
+
+impl LinkState {
+    /// The state at `now`; a used link stays `Submitted` after it expires (pure).
+    pub fn of(link: &CaptureLinkRow, now: i64) -> Self {
+        if link.used_at.is_some() {
+            LinkState::Submitted
+        } else if link.expires_at <= now {
+            LinkState::Expired
+        } else if link.consent_ref.is_some() {
+            LinkState::Consented
+        } else {
+            LinkState::Open
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkState::Open => "open",
+            LinkState::Consented => "consented",
+            LinkState::Submitted => "submitted",
+            LinkState::Expired => "expired",
+        }
+    }
+
+    /// Why the page can no longer use the link, if it cannot.
+    pub fn refusal(self) -> Option<ErrorCode> {
+        match self {
+            LinkState::Submitted => Some(ErrorCode::CaptureLinkUsed),
+            LinkState::Expired => Some(ErrorCode::CaptureLinkExpired),
+            LinkState::Open | LinkState::Consented => None,
+        }
     }
 }
 
@@ -210,14 +239,26 @@ mod tests {
 
     #[test]
     fn a_link_is_open_then_consented_then_submitted_and_expires() {
+        let status = |l: &CaptureLinkRow, now| LinkState::of(l, now).as_str();
         let mut l = link();
-        assert_eq!(link_status(&l, 10), "open");
-        assert_eq!(link_status(&l, 1000), "expired");
+        assert_eq!(status(&l, 10), "open");
+        assert_eq!(status(&l, 1000), "expired");
         l.consent_ref = Some("cns_1".into());
-        assert_eq!(link_status(&l, 10), "consented");
+        assert_eq!(status(&l, 10), "consented");
         l.used_at = Some(20);
-        assert_eq!(link_status(&l, 10), "submitted");
-        assert_eq!(link_status(&l, 5000), "submitted");
+        assert_eq!(status(&l, 10), "submitted");
+        assert_eq!(status(&l, 5000), "submitted");
+    }
+
+    #[test]
+    fn a_used_link_is_used_even_after_it_expired() {
+        let refusal = |l: &CaptureLinkRow, now| LinkState::of(l, now).refusal();
+        let mut l = link();
+        assert_eq!(refusal(&l, 999), None);
+        assert_eq!(refusal(&l, 1000), Some(ErrorCode::CaptureLinkExpired));
+        l.used_at = Some(500);
+        assert_eq!(refusal(&l, 999), Some(ErrorCode::CaptureLinkUsed));
+        assert_eq!(refusal(&l, 5000), Some(ErrorCode::CaptureLinkUsed));
     }
 
     #[test]

@@ -149,8 +149,12 @@ pub async fn precheck(
         image("document", &document)?;
         selfie.map(|s| image("selfie", &s)).transpose()?;
         if let Some(video) = video {
-            decode_video(video.to_vec(), &settings.video, |_| ControlFlow::Break(()))
-                .map_err(|e| with_part("video", e.into()))?;
+            decode_video(
+                Vec::from(video),
+                &settings.video,
+                |_| ControlFlow::Break(()),
+            )
+            .map_err(|e| with_part("video", e.into()))?;
         }
         Ok(())
     })
@@ -200,7 +204,7 @@ pub async fn evaluate(
                 let still = still.map(|b| image("selfie", &b)).transpose()?;
                 let report = check_video(
                     &FrameAnalyzer::new(&analyzer),
-                    video.to_vec(),
+                    Vec::from(video),
                     &challenge.actions,
                     &settings.video,
                     &settings.liveness,

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use self::notice::notice;
+use crate::api::capture_links::LinkState;
 use crate::api::challenges::{issue, ChallengeView};
 use crate::api::consents::check_consent_of;
 use crate::api::error::{ApiError, ErrorCode};
@@ -32,6 +33,7 @@ use crate::api::verifications::{
 };
 use crate::api::{bounded_text, JsonBody};
 use crate::console::html::esc;
+use crate::console::page_headers;
 use crate::console::session::token_hash;
 use crate::domain::{LawfulBasis, Purpose};
 use crate::store::{now_ms, CaptureLinkRow, ConsentRow, NewAudit, StoreError};
@@ -57,25 +59,16 @@ pub fn router() -> Router<AppState> {
 /// page only; no Referer (the address holds the token).
 async fn security_headers(mut response: Response) -> Response {
     let h = response.headers_mut();
-    let set = |h: &mut HeaderMap, name: HeaderName, value: &'static str| {
-        h.insert(name, HeaderValue::from_static(value));
-    };
-    set(
+    page_headers(
         h,
-        header::CONTENT_SECURITY_POLICY,
         "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob: mediastream:; \
          style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; \
          form-action 'self'; base-uri 'none'",
     );
-    set(
-        h,
+    h.insert(
         HeaderName::from_static("permissions-policy"),
-        "camera=(self), microphone=(), geolocation=()",
+        HeaderValue::from_static("camera=(self), microphone=(), geolocation=()"),
     );
-    set(h, header::CACHE_CONTROL, "no-store");
-    set(h, header::X_FRAME_OPTIONS, "DENY");
-    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    set(h, header::REFERRER_POLICY, "no-referrer");
     response
 }
 
@@ -111,17 +104,6 @@ fn human_time(ms: i64) -> String {
     t.format(&format).unwrap_or_default()
 }
 
-/// Why a link cannot be used at `now`, if it cannot (pure).
-pub fn unusable(link: &CaptureLinkRow, now: i64) -> Option<ErrorCode> {
-    if link.used_at.is_some() {
-        Some(ErrorCode::CaptureLinkUsed)
-    } else if link.expires_at <= now {
-        Some(ErrorCode::CaptureLinkExpired)
-    } else {
-        None
-    }
-}
-
 /// Whether a path segment can be a token at all (`random_token`: 43 URL-safe base64 characters), so
 /// anything else is refused without a database query (pure).
 fn token_shaped(token: &str) -> bool {
@@ -146,7 +128,7 @@ async fn find_link(state: &AppState, token: &str) -> Result<CaptureLinkRow, ApiE
 /// The link a token opens, if it can still be used.
 async fn usable_link(state: &AppState, token: &str) -> Result<(CaptureLinkRow, Purpose), ApiError> {
     let link = find_link(state, token).await?;
-    if let Some(code) = unusable(&link, now_ms()) {
+    if let Some(code) = LinkState::of(&link, now_ms()).refusal() {
         return Err(ApiError::new(code));
     }
     let purpose = Purpose::parse(&link.purpose)
@@ -371,7 +353,7 @@ async fn submission(
     let link = find_link(&state, &token).await?;
     // Namespaced by the link: the page's keys never meet a submitter's.
     let key = idempotency_key(&headers)?.map(|k| format!("capture:{}:{k}", link.id));
-    if let Some(code) = unusable(&link, now_ms()) {
+    if let Some(code) = LinkState::of(&link, now_ms()).refusal() {
         if let (Some(key), Some(submitted)) = (&key, &link.verification_id) {
             let earlier = state.store.find_by_idempotency_key(&link.org, key).await?;
             if earlier.is_some_and(|v| &v.id == submitted) {
@@ -450,29 +432,6 @@ mod tests {
             fill("{{a}} and {{a}}, {{b}}", &[("a", "x"), ("b", "&lt;")]),
             "x and x, &lt;"
         );
-    }
-
-    #[test]
-    fn a_used_link_is_used_even_after_it_expired() {
-        let mut link = CaptureLinkRow {
-            id: "cap_1".into(),
-            org: "o".into(),
-            token_hash: "h".into(),
-            subject_id: "s".into(),
-            purpose: "ecs_application".into(),
-            external_ref: None,
-            created_by: "key:k".into(),
-            created_at: 0,
-            expires_at: 1000,
-            consent_ref: None,
-            verification_id: None,
-            used_at: None,
-        };
-        assert_eq!(unusable(&link, 999), None);
-        assert_eq!(unusable(&link, 1000), Some(ErrorCode::CaptureLinkExpired));
-        link.used_at = Some(500);
-        assert_eq!(unusable(&link, 999), Some(ErrorCode::CaptureLinkUsed));
-        assert_eq!(unusable(&link, 5000), Some(ErrorCode::CaptureLinkUsed));
     }
 
     #[test]

@@ -12,7 +12,7 @@ pub mod session;
 pub mod totp;
 
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
-use axum::http::header::{self, HeaderName, HeaderValue};
+use axum::http::header::{self, HeaderValue};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::middleware;
@@ -57,21 +57,26 @@ pub fn router() -> Router<AppState> {
         .layer(middleware::map_response(security_headers))
 }
 
-/// On every console response: nothing cached, nothing framed, nothing loaded from elsewhere.
-async fn security_headers(mut response: Response) -> Response {
-    let h = response.headers_mut();
-    let set = |h: &mut axum::http::HeaderMap, name: HeaderName, value: &'static str| {
+/// The headers of every page idv serves to a browser (console and capture page): `csp`, nothing
+/// cached, framed or sniffed, no Referer.
+pub fn page_headers(h: &mut axum::http::HeaderMap, csp: &'static str) {
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, csp),
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ] {
         h.insert(name, HeaderValue::from_static(value));
-    };
-    set(
-        h,
-        header::CONTENT_SECURITY_POLICY,
+    }
+}
+
+/// On every console response: nothing loaded from elsewhere.
+async fn security_headers(mut response: Response) -> Response {
+    page_headers(
+        response.headers_mut(),
         "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
     );
-    set(h, header::CACHE_CONTROL, "no-store");
-    set(h, header::X_FRAME_OPTIONS, "DENY");
-    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    set(h, header::REFERRER_POLICY, "no-referrer");
     response
 }
 
@@ -412,7 +417,6 @@ async fn queue(
 
 /// A video's liveness check as the case page says it: "refer: turn_left found, blink not found" (pure).
 fn liveness_check(l: &LivenessRecord) -> String {
-    let verdict = serde_json::to_value(l.verdict).expect("serialisable");
     let actions: Vec<String> = l
         .actions
         .iter()
@@ -421,11 +425,7 @@ fn liveness_check(l: &LivenessRecord) -> String {
             format!("{} {found}", a.action.as_str())
         })
         .collect();
-    format!(
-        "{}: {}",
-        verdict.as_str().unwrap_or("?"),
-        actions.join(", ")
-    )
+    format!("{}: {}", l.verdict.as_str(), actions.join(", "))
 }
 
 /// What the case page shows, from the case, its decision record and the media still held.

@@ -108,6 +108,16 @@ pub enum Verdict {
     Refer,
 }
 
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Refer => "refer",
+        }
+    }
+}
+
 /// Where each asked action was found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ActionResult {

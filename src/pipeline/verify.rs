@@ -366,10 +366,8 @@ pub struct CaptureVerification {
 
 /// The reason a liveness verdict other than `pass` adds when its own reasons name nothing (pure).
 fn verdict_reason(verdict: Verdict, reasons: &[String]) -> Option<String> {
-    (verdict != Verdict::Pass && reasons.is_empty()).then(|| {
-        let v = serde_json::to_value(verdict).expect("serialisable");
-        format!("liveness_{}", v.as_str().unwrap_or("not_passed"))
-    })
+    (verdict != Verdict::Pass && reasons.is_empty())
+        .then(|| format!("liveness_{}", verdict.as_str()))
 }
 
 /// Whether a still selfie shows the person of the video (pure): `None` when either has no face.
