@@ -11,12 +11,14 @@
 mod common;
 
 use common::app::*;
-use common::root;
-use idv::console::accounts::{create_reviewer, Enrolment};
-use idv::console::totp;
+use common::{ffmpeg, root, sample, shared_data};
+use idv::domain::totp;
+use idv::service::reviewers::{create_reviewer, Enrolment};
 use idv::settings::Settings;
+use idv::store::{now_ms, ChallengeRow};
 use idv::vault::{resolve_master_key, Vault};
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::multipart::{Form, Part};
 use reqwest::{redirect, StatusCode};
 use serde_json::Value;
 
@@ -303,7 +305,12 @@ async fn a_reviewer_resolves_a_referred_case_in_chromium() {
         "no image was shown yet"
     );
 
-    // Chromium: alice signs in, opens the queue and the case, sees both faces and the scores, resolves.
+    // A liveness-video case: the clip (as WebM, which every browser plays) performs its challenge, but
+    // the document shows someone else, so the decision is referred.
+    let video_case = video_case(&app, &submitter).await;
+
+    // Chromium: alice signs in, plays the video case's clip from the console, opens the still case,
+    // sees both faces and the scores, resolves.
     let shots = root().join("target/screenshots");
     let out = tokio::process::Command::new("node")
         .arg(root().join("tests/browser/console.mjs"))
@@ -315,6 +322,7 @@ async fn a_reviewer_resolves_a_referred_case_in_chromium() {
             &case_id,
         ])
         .arg(&shots)
+        .arg(&video_case)
         .output()
         .await
         .expect("node runs (run scripts/setup.sh)");
@@ -345,9 +353,26 @@ async fn a_reviewer_resolves_a_referred_case_in_chromium() {
         shown["document_width"].as_u64().unwrap() > 0
             && shown["selfie_width"].as_u64().unwrap() > 0
     );
-    for shot in ["queue.png", "case.png"] {
+    for shot in ["queue.png", "case.png", "case-video.png"] {
         assert!(shots.join(shot).is_file(), "{shot}");
     }
+    assert!(shown["video_ready_state"].as_u64().unwrap() >= 2, "{shown}");
+    assert!(shown["video_width"].as_u64().unwrap() > 0, "{shown}");
+    let video_views: Vec<_> = app
+        .store
+        .audit_chain()
+        .await
+        .unwrap()
+        .0
+        .into_iter()
+        .filter(|e| e.event == "review.media_viewed" && e.entity == video_case)
+        .filter(|e| e.details.contains("\"kind\":\"video\""))
+        .map(|e| e.actor)
+        .collect();
+    assert!(
+        !video_views.is_empty() && video_views.iter().all(|a| a == "reviewer:alice"),
+        "the video was served by the console's audited route: {video_views:?}"
+    );
 
     // Through the API: the resolution is recorded beside the unchanged decision, by alice.
     let (_, case) = app
@@ -391,6 +416,69 @@ async fn a_reviewer_resolves_a_referred_case_in_chromium() {
     let r = console_get(&app, "/review/queue", Some(&bob_s.cookie), None).await;
     assert_to_signin(&r, "after sign-out");
     app.stop().await;
+}
+
+/// A referred case with a liveness video: the shared d3 clip as WebM (VP8), answering a challenge it
+/// performs, against another person's document.
+async fn video_case(app: &TestApp, submitter: &str) -> String {
+    let webm = root().join("target/test-media/console/d3.webm");
+    if !webm.is_file() {
+        std::fs::create_dir_all(webm.parent().unwrap()).unwrap();
+        let clip = shared_data().join("liveportrait/video/d3.mp4");
+        ffmpeg(&[
+            "-i",
+            &clip.display().to_string(),
+            "-an",
+            "-c:v",
+            "libvpx",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+            "-b:v",
+            "1M",
+            &webm.display().to_string(),
+        ]);
+    }
+    let challenge = ChallengeRow {
+        id: format!("chl_{}", uuid::Uuid::new_v4().simple()),
+        org: "acme".into(),
+        nonce: "test".into(),
+        actions: serde_json::to_string(&["turn_right", "blink"]).unwrap(),
+        created_at: now_ms(),
+        expires_at: now_ms() + 300_000,
+        capture_link_id: None,
+    };
+    app.store.create_challenge(&challenge).await.unwrap();
+    let consent = app
+        .consent(submitter, "subject-v1", "ecs_application")
+        .await;
+    let form = Form::new()
+        .part(
+            "document",
+            Part::bytes(std::fs::read(sample("biden.jpg")).unwrap()).file_name("document.jpg"),
+        )
+        .part(
+            "video",
+            Part::bytes(std::fs::read(&webm).unwrap()).file_name("video.webm"),
+        )
+        .text("subject_ref", "subject-v1")
+        .text("consent_ref", consent)
+        .text("purpose", "ecs_application")
+        .text("challenge_id", challenge.id);
+    let r = app
+        .http
+        .post(format!("{}/v1/verifications", app.base))
+        .bearer_auth(submitter)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["decision"], "referred", "{v}");
+    v["review_case_id"].as_str().unwrap().to_string()
 }
 
 #[test]

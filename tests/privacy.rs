@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use base64::Engine as _;
 use common::app::*;
 use common::sample;
-use idv::api::Application;
+use idv::http::Application;
 use idv::store::{now_ms, Store};
 use reqwest::StatusCode;
 use serde_json::{json, Value};

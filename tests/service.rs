@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::app::*;
 use common::sample;
-use idv::api::Application;
+use idv::http::Application;
 use idv::store::{now_ms, Store};
 use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;

@@ -6,42 +6,13 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
-use super::error::{ApiError, ErrorCode};
-use super::keys::hash_secret;
-use super::state::AppState;
+use crate::domain::token::token_hash;
 use crate::domain::Role;
+use crate::service::caller::Caller;
+use crate::service::error::{ApiError, ErrorCode};
+use crate::service::state::AppState;
 
-/// The authenticated caller.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub key_id: String,
-    pub org: String,
-    pub role: Role,
-}
-
-impl Caller {
-    /// The actor recorded in the audit log.
-    pub fn actor(&self) -> String {
-        format!("key:{}", self.key_id)
-    }
-
-    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
-        if self.role.allows(roles) {
-            Ok(())
-        } else {
-            let allowed: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-            Err(ApiError::detail(
-                ErrorCode::Forbidden,
-                format!(
-                    "this key's role is {}; this needs {}",
-                    self.role,
-                    allowed.join(" or ")
-                ),
-            ))
-        }
-    }
-}
-
+/// The caller of an API route: a valid key, within its rate limit.
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
@@ -59,7 +30,7 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated))?;
         let key = state
             .store
-            .find_key(&hash_secret(secret))
+            .find_key(&token_hash(secret))
             .await?
             .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated))?;
         let role = Role::parse(&key.role)
@@ -68,10 +39,6 @@ impl FromRequestParts<AppState> for Caller {
             .rate_limiter
             .check(&key.id, Instant::now())
             .map_err(|secs| ApiError::new(ErrorCode::RateLimited).retry_after(secs))?;
-        Ok(Caller {
-            key_id: key.id,
-            org: key.org,
-            role,
-        })
+        Ok(Caller::api_key(&key.id, key.org, role))
     }
 }

@@ -17,7 +17,7 @@ use utoipa::{Modify, OpenApi};
         super::invigilation::frame, super::invigilation::get, super::invigilation::close,
         super::capture_links::create, super::capture_links::get,
     ),
-    components(schemas(super::error::Problem)),
+    components(schemas(crate::http::error::Problem)),
     modifiers(&BearerAuth),
     tags((name = "consents"), (name = "verifications"), (name = "invigilation", description = "Remote invigilation: webcam frames checked against the enrolled candidate; flags go to a person"), (name = "reviews", description = "Human review of referred and sampled decisions (reviewer role)"), (name = "subjects", description = "Data-subject rights: access, erasure, restriction (auditor role)"), (name = "capture", description = "One-time links to the applicant capture page (/capture/{token}): privacy notice and consent, document photo, challenge video and selfie from the browser's camera")),
 )]

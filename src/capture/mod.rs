@@ -22,21 +22,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use self::notice::notice;
-use crate::api::capture_links::LinkState;
-use crate::api::challenges::{issue, ChallengeView};
-use crate::api::consents::check_consent_of;
-use crate::api::error::{ApiError, ErrorCode};
-use crate::api::keys::new_id;
-use crate::api::state::AppState;
-use crate::api::verifications::{
-    accept, idempotency_key, read_submission, CaptureUploads, NewVerification,
-};
-use crate::api::{bounded_text, JsonBody};
-use crate::console::html::esc;
-use crate::console::page_headers;
-use crate::console::session::token_hash;
-use crate::domain::{LawfulBasis, Purpose};
-use crate::store::{now_ms, CaptureLinkRow, ConsentRow, NewAudit, StoreError};
+use crate::http::extract::{idempotency_key, JsonBody};
+use crate::http::multipart::read_submission;
+use crate::http::page::{esc, page_headers};
+use crate::service::capture_links::{self, LinkSubmission};
+use crate::service::challenges::ChallengeView;
+use crate::service::error::{ApiError, ErrorCode};
+use crate::service::state::AppState;
 
 const PAGE: &str = include_str!("page.html");
 const ERROR_PAGE: &str = include_str!("error.html");
@@ -104,38 +96,6 @@ fn human_time(ms: i64) -> String {
     t.format(&format).unwrap_or_default()
 }
 
-/// Whether a path segment can be a token at all (`random_token`: 43 URL-safe base64 characters), so
-/// anything else is refused without a database query (pure).
-fn token_shaped(token: &str) -> bool {
-    token.len() == 43
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// The link a token opens, whatever its state.
-async fn find_link(state: &AppState, token: &str) -> Result<CaptureLinkRow, ApiError> {
-    if !token_shaped(token) {
-        return Err(ApiError::new(ErrorCode::CaptureLinkNotFound));
-    }
-    state
-        .store
-        .capture_link_by_token(&token_hash(token))
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::CaptureLinkNotFound))
-}
-
-/// The link a token opens, if it can still be used.
-async fn usable_link(state: &AppState, token: &str) -> Result<(CaptureLinkRow, Purpose), ApiError> {
-    let link = find_link(state, token).await?;
-    if let Some(code) = LinkState::of(&link, now_ms()).refusal() {
-        return Err(ApiError::new(code));
-    }
-    let purpose = Purpose::parse(&link.purpose)
-        .ok_or_else(|| ApiError::internal("a capture link with an unknown purpose"))?;
-    Ok((link, purpose))
-}
-
 /// What the person reads when a link cannot be used.
 fn refusal_page(e: &ApiError) -> Response {
     let (title, message) = match e.code {
@@ -170,7 +130,7 @@ fn refusal_page(e: &ApiError) -> Response {
 
 /// The page itself, or what went wrong with the link.
 async fn page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    let (link, purpose) = match usable_link(&state, &token).await {
+    let (link, purpose) = match capture_links::usable_by_token(&state, &token).await {
         Ok(found) => found,
         Err(e) => return refusal_page(&e),
     };
@@ -217,86 +177,22 @@ async fn consent(
     Path(token): Path<String>,
     JsonBody(body): JsonBody<ConsentBody>,
 ) -> Result<(StatusCode, Json<ConsentGiven>), ApiError> {
-    let (link, purpose) = usable_link(&state, &token).await?;
-    if let Some(existing) = &link.consent_ref {
-        let c = state
-            .store
-            .get_consent(&link.org, existing)
-            .await?
-            .ok_or_else(|| ApiError::internal("a capture link names a missing consent"))?;
-        return Ok((
-            StatusCode::OK,
-            Json(ConsentGiven {
-                consent_ref: c.consent_ref,
-                notice_version: c.notice_version,
-            }),
-        ));
-    }
-    let shown = bounded_text("notice_version", &body.notice_version, 64)?;
-    let current = notice(purpose, &state.settings).version;
-    if shown != current {
-        return Err(ApiError::detail(
-            ErrorCode::NoticeChanged,
-            format!("the current notice is {current}; reload the page to read it"),
-        ));
-    }
-    let now = now_ms();
-    let row = ConsentRow {
-        consent_ref: new_id("cns"),
-        org: link.org.clone(),
-        subject_id: link.subject_id.clone(),
-        purpose: link.purpose.clone(),
-        lawful_basis: LawfulBasis::ExplicitConsent.as_str().into(),
-        notice_version: current,
-        status: "active".into(),
-        created_at: now,
-        withdrawn_at: None,
+    let given = capture_links::agree(&state, &token, &body.notice_version, |purpose| {
+        notice(purpose, &state.settings).version
+    })
+    .await?;
+    let status = if given.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
     };
-    let audit = NewAudit {
-        at: now,
-        org: link.org.clone(),
-        actor: format!("capture:{}", link.id),
-        event: "consent.recorded",
-        entity: row.consent_ref.clone(),
-        subject_digest: Some(link.subject_id.clone()),
-        details: json!({"purpose": row.purpose, "lawful_basis": row.lawful_basis,
-                        "notice_version": row.notice_version, "capture_link": link.id}),
-    };
-    match state
-        .store
-        .record_link_consent(&link.id, &row, &audit)
-        .await
-    {
-        Ok(()) => Ok((
-            StatusCode::CREATED,
-            Json(ConsentGiven {
-                consent_ref: row.consent_ref,
-                notice_version: row.notice_version,
-            }),
-        )),
-        // Two agreements raced, or the link was used or expired meanwhile: nothing was written.
-        Err(StoreError::Conflict(_)) => Err(ApiError::detail(
-            ErrorCode::IdempotencyConflict,
-            "the link changed meanwhile; reload the page",
-        )),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// The consent a link's page gave, still active.
-async fn link_consent(
-    state: &AppState,
-    link: &CaptureLinkRow,
-    purpose: Purpose,
-) -> Result<ConsentRow, ApiError> {
-    check_consent_of(
-        state,
-        &link.org,
-        link.consent_ref.as_deref(),
-        &link.subject_id,
-        purpose,
-    )
-    .await
+    Ok((
+        status,
+        Json(ConsentGiven {
+            consent_ref: given.consent.consent_ref,
+            notice_version: given.consent.notice_version,
+        }),
+    ))
 }
 
 #[derive(Serialize)]
@@ -312,16 +208,11 @@ async fn challenge(
     State(state): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<(StatusCode, Json<CaptureChallenge>), ApiError> {
-    let (link, purpose) = usable_link(&state, &token).await?;
-    link_consent(&state, &link, purpose).await?;
-    let max = state.settings.capture.max_challenges_per_link;
-    if !state.store.count_link_challenge(&link.id, max).await? {
-        return Err(ApiError::new(ErrorCode::CaptureAttemptsExceeded));
-    }
+    let challenge = capture_links::issue_challenge(&state, &token).await?;
     Ok((
         StatusCode::CREATED,
         Json(CaptureChallenge {
-            challenge: issue(&state, &link.org, Some(&link.id)).await?,
+            challenge,
             seconds_per_action: state.settings.capture.seconds_per_action,
         }),
     ))
@@ -349,39 +240,17 @@ async fn submission(
     request: Request,
 ) -> Result<Response, ApiError> {
     let received = || (StatusCode::ACCEPTED, Json(json!({"status": "received"}))).into_response();
-    // An unknown token is refused at once; a known link's refusals read the upload first.
-    let link = find_link(&state, &token).await?;
-    // Namespaced by the link: the page's keys never meet a submitter's.
-    let key = idempotency_key(&headers)?.map(|k| format!("capture:{}:{k}", link.id));
-    if let Some(code) = LinkState::of(&link, now_ms()).refusal() {
-        if let (Some(key), Some(submitted)) = (&key, &link.verification_id) {
-            let earlier = state.store.find_by_idempotency_key(&link.org, key).await?;
-            if earlier.is_some_and(|v| &v.id == submitted) {
-                drain(request).await;
-                return Ok(received());
-            }
+    let key = idempotency_key(&headers)?;
+    // An unknown token is refused at once; a known link's refusals read the upload first, so the
+    // browser, still sending it, gets the answer.
+    let ready = match capture_links::prepare_submission(&state, &token, key).await {
+        Ok(LinkSubmission::Ready(ready)) => ready,
+        Ok(LinkSubmission::AlreadyReceived) => {
+            drain(request).await;
+            return Ok(received());
         }
-        return refused(request, ApiError::new(code)).await;
-    }
-    let Some(purpose) = Purpose::parse(&link.purpose) else {
-        return refused(
-            request,
-            ApiError::internal("a capture link with an unknown purpose"),
-        )
-        .await;
-    };
-    let consent = match link_consent(&state, &link, purpose).await {
-        Ok(c) => c,
+        Err(e) if e.code == ErrorCode::CaptureLinkNotFound => return Err(e),
         Err(e) => return refused(request, e).await,
-    };
-    let subject = match state
-        .vault
-        .subject_key(&state.store, &link.subject_id)
-        .await?
-    {
-        Some(s) if s.restricted_at.is_none() => s,
-        Some(_) => return refused(request, ApiError::new(ErrorCode::ProcessingRestricted)).await,
-        None => return refused(request, ApiError::new(ErrorCode::SubjectErased)).await,
     };
     let mut multipart = Multipart::from_request(request, &state)
         .await
@@ -391,34 +260,8 @@ async fn submission(
                 format!("expected multipart/form-data: {e}"),
             )
         })?;
-    let sub = read_submission(&mut multipart, &state).await?;
-    if sub.names_references() {
-        return Err(ApiError::detail(
-            ErrorCode::InvalidField,
-            "the link names the subject, consent and purpose: send only the files and challenge_id",
-        ));
-    }
-    let (document, capture) = sub.uploads()?;
-    if matches!(capture, CaptureUploads::Selfie(_)) {
-        return Err(ApiError::detail(
-            ErrorCode::InvalidField,
-            "the capture page sends a `video` with its `challenge_id`",
-        ));
-    }
-    let request = NewVerification {
-        org: link.org.clone(),
-        actor: format!("capture:{}", link.id),
-        subject,
-        consent,
-        purpose,
-        external_ref: link.external_ref.clone(),
-        document,
-        capture,
-        idempotency_key: key,
-        asynchronous: true,
-        capture_link: Some(link.id.clone()),
-    };
-    accept(&state, request).await?;
+    let sub = read_submission(&mut multipart, &state.settings).await?;
+    capture_links::submit(&state, ready, sub).await?;
     Ok(received())
 }
 
@@ -432,14 +275,6 @@ mod tests {
             fill("{{a}} and {{a}}, {{b}}", &[("a", "x"), ("b", "&lt;")]),
             "x and x, &lt;"
         );
-    }
-
-    #[test]
-    fn only_token_shaped_paths_reach_the_database() {
-        let token = crate::console::session::random_token();
-        assert!(token_shaped(&token));
-        assert!(!token_shaped("static"));
-        assert!(!token_shaped(&format!("{}'", &token[..42])));
     }
 
     #[test]

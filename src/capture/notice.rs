@@ -5,8 +5,8 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::console::html::esc;
 use crate::domain::Purpose;
+use crate::http::page::esc;
 use crate::settings::Settings;
 
 /// Bumped when the notices are rewritten; the digest after it tells apart what configuration fills in.

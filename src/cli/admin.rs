@@ -4,10 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use idv::api::keys::{generate_secret, hash_secret, new_id};
 use idv::audit::verify_chain;
-use idv::console::accounts::create_reviewer;
+use idv::domain::token::{generate_secret, new_id, token_hash};
 use idv::domain::Role;
+use idv::service::reviewers::create_reviewer;
 use idv::settings::Settings;
 use idv::store::{now_ms, KeyRow, NewAudit, Store};
 use idv::vault::{master_key_file, resolve_master_key, MasterKey, Vault, VaultError};
@@ -171,7 +171,7 @@ pub fn keys(settings: Settings, args: KeysArgs) -> Result<ExitCode, CliError> {
                     org: org.clone(),
                     role: role.as_str().into(),
                     label,
-                    key_hash: hash_secret(&secret),
+                    key_hash: token_hash(&secret),
                     created_at: now_ms(),
                 };
                 let audit = NewAudit {
@@ -351,7 +351,7 @@ pub fn retention(settings: Settings, args: RetentionArgs) -> Result<ExitCode, Cl
         if as_json {
             println!(
                 "{}",
-                json!({"dry_run": dry_run, "as_of": idv::api::rfc3339(now), "purposes": counts})
+                json!({"dry_run": dry_run, "as_of": idv::domain::clock::rfc3339(now), "purposes": counts})
             );
         } else {
             let verb = if dry_run {
@@ -359,7 +359,10 @@ pub fn retention(settings: Settings, args: RetentionArgs) -> Result<ExitCode, Cl
             } else {
                 "deleted"
             };
-            println!("retention as of {}: {verb}", idv::api::rfc3339(now));
+            println!(
+                "retention as of {}: {verb}",
+                idv::domain::clock::rfc3339(now)
+            );
             println!(
                 "{:<22} {:>8} {:>11} {:>17} {:>14}",
                 "purpose", "media", "embeddings", "decision_records", "capture_links"
@@ -389,7 +392,7 @@ pub fn reviewers(settings: Settings, args: ReviewersArgs) -> Result<ExitCode, Cl
         let e = create_reviewer(&store, &vault, &org, &username, "cli")
             .await
             .map_err(|e| match e {
-                idv::console::accounts::AccountError::Store(_) => {
+                idv::service::reviewers::AccountError::Store(_) => {
                     CliError::new(e.code(), e.to_string())
                 }
                 _ => CliError::input(e.code(), e.to_string()),

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
-use idv::api::Application;
+use idv::http::Application;
 use idv::models::ModelKind;
 use idv::settings::Settings;
 

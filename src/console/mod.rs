@@ -6,10 +6,8 @@
 //! resolution form, recorded exactly as the API records it. A reviewer sees their organisation's cases
 //! only. API keys mean nothing here: the console knows reviewers, not keys.
 
-pub mod accounts;
 pub mod html;
 pub mod session;
-pub mod totp;
 
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
 use axum::http::header::{self, HeaderValue};
@@ -20,19 +18,17 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
-use serde_json::json;
 
 use self::html::{CaseView, QueueRow, ResolutionView, Reviewer};
-use self::session::{
-    cookie_value, csrf_ok, random_token, set_cookie, token_hash, SESSION_COOKIE, SIGNIN_COOKIE,
-};
-use crate::api::error::{ApiError, ErrorCode};
-use crate::api::record::{DecisionRecord, LivenessRecord};
-use crate::api::reviews::{case_of, image_response, record_resolution, view_media};
-use crate::api::rfc3339;
-use crate::api::state::AppState;
+use self::session::{cookie_value, set_cookie, SESSION_COOKIE, SIGNIN_COOKIE};
+use crate::domain::token::{random_token, token_matches};
 use crate::domain::{Purpose, ReviewOutcome};
-use crate::store::{now_ms, ConsoleSessionRow, NewAudit, ReviewerRow};
+use crate::http::page::{media_response, page_headers, query_value};
+use crate::service::error::{ApiError, ErrorCode};
+use crate::service::record::LivenessRecord;
+use crate::service::reviewers::{self, SignedIn};
+use crate::service::reviews::{self, ListQuery};
+use crate::service::state::AppState;
 
 const CSS: &str = include_str!("console.css");
 /// The one message for every failed sign-in: it does not tell which part was wrong.
@@ -55,20 +51,6 @@ pub fn router() -> Router<AppState> {
         .route("/review/static/console.css", get(css))
         .layer(DefaultBodyLimit::max(64 << 10))
         .layer(middleware::map_response(security_headers))
-}
-
-/// The headers of every page idv serves to a browser (console and capture page): `csp`, nothing
-/// cached, framed or sniffed, no Referer.
-pub fn page_headers(h: &mut axum::http::HeaderMap, csp: &'static str) {
-    for (name, value) in [
-        (header::CONTENT_SECURITY_POLICY, csp),
-        (header::CACHE_CONTROL, "no-store"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
-    ] {
-        h.insert(name, HeaderValue::from_static(value));
-    }
 }
 
 /// On every console response: nothing loaded from elsewhere.
@@ -116,23 +98,19 @@ fn csrf_refused(reviewer: Option<&Reviewer>) -> Response {
 
 /// A signed-in reviewer: from the session cookie, or a redirect to the sign-in page (GET and POST
 /// alike; no data either way).
-pub struct Signed {
-    pub reviewer: ReviewerRow,
-    pub session: ConsoleSessionRow,
-}
+pub struct Signed(SignedIn);
 
 impl Signed {
     fn view(&self) -> Reviewer<'_> {
         Reviewer {
-            username: &self.reviewer.username,
-            org: &self.reviewer.org,
-            csrf: &self.session.csrf_token,
+            username: &self.0.reviewer.username,
+            org: &self.0.reviewer.org,
+            csrf: &self.0.session.csrf_token,
         }
     }
 
-    /// The actor the audit log records.
-    pub fn actor(&self) -> String {
-        format!("reviewer:{}", self.reviewer.username)
+    fn csrf_ok(&self, submitted: &str) -> bool {
+        token_matches(&self.0.session.csrf_token, Some(submitted))
     }
 }
 
@@ -154,14 +132,10 @@ impl FromRequestParts<AppState> for Signed {
         let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
             return Err(see_other("/review/signin"));
         };
-        match state
-            .store
-            .console_session(&token_hash(token), now_ms())
-            .await
-        {
-            Ok(Some((session, reviewer))) => Ok(Signed { reviewer, session }),
+        match reviewers::session(state, token).await {
+            Ok(Some(signed)) => Ok(Signed(signed)),
             Ok(None) => Err(see_other("/review/signin")),
-            Err(e) => Err(error_response(None, ApiError::from(e))),
+            Err(e) => Err(error_response(None, e)),
         }
     }
 }
@@ -207,102 +181,29 @@ struct SigninForm {
     code: String,
 }
 
-/// Checks username, password and code; every failure looks the same, counts towards the lock, and
-/// takes about as long (an unknown username is checked against a decoy hash).
+/// Signs a reviewer in; every failure answers the same page.
 async fn signin(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
     Form(form): Form<SigninForm>,
 ) -> Response {
-    let Some(expected) = cookie(&headers, SIGNIN_COOKIE) else {
-        return csrf_refused(None);
-    };
-    if !csrf_ok(expected, Some(&form.csrf)) {
+    if !token_matches(
+        cookie(&headers, SIGNIN_COOKIE).unwrap_or(""),
+        Some(&form.csrf),
+    ) {
         return csrf_refused(None);
     }
-    let failed = || {
-        html_page(
-            StatusCode::UNAUTHORIZED,
-            html::signin_page(&form.csrf, Some(SIGNIN_FAILED)),
-        )
+    let token = match reviewers::sign_in(&state, &form.username, &form.password, &form.code).await {
+        Ok(Some(token)) => token,
+        Ok(None) => {
+            return html_page(
+                StatusCode::UNAUTHORIZED,
+                html::signin_page(&form.csrf, Some(SIGNIN_FAILED)),
+            )
+        }
+        Err(e) => return error_response(None, e),
     };
     let settings = &state.settings.review;
-    let now = now_ms();
-    let reviewer = match state.store.reviewer_by_username(form.username.trim()).await {
-        Ok(r) => r.filter(|r| r.disabled_at.is_none()),
-        Err(e) => return error_response(None, e.into()),
-    };
-    let hash = reviewer
-        .as_ref()
-        .map(|r| r.password_hash.clone())
-        .unwrap_or_else(|| accounts::decoy_hash().to_string());
-    let password = form.password.clone();
-    let password_ok =
-        tokio::task::spawn_blocking(move || accounts::verify_password(&password, &hash))
-            .await
-            .unwrap_or(false);
-    let Some(reviewer) = reviewer else {
-        return failed();
-    };
-    if reviewer.locked_until.is_some_and(|t| t > now) {
-        return failed();
-    }
-    let step = match state
-        .vault
-        .open_reviewer_secret(&reviewer.id, &reviewer.totp_sealed)
-    {
-        Ok(secret) => totp::verify(&secret, &form.code, now / 1000),
-        Err(e) => return error_response(None, e.into()),
-    };
-    let actor = format!("reviewer:{}", reviewer.username);
-    let audit = |event: &'static str| NewAudit {
-        at: now,
-        org: reviewer.org.clone(),
-        actor: actor.clone(),
-        event,
-        entity: reviewer.id.clone(),
-        subject_digest: None,
-        details: json!({}),
-    };
-    let mut accepted = false;
-    let token = random_token();
-    if let (true, Some(step)) = (password_ok, step) {
-        let session = ConsoleSessionRow {
-            token_hash: token_hash(&token),
-            reviewer_id: reviewer.id.clone(),
-            csrf_token: random_token(),
-            created_at: now,
-            expires_at: now + settings.console_session_minutes * 60_000,
-        };
-        accepted = match state
-            .store
-            .reviewer_signed_in(&reviewer.id, step, &session, &audit("console.signed_in"))
-            .await
-        {
-            Ok(ok) => ok, // false: this code was already used
-            Err(e) => return error_response(None, e.into()),
-        };
-    }
-    if !accepted {
-        let lock_until = now + settings.console_lockout_minutes * 60_000;
-        match state
-            .store
-            .reviewer_signin_failed(
-                &reviewer.id,
-                settings.console_max_failed_signins,
-                lock_until,
-                &audit("console.signin_failed"),
-            )
-            .await
-        {
-            Ok(true) => {
-                tracing::warn!(reviewer = %reviewer.id, "console account locked after repeated failed sign-ins")
-            }
-            Ok(false) => {}
-            Err(e) => return error_response(None, e.into()),
-        }
-        return failed();
-    }
     let secure = settings.console_secure_cookie;
     let mut response = see_other("/review/queue");
     let h = response.headers_mut();
@@ -334,24 +235,11 @@ async fn signout(
     signed: Signed,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    if !csrf_ok(&signed.session.csrf_token, Some(&form.csrf)) {
+    if !signed.csrf_ok(&form.csrf) {
         return csrf_refused(Some(&signed.view()));
     }
-    let audit = NewAudit {
-        at: now_ms(),
-        org: signed.reviewer.org.clone(),
-        actor: signed.actor(),
-        event: "console.signed_out",
-        entity: signed.reviewer.id.clone(),
-        subject_digest: None,
-        details: json!({}),
-    };
-    if let Err(e) = state
-        .store
-        .end_console_session(&signed.session.token_hash, &audit)
-        .await
-    {
-        return error_response(Some(&signed.view()), e.into());
+    if let Err(e) = reviewers::sign_out(&state, &signed.0).await {
+        return error_response(Some(&signed.view()), e);
     }
     let mut response = see_other("/review/signin");
     let cookie = set_cookie(
@@ -387,27 +275,30 @@ async fn queue(
         Some(Err(())) => {
             return error_response(Some(&signed.view()), ApiError::new(ErrorCode::InvalidField))
         }
-        Some(Ok(p)) => Some(p.as_str()),
+        Some(Ok(p)) => Some(p),
         None => None,
     };
-    let rows = match state
-        .store
-        .list_reviews(&signed.reviewer.org, "open", purpose, 200)
-        .await
-    {
-        Ok(rows) => rows,
-        Err(e) => return error_response(Some(&signed.view()), e.into()),
+    let open = ListQuery {
+        status: None,
+        purpose,
+        limit: Some(200),
     };
-    let rows: Vec<QueueRow> = rows
+    let list = match reviews::list(&state, &signed.0.caller(), open).await {
+        Ok(list) => list,
+        Err(e) => return error_response(Some(&signed.view()), e),
+    };
+    let rows: Vec<QueueRow> = list
+        .reviews
         .into_iter()
         .map(|r| QueueRow {
-            reasons: serde_json::from_str(&r.reasons).unwrap_or_default(),
-            created_at: rfc3339(r.created_at),
+            reasons: r.reasons,
+            created_at: r.created_at,
             id: r.id,
             purpose: r.purpose,
             kind: r.kind,
         })
         .collect();
+    let purpose = purpose.map(|p| p.as_str());
     let purposes: Vec<&str> = Purpose::ALL.iter().map(|p| p.as_str()).collect();
     html_page(
         StatusCode::OK,
@@ -429,54 +320,30 @@ fn liveness_check(l: &LivenessRecord) -> String {
 }
 
 /// What the case page shows, from the case, its decision record and the media still held.
-async fn case_view(state: &AppState, org: &str, id: &str) -> Result<CaseView, ApiError> {
-    let (case, verification) = case_of(state, org, id).await?;
-    let record: Option<DecisionRecord> = verification
-        .record
-        .as_deref()
-        .map(serde_json::from_str)
-        .transpose()
-        .map_err(ApiError::internal)?;
-    let held: Vec<String> = state
-        .store
-        .verification_media(&verification.id)
-        .await?
+async fn case_view(state: &AppState, signed: &Signed, id: &str) -> Result<CaseView, ApiError> {
+    let detail = reviews::get(state, &signed.0.caller(), id).await?;
+    let (case, record) = (detail.case, detail.verification.record);
+    let (media, other_media): (Vec<String>, Vec<String>) = detail
+        .media
         .into_iter()
-        .filter(|m| m.class == "media")
         .map(|m| m.kind)
-        .collect();
-    let (media, other_media): (Vec<String>, Vec<String>) = held
-        .into_iter()
         .partition(|k| ["document", "selfie", "video"].contains(&k.as_str()));
-    let resolution = match (
-        &case.outcome,
-        &case.outcome_reason,
-        &case.resolved_by,
-        case.resolved_at,
-    ) {
-        (Some(outcome), Some(reason), Some(by), Some(at)) => Some(ResolutionView {
-            outcome: outcome.clone(),
-            reason: reason.clone(),
-            resolved_by: by.clone(),
-            resolved_at: rfc3339(at),
-        }),
-        _ => None,
-    };
+    let resolution = case.resolution.map(|r| ResolutionView {
+        outcome: r.outcome,
+        reason: r.reason,
+        resolved_by: r.resolved_by,
+        resolved_at: r.resolved_at,
+    });
     let r = record.as_ref();
     Ok(CaseView {
-        id: case.id.clone(),
-        purpose: case.purpose.clone(),
-        kind: case.kind.clone(),
-        status: case.status.clone(),
-        created_at: rfc3339(case.created_at),
-        reasons: serde_json::from_str(&case.reasons).unwrap_or_default(),
+        id: case.id,
+        purpose: case.purpose,
+        kind: case.kind,
+        status: case.status,
+        created_at: case.created_at,
+        reasons: case.reasons,
         decision: r.map(|r| r.decision.to_string()),
-        comparison: r.and_then(|r| {
-            serde_json::to_value(r.comparison)
-                .ok()?
-                .as_str()
-                .map(String::from)
-        }),
+        comparison: r.map(|r| r.comparison.as_str().to_string()),
         similarity: r.and_then(|r| r.scores.similarity),
         match_at: r.map(|r| r.thresholds.match_at),
         no_match_below: r.map(|r| r.thresholds.no_match_below),
@@ -493,23 +360,21 @@ async fn case_view(state: &AppState, org: &str, id: &str) -> Result<CaseView, Ap
 }
 
 async fn case(State(state): State<AppState>, signed: Signed, Path(id): Path<String>) -> Response {
-    match case_view(&state, &signed.reviewer.org, &id).await {
+    match case_view(&state, &signed, &id).await {
         Ok(view) => html_page(StatusCode::OK, html::case_page(&signed.view(), &view)),
         Err(e) => error_response(Some(&signed.view()), e),
     }
 }
 
-/// One image of a case, audited with the reviewer's name; never cached.
+/// One image (or the liveness video, or an invigilation frame) of a case, exactly as the API serves
+/// it: audited with the reviewer's name, never cached.
 async fn media(
     State(state): State<AppState>,
     signed: Signed,
     Path((id, kind)): Path<(String, String)>,
 ) -> Response {
-    if kind != "document" && kind != "selfie" {
-        return error_response(Some(&signed.view()), ApiError::new(ErrorCode::NotFound));
-    }
-    match view_media(&state, &signed.reviewer.org, &signed.actor(), &id, &kind).await {
-        Ok(bytes) => image_response(bytes),
+    match reviews::view_media(&state, &signed.0.caller(), &id, &kind).await {
+        Ok(bytes) => media_response(bytes),
         Err(e) => error_response(Some(&signed.view()), e),
     }
 }
@@ -530,7 +395,7 @@ async fn resolve(
     Path(id): Path<String>,
     Form(form): Form<ResolutionForm>,
 ) -> Response {
-    if !csrf_ok(&signed.session.csrf_token, Some(&form.csrf)) {
+    if !signed.csrf_ok(&form.csrf) {
         return csrf_refused(Some(&signed.view()));
     }
     let Some(outcome) = ReviewOutcome::parse(&form.outcome) else {
@@ -538,17 +403,8 @@ async fn resolve(
     };
     // A textarea may hold line breaks; the API's reasons are one line of printable text.
     let reason = form.reason.split_whitespace().collect::<Vec<_>>().join(" ");
-    match record_resolution(
-        &state,
-        &signed.reviewer.org,
-        &signed.actor(),
-        &id,
-        outcome,
-        &reason,
-    )
-    .await
-    {
-        Ok(case) => see_other(&format!("/review/cases/{}", html::query_value(&case.id))),
+    match reviews::resolve(&state, &signed.0.caller(), &id, outcome, &reason).await {
+        Ok(case) => see_other(&format!("/review/cases/{}", query_value(&case.id))),
         Err(e) if e.code == ErrorCode::InvalidField => {
             let notice = "A reason is required (at most 2000 characters).";
             case_with_notice(&state, &signed, &id, notice).await
@@ -559,7 +415,7 @@ async fn resolve(
 
 /// The case page again with a note about the form (422); nothing was recorded.
 async fn case_with_notice(state: &AppState, signed: &Signed, id: &str, notice: &str) -> Response {
-    match case_view(state, &signed.reviewer.org, id).await {
+    match case_view(state, signed, id).await {
         Ok(mut view) => {
             view.notice = Some(notice.to_string());
             html_page(

@@ -2,7 +2,10 @@
 // would: sign in with a TOTP code computed here, open the queue, open the case, check that both faces
 // loaded and the similarity and thresholds are shown, resolve it, and save screenshots.
 //
-//   node tests/browser/console.mjs BASE USERNAME PASSWORD TOTP_SECRET CASE_ID OUTDIR
+//   node tests/browser/console.mjs BASE USERNAME PASSWORD TOTP_SECRET CASE_ID OUTDIR [VIDEO_CASE_ID]
+//
+// With VIDEO_CASE_ID, it also opens that case (a liveness video's) and plays its video from the console's
+// own media route, waiting until the browser has decoded a frame (readyState >= 2).
 //
 // Run by tests/console.rs, which starts the server and checks the outcome through the API. Prints one
 // JSON line with what the page showed; exits 1 (after a screenshot `failure.png`) on any failure.
@@ -13,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
-const [base, username, password, secretB32, caseId, outDir] = process.argv.slice(2);
+const [base, username, password, secretB32, caseId, outDir, videoCaseId] = process.argv.slice(2);
 if (!outDir) {
   console.error('usage: node console.mjs BASE USERNAME PASSWORD TOTP_SECRET CASE_ID OUTDIR');
   process.exit(2);
@@ -80,6 +83,22 @@ try {
   const link = page.locator(`a[href="/review/cases/${caseId}"]`);
   check((await link.count()) === 1, 'the queue does not list the case');
   await page.screenshot({ path: join(outDir, 'queue.png'), fullPage: true });
+
+  // A video case: the liveness video plays from the console's route.
+  if (videoCaseId) {
+    await page.goto(`${base}/review/cases/${videoCaseId}`);
+    const src = await page.$eval('#video-clip', (v) => v.getAttribute('src'));
+    check(src === `/review/cases/${videoCaseId}/media/video`, `the video points at ${src}`);
+    await page.$eval('#video-clip', (v) => {
+      v.muted = true;
+      return v.play();
+    });
+    await page.waitForFunction(() => document.querySelector('#video-clip').readyState >= 2, null, { timeout: 15000 });
+    result.video_ready_state = await page.$eval('#video-clip', (v) => v.readyState);
+    result.video_width = await page.$eval('#video-clip', (v) => v.videoWidth);
+    await page.screenshot({ path: join(outDir, 'case-video.png'), fullPage: true });
+    await page.goto(`${base}/review/queue`);
+  }
 
   // The case page: both faces loaded, the similarity and its thresholds shown.
   await Promise.all([page.waitForURL(`${base}/review/cases/${caseId}`), link.click()]);

@@ -5,8 +5,8 @@
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use idv::api::keys::{generate_secret, hash_secret, new_id};
-use idv::api::Application;
+use idv::domain::token::{generate_secret, new_id, token_hash};
+use idv::http::Application;
 use idv::inference::Engine;
 use idv::models::ModelKind;
 use idv::settings::Settings;
@@ -276,7 +276,7 @@ pub async fn create_key(store: &Store, org: &str, role: &str) -> String {
         org: org.into(),
         role: role.into(),
         label: None,
-        key_hash: hash_secret(&secret),
+        key_hash: token_hash(&secret),
         created_at: now_ms(),
     };
     let audit = NewAudit {

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use super::error::ErrorCode;
 use super::process::{
-    decide, evaluate, media_context, seal_embeddings, Capture, Inputs, TakenChallenge,
+    decision_to_record, evaluate, media_context, seal_embeddings, Capture, Inputs, TakenChallenge,
 };
 use super::record::InputDigests;
 use super::state::AppState;
@@ -148,7 +148,7 @@ async fn process_job(state: &AppState, job: ClaimedJob) -> Result<(), StoreError
     let permit = state.admission.enter_background().await;
     match evaluate(state, inputs, permit).await {
         Ok(evaluated) => {
-            let d = decide(state, &row, &consent, &evaluated, digests);
+            let d = decision_to_record(state, &row, &consent, &evaluated, digests);
             let embeddings = seal_embeddings(&subject, &row, &evaluated.verification.embeddings);
             state
                 .store

@@ -2,17 +2,18 @@
 //! job workers.
 
 use std::ops::ControlFlow;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde_json::json;
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::error::{ApiError, ErrorCode};
-use super::keys::new_id;
+use super::admission::run_blocking_with;
+use super::error::ApiError;
 use super::record::{build_record, liveness_record, DecisionRecord, InputDigests, LivenessRecord};
-use super::rfc3339;
 use super::state::AppState;
+use crate::domain::clock::rfc3339;
+use crate::domain::token::new_id;
 use crate::domain::{Decision, Purpose};
 use crate::liveness::Action;
 use crate::media::image::decode_image;
@@ -137,29 +138,29 @@ pub async fn precheck(
     selfie: Option<Bytes>,
     video: Option<Bytes>,
 ) -> Result<(), ApiError> {
-    let permit = state.admission.enter().await?;
     let settings = state.settings.clone();
-    tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        let image = |part: &str, bytes: &[u8]| {
-            decode_image(bytes, &settings.limits)
-                .map(drop)
-                .map_err(|e| with_part(part, e.into()))
-        };
-        image("document", &document)?;
-        selfie.map(|s| image("selfie", &s)).transpose()?;
-        if let Some(video) = video {
-            decode_video(
-                Vec::from(video),
-                &settings.video,
-                |_| ControlFlow::Break(()),
-            )
-            .map_err(|e| with_part("video", e.into()))?;
-        }
-        Ok(())
-    })
-    .await
-    .map_err(ApiError::internal)?
+    let limit = Duration::from_secs(settings.service.request_timeout_secs);
+    state
+        .admission
+        .run_blocking(limit, move || {
+            let image = |part: &str, bytes: &[u8]| {
+                decode_image(bytes, &settings.limits)
+                    .map(drop)
+                    .map_err(|e| with_part(part, e.into()))
+            };
+            image("document", &document)?;
+            selfie.map(|s| image("selfie", &s)).transpose()?;
+            if let Some(video) = video {
+                decode_video(
+                    Vec::from(video),
+                    &settings.video,
+                    |_| ControlFlow::Break(()),
+                )
+                .map_err(|e| with_part("video", e.into()))?;
+            }
+            Ok(())
+        })
+        .await
 }
 
 /// Decodes and compares on the blocking pool (CPU work and model calls must not stall the runtime).
@@ -173,8 +174,8 @@ pub async fn evaluate(
 ) -> Result<Evaluated, ApiError> {
     let engine = state.engine.clone();
     let settings = state.settings.clone();
-    let task = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
+    let limit = Duration::from_secs(settings.service.request_timeout_secs);
+    run_blocking_with(permit, limit, move || {
         let started = Instant::now();
         let image = |part: &str, bytes: &[u8]| {
             decode_image(bytes, &settings.limits).map_err(|e| with_part(part, e.into()))
@@ -256,13 +257,8 @@ pub async fn evaluate(
             verification: v,
             liveness,
         })
-    });
-    let timeout = std::time::Duration::from_secs(state.settings.service.request_timeout_secs);
-    match tokio::time::timeout(timeout, task).await {
-        Ok(Ok(result)) => result,
-        Ok(Err(join)) => Err(ApiError::internal(join)),
-        Err(_) => Err(ApiError::new(ErrorCode::Timeout).retry_after(5)),
-    }
+    })
+    .await
 }
 
 /// Whether a decision opens a review case, and of which kind: every referral, and a share of verified
@@ -283,7 +279,7 @@ pub struct Decided {
 }
 
 /// Builds the decision record of an evaluated verification (with its review case when referred).
-pub fn decide(
+pub fn decision_to_record(
     state: &AppState,
     row: &VerificationRow,
     consent: &ConsentRow,
@@ -382,7 +378,7 @@ pub async fn decide_and_record(
     media: Vec<MediaRow>,
     requested: Option<NewAudit>,
 ) -> Result<VerificationRow, StoreError> {
-    let d = decide(state, &row, consent, evaluated, digests);
+    let d = decision_to_record(state, &row, consent, evaluated, digests);
     row.status = d.outcome.status.clone();
     row.decision = d.outcome.decision.clone();
     row.record = d.outcome.record.clone();

@@ -1,9 +1,11 @@
-//! One table of error codes, and their `application/problem+json` form (RFC 9457).
-//! Outcomes ("no match", "referred") are not errors: errors mean the request could not be evaluated.
+//! One table of error codes: what every use case returns when a request cannot be evaluated, with the
+//! HTTP status the front ends answer it with (`http::error` renders it as `application/problem+json`,
+//! the console and capture page as pages). Outcomes ("no match", "referred") are not errors.
 
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use ::http::StatusCode;
+
+use crate::media::image::ImageError;
+use crate::media::video::VideoError;
 
 macro_rules! error_codes {
     ($($variant:ident => ($status:expr, $code:literal, $title:literal)),+ $(,)?) => {
@@ -121,63 +123,34 @@ impl From<crate::vault::VaultError> for ApiError {
     }
 }
 
-impl From<crate::media::video::VideoError> for ApiError {
-    fn from(e: crate::media::video::VideoError) -> Self {
-        let code = ErrorCode::ALL
-            .iter()
-            .copied()
-            .find(|c| c.code() == e.code())
-            .unwrap_or(ErrorCode::VideoCorrupt);
-        ApiError::detail(code, e.to_string())
-    }
-}
-
-impl From<crate::media::image::ImageError> for ApiError {
-    fn from(e: crate::media::image::ImageError) -> Self {
-        let code = ErrorCode::ALL
-            .iter()
-            .copied()
-            .find(|c| c.code() == e.code())
-            .unwrap_or(ErrorCode::ImageCorrupt);
-        ApiError::detail(code, e.to_string())
-    }
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Problem {
-    /// A URI naming the error type.
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub title: &'static str,
-    pub status: u16,
-    /// The stable error code.
-    pub code: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = self.code.status();
-        metrics::counter!("idv_rejected_requests_total", "code" => self.code.code()).increment(1);
-        let body = Problem {
-            kind: format!("https://idv.invalid/errors/{}", self.code.code()),
-            title: self.code.title(),
-            status: status.as_u16(),
-            code: self.code.code(),
-            detail: self.detail,
+impl From<VideoError> for ApiError {
+    fn from(e: VideoError) -> Self {
+        let code = match e {
+            VideoError::Empty => ErrorCode::VideoEmpty,
+            VideoError::TooLarge { .. } => ErrorCode::VideoTooLarge,
+            VideoError::TooLong { .. } => ErrorCode::VideoTooLong,
+            VideoError::ResolutionTooHigh { .. } => ErrorCode::VideoResolutionTooHigh,
+            VideoError::Unsupported(_) => ErrorCode::VideoUnsupported,
+            VideoError::Corrupt(_) => ErrorCode::VideoCorrupt,
+            VideoError::Timeout(_) => ErrorCode::VideoDecodeTimeout,
         };
-        let mut response =
-            (status, serde_json::to_vec(&body).expect("serialisable")).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
-        if let Some(secs) = self.retry_after {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        response
+        ApiError::detail(code, e.to_string())
+    }
+}
+
+impl From<ImageError> for ApiError {
+    fn from(e: ImageError) -> Self {
+        let code = match e {
+            ImageError::Empty => ErrorCode::ImageEmpty,
+            ImageError::TooLarge { .. } => ErrorCode::ImageTooLarge,
+            ImageError::UnsupportedFormat { .. } => ErrorCode::ImageUnsupportedFormat,
+            ImageError::TooManyPixels { .. } => ErrorCode::ImageTooManyPixels,
+            ImageError::SideTooLong { .. } => ErrorCode::ImageSideTooLong,
+            ImageError::UnsupportedEncoding { .. } => ErrorCode::ImageUnsupportedEncoding,
+            ImageError::DecodeLimitExceeded { .. } => ErrorCode::ImageDecodeLimitExceeded,
+            ImageError::Corrupt { .. } => ErrorCode::ImageCorrupt,
+        };
+        ApiError::detail(code, e.to_string())
     }
 }
 
@@ -195,13 +168,13 @@ mod tests {
                 .chars()
                 .all(|ch| ch.is_ascii_lowercase() || ch == '_'));
         }
-        let e = crate::media::image::ImageError::Empty;
+        let e = ImageError::Empty;
         assert_eq!(ApiError::from(e).code.code(), "image_empty");
     }
 
     #[test]
     fn every_video_error_has_its_own_code_in_the_table() {
-        use crate::media::video::VideoError as V;
+        use VideoError as V;
         let errors = [
             V::Empty,
             V::TooLarge { bytes: 2, limit: 1 },
@@ -223,22 +196,5 @@ mod tests {
             let code = e.code();
             assert_eq!(ApiError::from(e).code.code(), code);
         }
-    }
-
-    #[tokio::test]
-    async fn problem_json_with_retry_after() {
-        let r = ApiError::new(ErrorCode::Overloaded)
-            .retry_after(2)
-            .into_response();
-        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(
-            r.headers()[header::CONTENT_TYPE],
-            "application/problem+json"
-        );
-        assert_eq!(r.headers()[header::RETRY_AFTER], "2");
-        let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(v["code"], "overloaded");
-        assert_eq!(v["status"], 429);
     }
 }

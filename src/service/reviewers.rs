@@ -1,4 +1,6 @@
-//! Reviewer accounts: creation (what `idv reviewers create` runs), argon2id passwords and TOTP secrets.
+//! Reviewer accounts: creation (what `idv reviewers create` runs), argon2id passwords and TOTP secrets;
+//! and the console's sessions: sign-in (password and TOTP code, with the lock after repeated failures),
+//! the session a cookie's token opens, sign-out.
 
 use std::sync::OnceLock;
 
@@ -7,9 +9,11 @@ use argon2::Argon2;
 use rand::Rng;
 use serde_json::json;
 
-use super::totp;
-use crate::api::keys::new_id;
-use crate::store::{now_ms, NewAudit, ReviewerRow, Store, StoreError};
+use super::error::ApiError;
+use super::state::AppState;
+use crate::domain::token::{new_id, random_token, token_hash};
+use crate::domain::totp;
+use crate::store::{now_ms, ConsoleSessionRow, NewAudit, ReviewerRow, Store, StoreError};
 use crate::vault::Vault;
 
 /// What an operator hands the new reviewer, once: never stored in clear.
@@ -160,6 +164,124 @@ pub async fn create_reviewer(
         totp_secret: totp::base32_encode(&secret),
         otpauth_uri: totp::otpauth_uri("idv", username, &secret),
     })
+}
+
+/// A reviewer signed in to the console, by the session their cookie's token opened.
+pub struct SignedIn {
+    pub reviewer: ReviewerRow,
+    pub session: ConsoleSessionRow,
+}
+
+impl SignedIn {
+    /// The reviewer as the use cases see them.
+    pub fn caller(&self) -> super::caller::Caller {
+        super::caller::Caller::reviewer(&self.reviewer.username, self.reviewer.org.clone())
+    }
+}
+
+/// The live session a cookie's token opens, if any.
+pub async fn session(state: &AppState, token: &str) -> Result<Option<SignedIn>, ApiError> {
+    let found = state
+        .store
+        .console_session(&token_hash(token), state.clock.now_ms())
+        .await?;
+    Ok(found.map(|(session, reviewer)| SignedIn { reviewer, session }))
+}
+
+/// Checks username, password and code, and opens a session: its token (for the cookie), or `None`
+/// for every failure alike. Every failure takes about as long (an unknown username is checked against
+/// a decoy hash) and counts towards the account's lock.
+pub async fn sign_in(
+    state: &AppState,
+    username: &str,
+    password: &str,
+    code: &str,
+) -> Result<Option<String>, ApiError> {
+    let settings = &state.settings.review;
+    let now = state.clock.now_ms();
+    let reviewer = state
+        .store
+        .reviewer_by_username(username.trim())
+        .await?
+        .filter(|r| r.disabled_at.is_none());
+    let hash = reviewer
+        .as_ref()
+        .map(|r| r.password_hash.clone())
+        .unwrap_or_else(|| decoy_hash().to_string());
+    let password = password.to_string();
+    let password_ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .unwrap_or(false);
+    let Some(reviewer) = reviewer else {
+        return Ok(None);
+    };
+    if reviewer.locked_until.is_some_and(|t| t > now) {
+        return Ok(None);
+    }
+    let secret = state
+        .vault
+        .open_reviewer_secret(&reviewer.id, &reviewer.totp_sealed)?;
+    let step = totp::verify(&secret, code, now / 1000);
+    let actor = format!("reviewer:{}", reviewer.username);
+    let audit = |event: &'static str| NewAudit {
+        at: now,
+        org: reviewer.org.clone(),
+        actor: actor.clone(),
+        event,
+        entity: reviewer.id.clone(),
+        subject_digest: None,
+        details: json!({}),
+    };
+    let token = random_token();
+    if let (true, Some(step)) = (password_ok, step) {
+        let session = ConsoleSessionRow {
+            token_hash: token_hash(&token),
+            reviewer_id: reviewer.id.clone(),
+            csrf_token: random_token(),
+            created_at: now,
+            expires_at: now + settings.console_session_minutes * 60_000,
+        };
+        // false: this code was already used.
+        if state
+            .store
+            .reviewer_signed_in(&reviewer.id, step, &session, &audit("console.signed_in"))
+            .await?
+        {
+            return Ok(Some(token));
+        }
+    }
+    let lock_until = now + settings.console_lockout_minutes * 60_000;
+    let locked = state
+        .store
+        .reviewer_signin_failed(
+            &reviewer.id,
+            settings.console_max_failed_signins,
+            lock_until,
+            &audit("console.signin_failed"),
+        )
+        .await?;
+    if locked {
+        tracing::warn!(reviewer = %reviewer.id, "console account locked after repeated failed sign-ins");
+    }
+    Ok(None)
+}
+
+/// Ends a console session, with the audit event `console.signed_out`.
+pub async fn sign_out(state: &AppState, signed: &SignedIn) -> Result<(), ApiError> {
+    let audit = NewAudit {
+        at: state.clock.now_ms(),
+        org: signed.reviewer.org.clone(),
+        actor: signed.caller().actor(),
+        event: "console.signed_out",
+        entity: signed.reviewer.id.clone(),
+        subject_digest: None,
+        details: json!({}),
+    };
+    state
+        .store
+        .end_console_session(&signed.session.token_hash, &audit)
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 
 use ring::hmac;
 
+use super::text::percent_encode;
+
 pub const DIGITS: u32 = 6;
 pub const STEP_SECS: i64 = 30;
 /// Steps of clock drift accepted either side of now.
@@ -49,63 +51,26 @@ pub fn verify(secret: &[u8], code: &str, unix_secs: i64) -> Option<i64> {
             continue;
         }
         let expected = hotp(secret, step as u64, DIGITS);
-        if super::session::constant_time_eq(expected.as_bytes(), code.as_bytes()) {
+        if crate::domain::token::token_matches(&expected, Some(code)) {
             found = Some(step);
         }
     }
     found
 }
 
-const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-
 /// Base32 (RFC 4648) without padding, as authenticator apps take secrets.
 pub fn base32_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(5) * 8);
-    let mut buffer: u64 = 0;
-    let mut bits = 0;
-    for &b in bytes {
-        buffer = (buffer << 8) | b as u64;
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            out.push(BASE32[((buffer >> bits) & 31) as usize] as char);
-        }
-    }
-    if bits > 0 {
-        out.push(BASE32[((buffer << (5 - bits)) & 31) as usize] as char);
-    }
-    out
+    data_encoding::BASE32_NOPAD.encode(bytes)
 }
 
 /// Decodes base32, ignoring case, spaces and padding; `None` on any other character.
 pub fn base32_decode(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() * 5 / 8);
-    let mut buffer: u64 = 0;
-    let mut bits = 0;
-    for c in text.chars().filter(|c| !c.is_whitespace() && *c != '=') {
-        let v = BASE32
-            .iter()
-            .position(|&b| b as char == c.to_ascii_uppercase())? as u64;
-        buffer = (buffer << 5) | v;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-        }
-    }
-    Some(out)
-}
-
-/// Percent-encodes everything but RFC 3986 unreserved characters.
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    let normal: String = text
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '=')
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    data_encoding::BASE32_NOPAD.decode(normal.as_bytes()).ok()
 }
 
 /// The enrolment URI authenticator apps read (often from a QR code):

@@ -1,33 +1,16 @@
-//! What every handler shares, and the two guards in front of the models: the per-key rate limit and
-//! the admission limit on concurrent verifications.
+//! The guards in front of the models: the per-key rate limit, and admission, which bounds the
+//! verifications running at once and runs each on the blocking pool within the request's time limit.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::Instrument;
 
 use super::error::{ApiError, ErrorCode};
-use crate::inference::Engine;
-use crate::settings::Settings;
-use crate::store::Store;
-use crate::vault::Vault;
-
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Store,
-    pub engine: Arc<Engine>,
-    /// Encryption at rest: the master key and the subject index (src/vault.rs).
-    pub vault: Arc<Vault>,
-    pub settings: Arc<Settings>,
-    pub admission: Arc<Admission>,
-    pub rate_limiter: Arc<RateLimiter>,
-    /// Wakes the job workers when a job is enqueued here (others find it by polling).
-    pub jobs_ready: Arc<Notify>,
-    /// This process, as the owner of job leases.
-    pub instance_id: String,
-}
 
 /// Bounds the verifications running at once; a bounded number wait, the rest are turned away at once.
 pub struct Admission {
@@ -77,6 +60,43 @@ impl Admission {
 
     pub fn waiting(&self) -> usize {
         self.waiting.load(Ordering::SeqCst)
+    }
+
+    /// Runs `work` on the blocking pool under an admission permit (taken here, or refused with 429 /
+    /// 503), inside the caller's tracing span (so the inference workers' spans nest under the request),
+    /// and gives up after `limit` with `timeout` (the work itself then finishes and releases its permit).
+    pub async fn run_blocking<T: Send + 'static>(
+        &self,
+        limit: Duration,
+        work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let permit = self.enter().await?;
+        run_blocking_with(permit, limit, work).await
+    }
+}
+
+/// [`Admission::run_blocking`] with a permit already held (a request that checked its files first).
+pub async fn run_blocking_with<T: Send + 'static>(
+    permit: OwnedSemaphorePermit,
+    limit: Duration,
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let span = tracing::Span::current();
+    let task = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        span.in_scope(work)
+    });
+    finish_within(limit, task).await
+}
+
+async fn finish_within<T>(
+    limit: Duration,
+    task: impl Future<Output = Result<Result<T, ApiError>, tokio::task::JoinError>>,
+) -> Result<T, ApiError> {
+    match tokio::time::timeout(limit, task.in_current_span()).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(join)) => Err(ApiError::internal(join)),
+        Err(_) => Err(ApiError::new(ErrorCode::Timeout).retry_after(5)),
     }
 }
 
@@ -145,9 +165,41 @@ mod tests {
         let held = a.enter().await.unwrap();
         let a2 = a.clone();
         let waiter = tokio::spawn(async move { a2.enter().await.is_ok() });
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Wait (bounded) until the waiter is queued, whatever the scheduler does.
+        for _ in 0..500 {
+            if a.waiting() == 1 {
+                break;
+            }
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         assert_eq!(a.waiting(), 1);
         drop(held);
         assert!(waiter.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn blocking_work_runs_in_the_callers_span_and_times_out() {
+        // Spans have ids only under a subscriber; any global one will do.
+        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+        let a = Admission::new(1, 0, Duration::from_millis(50));
+        let span = tracing::info_span!("request");
+        assert!(span.id().is_some());
+        let seen = async {
+            a.run_blocking(Duration::from_secs(5), || Ok(tracing::Span::current().id()))
+                .await
+        }
+        .instrument(span.clone())
+        .await
+        .unwrap();
+        assert_eq!(seen, span.id());
+        let slow = a
+            .run_blocking(Duration::from_millis(10), || {
+                std::thread::sleep(Duration::from_millis(200));
+                Ok(())
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(slow.code, ErrorCode::Timeout);
     }
 }

@@ -1,4 +1,10 @@
-//! Domain vocabulary parsed once at the boundary: roles, purposes, lawful bases, decisions.
+//! Domain vocabulary parsed once at the boundary: roles, purposes, lawful bases, decisions; and the
+//! small pure pieces every layer above uses: the clock, identifiers and tokens, TOTP codes.
+
+pub mod clock;
+pub mod text;
+pub mod token;
+pub mod totp;
 
 use serde::{Deserialize, Serialize};
 

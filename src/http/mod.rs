@@ -1,0 +1,222 @@
+//! The HTTP shell: the one router (the `/v1` API, the reviewer console and the capture page nested in
+//! it, with health, readiness and the API's documentation), and the application that binds it all.
+//!
+//! `Application::build` binds the listeners (port 0 works) before it touches the database, and
+//! `run_until` starts the job workers and the retention sweeps, so tests run the real server exactly as
+//! `idv serve` does.
+
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod multipart;
+pub mod page;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+use tower_http::trace::TraceLayer;
+
+use crate::domain::clock::Clock;
+use crate::inference::Engine;
+use crate::service::admission::{Admission, RateLimiter};
+use crate::service::error::{ApiError, ErrorCode};
+use crate::service::state::AppState;
+use crate::service::{jobs, retention};
+use crate::settings::Settings;
+use crate::store::Store;
+use crate::vault::{self, Vault};
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+/// Ready when the models are loaded and warmed (done before the listener opens) and the database answers.
+async fn ready(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => Json(serde_json::json!({"status": "ready", "database": state.store.kind()}))
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready: database unreachable");
+            ApiError::detail(ErrorCode::Unavailable, "the database is unreachable")
+                .retry_after(5)
+                .into_response()
+        }
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound)
+}
+
+/// The one router: the API, the console and the capture page, each with its own routes and headers,
+/// behind one set of layers (metrics by matched route, the body limit of the largest upload, the time
+/// limit, a tracing span per request).
+pub fn router(state: AppState) -> Router {
+    let limits = &state.settings.limits;
+    // Two images and a video at their limits, plus the text fields.
+    let body_limit =
+        2 * limits.max_bytes as usize + state.settings.video.max_bytes as usize + (64 << 10);
+    let timeout = Duration::from_secs(state.settings.service.request_timeout_secs + 5);
+    Router::new()
+        .merge(crate::api::router())
+        .merge(crate::console::router())
+        .merge(crate::capture::router())
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .fallback(not_found)
+        .layer(middleware::from_fn(metrics::http_metrics))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
+            tracing::info_span!("http", method = %req.method(), route = route.as_deref().unwrap_or("unmatched"))
+        }))
+        .with_state(state)
+}
+
+/// A running-ready service: listeners bound, state built.
+pub struct Application {
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects the database (migrating it), binds the listeners; the engine is loaded by the caller
+    /// (so tests can share one).
+    pub async fn build(mut settings: Settings, engine: Arc<Engine>) -> anyhow::Result<Application> {
+        // The listeners first: a busy port must not leave a new database and master key behind.
+        let listen = &settings.service.listen;
+        let listener = TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let metrics_listener = match &settings.service.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (metrics)"))?,
+            ),
+            None => None,
+        };
+        // Capture links name the address applicants reach; a trial on one machine uses the listener's.
+        let bound = listener.local_addr()?;
+        if settings.capture.public_url.is_none() && bound.ip().is_unspecified() {
+            tracing::warn!(listen = %bound, "capture links will start with http://{bound}, which no applicant can \
+                 open: set capture.public_url to the address they reach idv at");
+        }
+        settings
+            .capture
+            .public_url
+            .get_or_insert_with(|| format!("http://{bound}"));
+        let (master, created) =
+            vault::resolve_master_key(&settings.privacy, &settings.service.database)?;
+        if let Some(path) = created {
+            tracing::warn!(
+                path = %path.display(),
+                "GENERATED A NEW MASTER KEY for encryption at rest. It is fine for a trial; production must \
+                 supply its own (IDV_MASTER_KEY or privacy.master_key_file) and back it up apart from \
+                 the database: without it the stored biometric data cannot be read."
+            );
+        }
+        let store = Store::connect(&settings.service.database).await?;
+        let vault = Arc::new(Vault::open(&store, master).await?);
+        let service = &settings.service;
+        let state = AppState {
+            store,
+            engine,
+            vault,
+            admission: Arc::new(Admission::new(
+                service.max_in_flight,
+                service.max_queue,
+                Duration::from_secs(service.request_timeout_secs),
+            )),
+            rate_limiter: Arc::new(RateLimiter::new(
+                service.rate_limit_per_sec,
+                service.rate_limit_burst,
+            )),
+            jobs_ready: Arc::new(Notify::new()),
+            instance_id: format!("{}:{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+            clock: Clock::system(),
+            settings: Arc::new(settings),
+        };
+        metrics::prometheus();
+        Ok(Application {
+            listener,
+            metrics_listener,
+            state,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound")
+    }
+
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .map(|l| l.local_addr().expect("bound"))
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    /// Replaces the clock the use cases read (tests move time forward instead of sleeping).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.state.clock = clock;
+        self
+    }
+
+    /// Serves until `shutdown` resolves, then stops taking jobs and finishes the requests in flight.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let workers: Vec<_> = (0..self.state.settings.service.job_workers)
+            .map(|_| tokio::spawn(jobs::run_worker(self.state.clone(), stop_rx.clone())))
+            .collect();
+        let sweeper = tokio::spawn(retention::run_sweeps(self.state.clone(), stop_rx.clone()));
+        if let Some(listener) = self.metrics_listener {
+            let metrics =
+                Router::new().route("/metrics", get(|| async { metrics::prometheus().render() }));
+            let mut stop = stop_rx.clone();
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, metrics)
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.changed().await;
+                    })
+                    .await;
+            });
+        }
+        let app = router(self.state.clone());
+        // On the signal, workers stop taking jobs at once (the one in hand is finished or, if the process
+        // dies, taken over after its lease), while the HTTP side drains its requests.
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        };
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        for w in workers {
+            let _ = w.await;
+        }
+        let _ = sweeper.await;
+        self.state.store.close().await;
+        Ok(())
+    }
+}

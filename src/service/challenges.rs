@@ -1,0 +1,62 @@
+//! `POST /v1/challenges`: a random sequence of liveness actions, stored server-side, usable once and
+//! only until it expires. The video verification that answers it names it by `challenge_id`.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::caller::Caller;
+use super::error::ApiError;
+use super::state::AppState;
+use crate::domain::clock::rfc3339;
+use crate::domain::Role;
+use crate::liveness::challenge::Challenge;
+use crate::store::ChallengeRow;
+
+#[derive(Serialize, ToSchema)]
+pub struct ChallengeView {
+    pub challenge_id: String,
+    /// Actions to perform in this order: `blink`, `turn_left`, `turn_right` (the person's own left/right).
+    pub actions: Vec<String>,
+    /// Binds the recording to this challenge.
+    pub nonce: String,
+    pub expires_at: String,
+}
+
+/// A challenge for the next video capture sent through the API.
+pub async fn create(state: &AppState, caller: &Caller) -> Result<ChallengeView, ApiError> {
+    caller.require(&[Role::Submitter])?;
+    issue(state, &caller.org, None).await
+}
+
+/// Issues and stores a challenge for `org`: the API's, or a capture page's (`capture_link`), which
+/// only that link's submission may answer.
+pub async fn issue(
+    state: &AppState,
+    org: &str,
+    capture_link: Option<&str>,
+) -> Result<ChallengeView, ApiError> {
+    let now = state.clock.now_ms();
+    let ttl = state.settings.service.challenge_ttl_secs;
+    let challenge = Challenge::generate(&mut rand::rng(), (now / 1000) as u64, ttl);
+    let actions: Vec<String> = challenge
+        .actions
+        .iter()
+        .map(|a| a.as_str().to_string())
+        .collect();
+    let row = ChallengeRow {
+        id: format!("chl_{}", challenge.id),
+        org: org.to_string(),
+        nonce: challenge.nonce.clone(),
+        actions: serde_json::to_string(&actions).expect("serialisable"),
+        created_at: now,
+        expires_at: now + ttl as i64 * 1000,
+        capture_link_id: capture_link.map(str::to_string),
+    };
+    state.store.create_challenge(&row).await?;
+    Ok(ChallengeView {
+        challenge_id: row.id,
+        actions,
+        nonce: row.nonce,
+        expires_at: rfc3339(row.expires_at),
+    })
+}

@@ -1,0 +1,297 @@
+//! Review cases: every decision the machine referred, and a sample of verified ones, wait for a person.
+//! A reviewer lists them, reads one (the decision record with its scores against the thresholds and its
+//! reason codes), looks at the two images (each view an audit event naming the reviewer) and records a
+//! resolution with a mandatory reason. The automated decision is never changed: the resolution is
+//! stored beside it and linked to it.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+
+use super::bounded_text;
+use super::caller::Caller;
+use super::error::{ApiError, ErrorCode};
+use super::process::media_context;
+use super::state::AppState;
+use super::verifications::VerificationView;
+use crate::domain::clock::rfc3339;
+use crate::domain::{Purpose, ReviewOutcome, Role};
+use crate::store::{NewAudit, ReviewCaseRow, VerificationRow};
+
+#[derive(Serialize, ToSchema)]
+pub struct Resolution {
+    pub outcome: String,
+    pub reason: String,
+    /// The reviewer: their API key (`key:<id>`) or their console account (`reviewer:<username>`).
+    pub resolved_by: String,
+    pub resolved_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReviewView {
+    pub id: String,
+    pub verification_id: String,
+    pub purpose: String,
+    /// `open` or `resolved`.
+    pub status: String,
+    /// `referred` (the machine could not settle it) or `sample` (a verified decision drawn for quality
+    /// control).
+    pub kind: String,
+    pub reasons: Vec<String>,
+    pub created_at: String,
+    pub resolution: Option<Resolution>,
+}
+
+impl From<&ReviewCaseRow> for ReviewView {
+    fn from(r: &ReviewCaseRow) -> Self {
+        let resolution = match (&r.outcome, &r.outcome_reason, &r.resolved_by, r.resolved_at) {
+            (Some(outcome), Some(reason), Some(by), Some(at)) => Some(Resolution {
+                outcome: outcome.clone(),
+                reason: reason.clone(),
+                resolved_by: by.clone(),
+                resolved_at: rfc3339(at),
+            }),
+            _ => None,
+        };
+        ReviewView {
+            id: r.id.clone(),
+            verification_id: r.verification_id.clone(),
+            purpose: r.purpose.clone(),
+            status: r.status.clone(),
+            kind: r.kind.clone(),
+            reasons: serde_json::from_str(&r.reasons).unwrap_or_default(),
+            created_at: rfc3339(r.created_at),
+            resolution,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReviewList {
+    pub reviews: Vec<ReviewView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MediaLink {
+    /// `document`, `selfie`, or `frame-<seq>` (an invigilation frame kept as evidence).
+    pub kind: String,
+    /// GET it with a reviewer key; each view is audited.
+    pub href: String,
+}
+
+/// A case with everything a reviewer needs to decide it.
+#[derive(Serialize, ToSchema)]
+pub struct ReviewDetail {
+    #[serde(flatten)]
+    pub case: ReviewView,
+    /// The automated decision, unchanged: scores, thresholds, reason codes, models, policy.
+    pub verification: VerificationView,
+    /// The images still held (none once the retention period of the purpose has passed).
+    pub media: Vec<MediaLink>,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ListQuery {
+    /// `open` (default) or `resolved`.
+    pub status: Option<String>,
+    /// Only cases of this purpose.
+    pub purpose: Option<Purpose>,
+    /// At most this many (default 50, at most 200).
+    pub limit: Option<i64>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewResolution {
+    pub outcome: ReviewOutcome,
+    /// Why: what the reviewer saw. Required.
+    pub reason: String,
+}
+
+/// Open (or resolved) review cases of your organisation, oldest first.
+pub async fn list(state: &AppState, caller: &Caller, q: ListQuery) -> Result<ReviewList, ApiError> {
+    caller.require(&[Role::Reviewer, Role::Auditor])?;
+    let status = q.status.as_deref().unwrap_or("open");
+    if !matches!(status, "open" | "resolved") {
+        return Err(ApiError::detail(
+            ErrorCode::InvalidField,
+            "status must be open or resolved",
+        ));
+    }
+    let limit = q.limit.unwrap_or(50).clamp(1, 200);
+    let rows = state
+        .store
+        .list_reviews(&caller.org, status, q.purpose.map(|p| p.as_str()), limit)
+        .await?;
+    Ok(ReviewList {
+        reviews: rows.iter().map(ReviewView::from).collect(),
+    })
+}
+
+/// The case and its verification, both of the organisation `org`.
+pub async fn case_of(
+    state: &AppState,
+    org: &str,
+    id: &str,
+) -> Result<(ReviewCaseRow, VerificationRow), ApiError> {
+    let case = state
+        .store
+        .get_review(org, id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
+    let verification = state
+        .store
+        .get_verification(org, &case.verification_id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
+    Ok((case, verification))
+}
+
+/// One case: the decision record (scores against thresholds, reason codes) and links to its images.
+pub async fn get(state: &AppState, caller: &Caller, id: &str) -> Result<ReviewDetail, ApiError> {
+    caller.require(&[Role::Reviewer, Role::Auditor])?;
+    let (case, verification) = case_of(state, &caller.org, id).await?;
+    let subject_ref = state
+        .vault
+        .subject_ref(&state.store, &verification.subject_id)
+        .await?;
+    let mut kinds: Vec<String> = state
+        .store
+        .verification_media(&verification.id)
+        .await?
+        .into_iter()
+        .filter(|m| m.class == "media")
+        .map(|m| m.kind)
+        .collect();
+    // An invigilation case: the enrolled images, then the frames kept as evidence.
+    if let Some(session) = &case.invigilation_session_id {
+        for f in state.store.session_frames(session).await? {
+            if f.media_id.is_some() {
+                kinds.push(format!("frame-{}", f.seq));
+            }
+        }
+    }
+    let media = kinds
+        .into_iter()
+        .map(|kind| MediaLink {
+            href: format!("/v1/reviews/{}/media/{kind}", case.id),
+            kind,
+        })
+        .collect();
+    Ok(ReviewDetail {
+        case: ReviewView::from(&case),
+        verification: VerificationView::new(&verification, subject_ref)?,
+        media,
+    })
+}
+
+/// Opens one image of a case for a reviewer: the view is recorded as `review.media_viewed`, naming
+/// them, before the bytes are handed out. `kind` is `document`, `selfie`, the liveness `video`, or
+/// `frame-<seq>` for an invigilation frame kept as evidence.
+pub async fn view_media(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    kind: &str,
+) -> Result<Vec<u8>, ApiError> {
+    caller.require(&[Role::Reviewer])?;
+    let org = caller.org.as_str();
+    let (case, verification) = case_of(state, org, id).await?;
+    let item = match (kind.strip_prefix("frame-"), &case.invigilation_session_id) {
+        (Some(seq), Some(session)) => {
+            let media_id = state
+                .store
+                .session_frames(session)
+                .await?
+                .into_iter()
+                .find(|f| f.seq.to_string() == seq)
+                .and_then(|f| f.media_id);
+            match media_id {
+                Some(id) => state.store.media_item(org, &id).await?,
+                None => None,
+            }
+        }
+        _ => state
+            .store
+            .verification_media(&verification.id)
+            .await?
+            .into_iter()
+            .find(|m| m.class == "media" && m.kind == kind),
+    };
+    let item = item.ok_or_else(|| {
+        ApiError::detail(
+            ErrorCode::NotFound,
+            "no such image for this case (or no longer held: retention)",
+        )
+    })?;
+    let key = state
+        .vault
+        .subject_key(&state.store, &verification.subject_id)
+        .await?
+        .filter(|k| k.key_id == item.key_id)
+        .ok_or_else(|| ApiError::new(ErrorCode::SubjectErased))?;
+    if key.restricted_at.is_some() {
+        return Err(ApiError::new(ErrorCode::ProcessingRestricted));
+    }
+    let bytes = key.open(&media_context(&item.id), &item.sealed)?;
+    state
+        .store
+        .audit(&NewAudit {
+            at: state.clock.now_ms(),
+            org: org.to_string(),
+            actor: caller.actor(),
+            event: "review.media_viewed",
+            entity: case.id.clone(),
+            subject_digest: Some(verification.subject_id.clone()),
+            details: json!({"kind": kind, "media_id": item.id, "verification_id": verification.id}),
+        })
+        .await?;
+    Ok(bytes)
+}
+
+/// Records a reviewer's resolution of an open case, with the audit event `review.resolved` naming them;
+/// the automated decision is left as it was.
+pub async fn resolve(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    outcome: ReviewOutcome,
+    reason: &str,
+) -> Result<ReviewCaseRow, ApiError> {
+    caller.require(&[Role::Reviewer])?;
+    let org = caller.org.as_str();
+    let reason = bounded_text("reason", reason, 2000)?;
+    let (case, verification) = case_of(state, org, id).await?;
+    let restricted = state
+        .store
+        .subject(&verification.subject_id)
+        .await?
+        .is_some_and(|s| s.restricted_at.is_some());
+    if restricted {
+        return Err(ApiError::new(ErrorCode::ProcessingRestricted));
+    }
+    let audit = NewAudit {
+        at: state.clock.now_ms(),
+        org: org.to_string(),
+        actor: caller.actor(),
+        event: "review.resolved",
+        entity: case.id.clone(),
+        subject_digest: Some(verification.subject_id.clone()),
+        details: json!({
+            "outcome": outcome, "verification_id": verification.id,
+            "automated_decision": verification.decision, "kind": case.kind,
+        }),
+    };
+    if !state
+        .store
+        .resolve_review(org, id, outcome.as_str(), &reason, &audit)
+        .await?
+    {
+        return Err(ApiError::new(ErrorCode::ReviewAlreadyResolved));
+    }
+    state
+        .store
+        .get_review(org, id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound))
+}

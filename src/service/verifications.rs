@@ -1,0 +1,489 @@
+//! Verifications: a submission checked (fields, consent, restriction) and accepted (idempotency, the
+//! challenge used up, uploads sealed), then decided at once or queued as a job; and reading one back.
+//! The API and the capture page both submit through here.
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use super::bounded_text;
+use super::caller::Caller;
+use super::consents::check_consent;
+use super::error::{ApiError, ErrorCode};
+use super::process::{
+    decide_and_record, evaluate, precheck, seal_embeddings, seal_media, Capture, Inputs,
+    TakenChallenge,
+};
+use super::record::{DecisionRecord, InputDigests};
+use super::state::AppState;
+use crate::domain::clock::rfc3339;
+use crate::domain::token::new_id;
+use crate::domain::{Purpose, Role};
+use crate::store::{
+    now_ms, ConsentRow, MediaRow, NewAudit, StoreError, VerificationRow, CAPTURE_LINK_TAKEN,
+};
+use crate::vault::SubjectKey;
+
+/// An uploaded file, buffered within its limit. Biometric: never printed.
+pub struct Upload {
+    pub bytes: Bytes,
+    pub sha256: String,
+}
+
+impl std::fmt::Debug for Upload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Upload(sha256 {}, <{} bytes redacted>)",
+            self.sha256,
+            self.bytes.len()
+        )
+    }
+}
+
+/// The parts of a request. No `Debug`: it holds a subject reference and biometric uploads.
+#[derive(Default)]
+pub struct Submission {
+    pub subject_ref: Option<String>,
+    pub consent_ref: Option<String>,
+    pub purpose: Option<String>,
+    pub external_ref: Option<String>,
+    pub challenge_id: Option<String>,
+    pub document: Option<Upload>,
+    pub selfie: Option<Upload>,
+    pub video: Option<Upload>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorInfo {
+    pub code: String,
+}
+
+/// A verification and, once decided, its decision record.
+#[derive(Serialize, ToSchema)]
+pub struct VerificationView {
+    pub id: String,
+    pub organisation: String,
+    /// `pending` (accepted, being processed), `decided`, `failed` (could not be evaluated), or `erased`
+    /// (the subject's data was erased; the record is reduced to the bare decision).
+    pub status: String,
+    /// Absent once the subject's data has been erased.
+    pub subject_ref: Option<String>,
+    pub consent_ref: String,
+    pub purpose: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_ref: Option<String>,
+    pub created_at: String,
+    #[serde(flatten)]
+    pub record: Option<DecisionRecord>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorInfo>,
+}
+
+impl VerificationView {
+    pub fn new(v: &VerificationRow, subject_ref: Option<String>) -> Result<Self, ApiError> {
+        let record = v
+            .record
+            .as_deref()
+            .map(serde_json::from_str::<DecisionRecord>)
+            .transpose()
+            .map_err(ApiError::internal)?;
+        Ok(VerificationView {
+            id: v.id.clone(),
+            organisation: v.org.clone(),
+            status: v.status.clone(),
+            subject_ref,
+            consent_ref: v.consent_ref.clone(),
+            purpose: v.purpose.clone(),
+            external_ref: v.external_ref.clone(),
+            created_at: rfc3339(v.created_at),
+            record,
+            error: v.error_code.clone().map(|code| ErrorInfo { code }),
+        })
+    }
+}
+
+/// sha256 over what makes two requests the same request (for Idempotency-Key reuse detection).
+fn request_digest(fields: &[&str], digests: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for part in fields.iter().chain(digests) {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+/// A verification sent through the API: the fields checked, the consent checked before any biometric
+/// processing, the subject not restricted; then [`accept`]ed. Returns the verification as stored and
+/// the subject reference it was asked for.
+pub async fn submit(
+    state: &AppState,
+    caller: &Caller,
+    sub: Submission,
+    idempotency_key: Option<String>,
+    asynchronous: bool,
+) -> Result<(VerificationRow, String), ApiError> {
+    caller.require(&[Role::Submitter])?;
+    let subject_ref = bounded_text("subject_ref", sub.subject_ref.as_deref().unwrap_or(""), 128)?;
+    let purpose_text = sub.purpose.as_deref().unwrap_or("");
+    let purpose = Purpose::parse(purpose_text).ok_or_else(|| {
+        ApiError::detail(
+            ErrorCode::InvalidField,
+            "purpose must be ecs_application or remote_invigilation",
+        )
+    })?;
+    let external_ref = sub
+        .external_ref
+        .as_deref()
+        .map(|e| bounded_text("external_ref", e, 128))
+        .transpose()?;
+    // No biometric processing of any kind before the consent is known to cover it.
+    let consent = check_consent(
+        state,
+        &caller.org,
+        sub.consent_ref.as_deref(),
+        &subject_ref,
+        purpose,
+    )
+    .await?;
+    // Restriction (UK GDPR Art. 18) stops processing before anything is stored.
+    let subject = state
+        .vault
+        .subject_key_or_create(&state.store, &caller.org, &subject_ref)
+        .await?;
+    if subject.restricted_at.is_some() {
+        return Err(ApiError::new(ErrorCode::ProcessingRestricted));
+    }
+    let (document, capture) = sub.uploads()?;
+    let request = NewVerification {
+        org: caller.org.clone(),
+        actor: caller.actor(),
+        subject,
+        consent,
+        purpose,
+        external_ref,
+        document,
+        capture,
+        idempotency_key,
+        asynchronous,
+        capture_link: None,
+    };
+    let row = accept(state, request).await?;
+    Ok((row, subject_ref))
+}
+
+/// What shows the person, as uploaded.
+pub enum CaptureUploads {
+    Selfie(Upload),
+    Video {
+        video: Upload,
+        still: Option<Upload>,
+        challenge_id: String,
+    },
+}
+
+impl Submission {
+    /// Whether the request names a subject, consent, purpose or reference (a capture link's do not:
+    /// the link says them).
+    pub fn names_references(&self) -> bool {
+        self.subject_ref.is_some()
+            || self.consent_ref.is_some()
+            || self.purpose.is_some()
+            || self.external_ref.is_some()
+    }
+
+    /// The document and what shows the person: a selfie, or a video answering a challenge (with the
+    /// still selfie taken with it, when sent).
+    pub fn uploads(self) -> Result<(Upload, CaptureUploads), ApiError> {
+        let document = self.document.ok_or_else(|| {
+            ApiError::detail(ErrorCode::InvalidField, "the `document` file is required")
+        })?;
+        let capture = match (self.video, self.selfie, self.challenge_id) {
+            (Some(video), still, Some(challenge_id)) => CaptureUploads::Video {
+                video,
+                still,
+                challenge_id: bounded_text("challenge_id", &challenge_id, 64)?,
+            },
+            (Some(_), _, None) => return Err(ApiError::new(ErrorCode::ChallengeRequired)),
+            (None, Some(_), Some(_)) => {
+                return Err(ApiError::detail(
+                    ErrorCode::InvalidField,
+                    "`challenge_id` answers a liveness video: send the `video` part with it",
+                ))
+            }
+            (None, Some(selfie), None) => CaptureUploads::Selfie(selfie),
+            (None, None, _) => {
+                return Err(ApiError::detail(
+                    ErrorCode::InvalidField,
+                    "a `selfie` file or a `video` file is required",
+                ))
+            }
+        };
+        Ok((document, capture))
+    }
+}
+
+/// A verification request whose caller, consent and subject are checked: ready to be accepted.
+pub struct NewVerification {
+    pub org: String,
+    /// Who asked, as the audit log names them (`key:…`, `capture:…`).
+    pub actor: String,
+    pub subject: SubjectKey,
+    pub consent: ConsentRow,
+    pub purpose: Purpose,
+    pub external_ref: Option<String>,
+    pub document: Upload,
+    pub capture: CaptureUploads,
+    pub idempotency_key: Option<String>,
+    pub asynchronous: bool,
+    /// Submitted through this capture link, which accepting it uses up.
+    pub capture_link: Option<String>,
+}
+
+/// Accepts a checked request: answers a retry with the earlier result, uses up the challenge a video
+/// answers, seals the uploads under the subject's key, then queues the job (asynchronous) or evaluates
+/// and records the decision. Returns the verification as stored.
+pub async fn accept(state: &AppState, req: NewVerification) -> Result<VerificationRow, ApiError> {
+    let NewVerification {
+        org,
+        actor,
+        subject,
+        consent,
+        purpose,
+        external_ref,
+        document,
+        capture,
+        idempotency_key,
+        asynchronous,
+        capture_link,
+    } = req;
+    let (selfie, video, challenge_id) = match &capture {
+        CaptureUploads::Selfie(selfie) => (Some(selfie), None, None),
+        CaptureUploads::Video {
+            video,
+            still,
+            challenge_id,
+        } => (still.as_ref(), Some(video), Some(challenge_id.as_str())),
+    };
+    let digests = InputDigests {
+        document: document.sha256.clone(),
+        selfie: selfie.map(|u| u.sha256.clone()),
+        video: video.map(|u| u.sha256.clone()),
+    };
+    let digest = request_digest(
+        &[
+            &subject.subject_id,
+            &consent.consent_ref,
+            purpose.as_str(),
+            external_ref.as_deref().unwrap_or(""),
+            challenge_id.unwrap_or(""),
+        ],
+        &[
+            &digests.document,
+            digests.selfie.as_deref().unwrap_or(""),
+            digests.video.as_deref().unwrap_or(""),
+        ],
+    );
+    if let Some(key) = &idempotency_key {
+        if let Some(existing) = state.store.find_by_idempotency_key(&org, key).await? {
+            return replay(existing, &digest);
+        }
+    }
+    if asynchronous {
+        precheck(
+            state,
+            document.bytes.clone(),
+            selfie.map(|s| s.bytes.clone()),
+            video.map(|v| v.bytes.clone()),
+        )
+        .await?;
+    }
+    let now = now_ms();
+    // Used up now, before any processing: a challenge is answered once, whatever the outcome.
+    let challenge = match challenge_id {
+        Some(id) => {
+            let row = state
+                .store
+                .take_challenge(&org, id, now, capture_link.as_deref())
+                .await?
+                .ok_or_else(|| ApiError::new(ErrorCode::ChallengeInvalid))?;
+            Some(TakenChallenge::from_row(&row)?)
+        }
+        None => None,
+    };
+
+    let row = VerificationRow {
+        id: new_id("ver"),
+        org: org.clone(),
+        subject_id: subject.subject_id.clone(),
+        consent_ref: consent.consent_ref.clone(),
+        purpose: purpose.as_str().into(),
+        external_ref,
+        status: "pending".into(),
+        idempotency_key: idempotency_key.clone(),
+        request_digest: digest.clone(),
+        decision: None,
+        record: None,
+        error_code: None,
+        created_at: now,
+        decided_at: None,
+        retention_until: None,
+    };
+    let requested = NewAudit {
+        at: now,
+        org: org.clone(),
+        actor,
+        event: "verification.requested",
+        entity: row.id.clone(),
+        subject_digest: Some(subject.subject_id.clone()),
+        details: json!({
+            "consent_ref": consent.consent_ref, "purpose": purpose,
+            "mode": if asynchronous { "async" } else { "sync" },
+            "capture": if video.is_some() { "video" } else { "selfie" },
+            "challenge_id": challenge_id, "capture_link": capture_link,
+            "input_digests": digests,
+        }),
+    };
+
+    // The uploads are kept sealed under the subject's key: for the job, then for review until the
+    // retention period of the purpose ends.
+    let uploads = [
+        ("document", Some(&document)),
+        ("selfie", selfie),
+        ("video", video),
+    ];
+    let inputs_sealed: Vec<MediaRow> = uploads
+        .iter()
+        .filter_map(|(kind, upload)| {
+            upload.map(|u| seal_media(&subject, &row, kind, Some(u.sha256.clone()), &u.bytes))
+        })
+        .collect();
+    if asynchronous {
+        let enqueued = state
+            .store
+            .enqueue_verification(
+                &row,
+                &inputs_sealed,
+                &requested,
+                challenge_id,
+                capture_link.as_deref(),
+            )
+            .await;
+        return match enqueued {
+            Ok(()) => {
+                state.jobs_ready.notify_one();
+                Ok(row)
+            }
+            Err(StoreError::Conflict(CAPTURE_LINK_TAKEN)) => {
+                Err(ApiError::new(ErrorCode::CaptureLinkUsed))
+            }
+            Err(StoreError::Conflict(_)) => {
+                concurrent_duplicate(state, &org, idempotency_key.as_deref(), &digest).await
+            }
+            Err(e) => Err(e.into()),
+        };
+    }
+
+    let permit = state.admission.enter().await?;
+    let inputs = Inputs {
+        document: document.bytes,
+        capture: match capture {
+            CaptureUploads::Selfie(selfie) => Capture::Selfie(selfie.bytes),
+            CaptureUploads::Video { video, still, .. } => Capture::Video {
+                video: video.bytes,
+                still: still.map(|s| s.bytes),
+                challenge: challenge.ok_or_else(|| {
+                    ApiError::internal("a video verification without its challenge")
+                })?,
+            },
+        },
+    };
+    let evaluated = evaluate(state, inputs, permit).await?;
+    let mut media = inputs_sealed;
+    media.extend(seal_embeddings(
+        &subject,
+        &row,
+        &evaluated.verification.embeddings,
+    ));
+    match decide_and_record(
+        state,
+        row,
+        &consent,
+        &evaluated,
+        digests,
+        media,
+        Some(requested),
+    )
+    .await
+    {
+        Ok(recorded) => Ok(recorded),
+        Err(StoreError::Conflict(_)) => {
+            concurrent_duplicate(state, &org, idempotency_key.as_deref(), &digest).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A retry with a known Idempotency-Key: the stored verification if it is the same request (the
+/// digest covers the subject).
+fn replay(existing: VerificationRow, digest: &str) -> Result<VerificationRow, ApiError> {
+    if existing.request_digest != digest {
+        return Err(ApiError::new(ErrorCode::IdempotencyKeyReused));
+    }
+    Ok(existing)
+}
+
+/// Two requests with one Idempotency-Key raced and the other one was stored first.
+async fn concurrent_duplicate(
+    state: &AppState,
+    org: &str,
+    key: Option<&str>,
+    digest: &str,
+) -> Result<VerificationRow, ApiError> {
+    let existing = match key {
+        Some(k) => state.store.find_by_idempotency_key(org, k).await?,
+        None => None,
+    };
+    match existing {
+        Some(v) => replay(v, digest),
+        None => Err(ApiError::new(ErrorCode::IdempotencyConflict).retry_after(1)),
+    }
+}
+
+/// A verification of your organisation, with its decision record once decided.
+pub async fn get(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<VerificationView, ApiError> {
+    caller.require(&[Role::Submitter, Role::Reviewer, Role::Auditor])?;
+    let row = state
+        .store
+        .get_verification(&caller.org, id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
+    let subject_ref = state
+        .vault
+        .subject_ref(&state.store, &row.subject_id)
+        .await?;
+    VerificationView::new(&row, subject_ref)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_digest_separates_fields() {
+        assert_ne!(
+            request_digest(&["ab", "c"], &[]),
+            request_digest(&["a", "bc"], &[])
+        );
+        assert_eq!(
+            request_digest(&["a"], &["d"]),
+            request_digest(&["a"], &["d"])
+        );
+    }
+}
