@@ -3,6 +3,7 @@
 
 use super::error::{ApiError, ErrorCode};
 use crate::domain::Role;
+use crate::store::NewAudit;
 
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -32,6 +33,20 @@ impl Caller {
     /// The actor recorded in the audit log.
     pub fn actor(&self) -> String {
         self.actor.clone()
+    }
+
+    /// An audit entry of this caller's: about `entity`, with no subject and no details until the
+    /// caller adds them (`NewAudit { details, ..caller.audit(at, event, entity) }`).
+    pub fn audit(&self, at: i64, event: &'static str, entity: impl Into<String>) -> NewAudit {
+        NewAudit {
+            at,
+            org: self.org.clone(),
+            actor: self.actor(),
+            event,
+            entity: entity.into(),
+            subject_digest: None,
+            details: serde_json::json!({}),
+        }
     }
 
     pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {

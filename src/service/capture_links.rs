@@ -172,13 +172,9 @@ pub async fn create(
         used_at: None,
     };
     let audit = NewAudit {
-        at: now,
-        org: caller.org.clone(),
-        actor: caller.actor(),
-        event: "capture_link.created",
-        entity: link.id.clone(),
         subject_digest: Some(subject.subject_id.clone()),
         details: json!({"purpose": link.purpose, "expires_at": rfc3339(link.expires_at)}),
+        ..caller.audit(now, "capture_link.created", link.id.clone())
     };
     state.store.create_capture_link(&link, &audit).await?;
     let base = capture.public_url.as_deref().unwrap_or("");

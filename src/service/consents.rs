@@ -81,13 +81,9 @@ pub async fn create(
         withdrawn_at: None,
     };
     let audit = NewAudit {
-        at: now,
-        org: caller.org.clone(),
-        actor: caller.actor(),
-        event: "consent.recorded",
-        entity: row.consent_ref.clone(),
         subject_digest: Some(subject.subject_id.clone()),
         details: json!({"purpose": row.purpose, "lawful_basis": row.lawful_basis, "notice_version": notice_version}),
+        ..caller.audit(now, "consent.recorded", row.consent_ref.clone())
     };
     state.store.create_consent(&row, &audit).await?;
     Ok(ConsentView::new(row, Some(subject_ref)))
@@ -143,17 +139,13 @@ pub async fn withdraw(
         .collect();
     let purge = covering.is_empty();
     let audit = NewAudit {
-        at: state.clock.now_ms(),
-        org: caller.org.clone(),
-        actor: caller.actor(),
-        event: "consent.withdrawn",
-        entity: consent_ref.to_string(),
         subject_digest: Some(existing.subject_id.clone()),
         details: if purge {
             json!({"purpose": existing.purpose})
         } else {
             json!({"purpose": existing.purpose, "purged": false, "retained_under": covering})
         },
+        ..caller.audit(state.clock.now_ms(), "consent.withdrawn", consent_ref)
     };
     if state
         .store

@@ -158,13 +158,9 @@ pub async fn create(
         summary: None,
     };
     let audit = NewAudit {
-        at: now,
-        org: caller.org.clone(),
-        actor: caller.actor(),
-        event: "invigilation.started",
-        entity: row.id.clone(),
         subject_digest: Some(row.subject_id.clone()),
         details: json!({"consent_ref": row.consent_ref, "reference_verification_id": row.reference_verification_id}),
+        ..caller.audit(now, "invigilation.started", row.id.clone())
     };
     state.store.create_session(&row, &audit).await?;
     view(&row, Some(subject_ref), Vec::new())
@@ -437,13 +433,13 @@ pub async fn close(state: &AppState, caller: &Caller, id: &str) -> Result<Sessio
     let frames = timeline(state, &session.id).await?;
     let summary = summarise(&frames, session.review_case_id.as_deref());
     let audit = NewAudit {
-        at: state.clock.now_ms(),
-        org: caller.org.clone(),
-        actor: caller.actor(),
-        event: "invigilation.closed",
-        entity: session.id.clone(),
         subject_digest: Some(session.subject_id.clone()),
         details: summary.clone(),
+        ..caller.audit(
+            state.clock.now_ms(),
+            "invigilation.closed",
+            session.id.clone(),
+        )
     };
     if !state
         .store

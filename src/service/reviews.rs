@@ -237,13 +237,9 @@ pub async fn view_media(
     state
         .store
         .audit(&NewAudit {
-            at: state.clock.now_ms(),
-            org: org.to_string(),
-            actor: caller.actor(),
-            event: "review.media_viewed",
-            entity: case.id.clone(),
             subject_digest: Some(verification.subject_id.clone()),
             details: json!({"kind": kind, "media_id": item.id, "verification_id": verification.id}),
+            ..caller.audit(state.clock.now_ms(), "review.media_viewed", &case.id)
         })
         .await?;
     Ok(bytes)
@@ -271,16 +267,12 @@ pub async fn resolve(
         return Err(ApiError::new(ErrorCode::ProcessingRestricted));
     }
     let audit = NewAudit {
-        at: state.clock.now_ms(),
-        org: org.to_string(),
-        actor: caller.actor(),
-        event: "review.resolved",
-        entity: case.id.clone(),
         subject_digest: Some(verification.subject_id.clone()),
         details: json!({
             "outcome": outcome, "verification_id": verification.id,
             "automated_decision": verification.decision, "kind": case.kind,
         }),
+        ..caller.audit(state.clock.now_ms(), "review.resolved", &case.id)
     };
     if !state
         .store

@@ -125,13 +125,9 @@ fn audit(
     details: Value,
 ) -> NewAudit {
     NewAudit {
-        at: state.clock.now_ms(),
-        org: caller.org.clone(),
-        actor: caller.actor(),
-        event,
-        entity: subject_id.into(),
         subject_digest: Some(subject_id.into()),
         details,
+        ..caller.audit(state.clock.now_ms(), event, subject_id)
     }
 }
 
