@@ -23,7 +23,7 @@ use super::reviews::ReviewView;
 use super::state::AppState;
 use super::verifications::VerificationView;
 use super::{bounded_text, rfc3339, JsonBody};
-use crate::domain::{Purpose, Role};
+use crate::domain::{ConsentStatus, MediaClass, Purpose, Role, VerificationStatus};
 use crate::settings::RecordsOnErasure;
 use crate::store::{now_ms, ErasureCounts, ErasureRow, NewAudit};
 use crate::vision::embed::Embedding;
@@ -162,7 +162,7 @@ pub async fn export(
                 .map(|k| k.open(&media_context(&m.id), &m.sealed))
                 .transpose()?;
             if let Some(plain) = plain {
-                if m.class == "embedding" {
+                if m.class == MediaClass::Embedding {
                     embedding = Embedding::from_le_bytes(&plain).map(|e| e.as_slice().to_vec());
                 } else {
                     content_base64 = Some(base64::engine::general_purpose::STANDARD.encode(plain));
@@ -171,7 +171,7 @@ pub async fn export(
         }
         media.push(MediaItem {
             id: m.id.clone(),
-            kind: m.kind.clone(),
+            kind: m.kind.to_string(),
             verification_id: m.verification_id.clone(),
             consent_ref: m.consent_ref.clone(),
             purpose: m.purpose.clone(),
@@ -190,7 +190,7 @@ pub async fn export(
             frames,
         )?);
     }
-    let known = |status: &str| (status != "erased").then(|| subject_ref.clone());
+    let known = |erased: bool| (!erased).then(|| subject_ref.clone());
     let export = SubjectExport {
         subject_ref: subject_ref.clone(),
         organisation: caller.org.clone(),
@@ -199,12 +199,12 @@ pub async fn export(
         consents: records
             .consents
             .iter()
-            .map(|c| ConsentView::new(c.clone(), known(&c.status)))
+            .map(|c| ConsentView::new(c.clone(), known(c.status == ConsentStatus::Erased)))
             .collect(),
         verifications: records
             .verifications
             .iter()
-            .map(|v| VerificationView::new(v, known(&v.status)))
+            .map(|v| VerificationView::new(v, known(v.status == VerificationStatus::Erased)))
             .collect::<Result<_, _>>()?,
         review_cases: records.review_cases.iter().map(ReviewView::from).collect(),
         invigilation_sessions: sessions,

@@ -23,10 +23,8 @@ use super::process::{
 use super::record::{DecisionRecord, InputDigests};
 use super::state::AppState;
 use super::{bounded_text, rfc3339};
-use crate::domain::{Purpose, Role};
-use crate::store::{
-    now_ms, ConsentRow, MediaRow, NewAudit, StoreError, VerificationRow, CAPTURE_LINK_TAKEN,
-};
+use crate::domain::{MediaKind, Purpose, Role, VerificationStatus};
+use crate::store::{now_ms, ConsentRow, MediaRow, NewAudit, StoreError, VerificationRow};
 use crate::vault::SubjectKey;
 
 /// Text fields are short; anything longer is not a reference.
@@ -99,7 +97,7 @@ impl VerificationView {
         Ok(VerificationView {
             id: v.id.clone(),
             organisation: v.org.clone(),
-            status: v.status.clone(),
+            status: v.status.to_string(),
             subject_ref,
             consent_ref: v.consent_ref.clone(),
             purpose: v.purpose.clone(),
@@ -114,7 +112,7 @@ impl VerificationView {
 /// The response for a stored verification: 202 with `Location` while pending, 200 otherwise.
 fn respond(v: &VerificationRow, subject_ref: &str) -> Result<Response, ApiError> {
     let view = VerificationView::new(v, Some(subject_ref.to_string()))?;
-    if v.status == "pending" {
+    if v.status == VerificationStatus::Pending {
         let location = HeaderValue::from_str(&format!("/v1/verifications/{}", v.id))
             .map_err(ApiError::internal)?;
         let headers = [
@@ -460,7 +458,7 @@ pub async fn accept(state: &AppState, req: NewVerification) -> Result<Verificati
         consent_ref: consent.consent_ref.clone(),
         purpose: purpose.as_str().into(),
         external_ref,
-        status: "pending".into(),
+        status: VerificationStatus::Pending,
         idempotency_key: idempotency_key.clone(),
         request_digest: digest.clone(),
         decision: None,
@@ -489,14 +487,14 @@ pub async fn accept(state: &AppState, req: NewVerification) -> Result<Verificati
     // The uploads are kept sealed under the subject's key: for the job, then for review until the
     // retention period of the purpose ends.
     let uploads = [
-        ("document", Some(&document)),
-        ("selfie", selfie),
-        ("video", video),
+        (MediaKind::Document, Some(&document)),
+        (MediaKind::Selfie, selfie),
+        (MediaKind::Video, video),
     ];
     let inputs_sealed: Vec<MediaRow> = uploads
         .iter()
         .filter_map(|(kind, upload)| {
-            upload.map(|u| seal_media(&subject, &row, kind, Some(u.sha256.clone()), &u.bytes))
+            upload.map(|u| seal_media(&subject, &row, *kind, Some(u.sha256.clone()), &u.bytes))
         })
         .collect();
     if asynchronous {
@@ -515,10 +513,8 @@ pub async fn accept(state: &AppState, req: NewVerification) -> Result<Verificati
                 state.jobs_ready.notify_one();
                 Ok(row)
             }
-            Err(StoreError::Conflict(CAPTURE_LINK_TAKEN)) => {
-                Err(ApiError::new(ErrorCode::CaptureLinkUsed))
-            }
-            Err(StoreError::Conflict(_)) => {
+            Err(StoreError::CaptureLinkTaken) => Err(ApiError::new(ErrorCode::CaptureLinkUsed)),
+            Err(StoreError::DuplicateIdempotencyKey) => {
                 concurrent_duplicate(state, &org, idempotency_key.as_deref(), &digest).await
             }
             Err(e) => Err(e.into()),
@@ -558,7 +554,7 @@ pub async fn accept(state: &AppState, req: NewVerification) -> Result<Verificati
     .await
     {
         Ok(recorded) => Ok(recorded),
-        Err(StoreError::Conflict(_)) => {
+        Err(StoreError::DuplicateIdempotencyKey) => {
             concurrent_duplicate(state, &org, idempotency_key.as_deref(), &digest).await
         }
         Err(e) => Err(e.into()),

@@ -35,7 +35,7 @@ use crate::api::{bounded_text, JsonBody};
 use crate::console::html::esc;
 use crate::console::page_headers;
 use crate::console::session::token_hash;
-use crate::domain::{LawfulBasis, Purpose};
+use crate::domain::{ConsentStatus, LawfulBasis, Purpose};
 use crate::store::{now_ms, CaptureLinkRow, ConsentRow, NewAudit, StoreError};
 
 const PAGE: &str = include_str!("page.html");
@@ -248,7 +248,7 @@ async fn consent(
         purpose: link.purpose.clone(),
         lawful_basis: LawfulBasis::ExplicitConsent.as_str().into(),
         notice_version: current,
-        status: "active".into(),
+        status: ConsentStatus::Active,
         created_at: now,
         withdrawn_at: None,
     };
@@ -275,7 +275,7 @@ async fn consent(
             }),
         )),
         // Two agreements raced, or the link was used or expired meanwhile: nothing was written.
-        Err(StoreError::Conflict(_)) => Err(ApiError::detail(
+        Err(StoreError::CaptureLinkChanged) => Err(ApiError::detail(
             ErrorCode::IdempotencyConflict,
             "the link changed meanwhile; reload the page",
         )),

@@ -31,7 +31,7 @@ use crate::api::record::{DecisionRecord, LivenessRecord};
 use crate::api::reviews::{case_of, image_response, record_resolution, view_media};
 use crate::api::rfc3339;
 use crate::api::state::AppState;
-use crate::domain::{Purpose, ReviewOutcome};
+use crate::domain::{MediaClass, Purpose, ReviewOutcome, ReviewStatus};
 use crate::store::{now_ms, ConsoleSessionRow, NewAudit, ReviewerRow};
 
 const CSS: &str = include_str!("console.css");
@@ -392,7 +392,7 @@ async fn queue(
     };
     let rows = match state
         .store
-        .list_reviews(&signed.reviewer.org, "open", purpose, 200)
+        .list_reviews(&signed.reviewer.org, ReviewStatus::Open, purpose, 200)
         .await
     {
         Ok(rows) => rows,
@@ -405,7 +405,7 @@ async fn queue(
             created_at: rfc3339(r.created_at),
             id: r.id,
             purpose: r.purpose,
-            kind: r.kind,
+            kind: r.kind.to_string(),
         })
         .collect();
     let purposes: Vec<&str> = Purpose::ALL.iter().map(|p| p.as_str()).collect();
@@ -442,8 +442,8 @@ async fn case_view(state: &AppState, org: &str, id: &str) -> Result<CaseView, Ap
         .verification_media(&verification.id)
         .await?
         .into_iter()
-        .filter(|m| m.class == "media")
-        .map(|m| m.kind)
+        .filter(|m| m.class == MediaClass::Media)
+        .map(|m| m.kind.to_string())
         .collect();
     let (media, other_media): (Vec<String>, Vec<String>) = held
         .into_iter()
@@ -466,8 +466,8 @@ async fn case_view(state: &AppState, org: &str, id: &str) -> Result<CaseView, Ap
     Ok(CaseView {
         id: case.id.clone(),
         purpose: case.purpose.clone(),
-        kind: case.kind.clone(),
-        status: case.status.clone(),
+        kind: case.kind.to_string(),
+        status: case.status.to_string(),
         created_at: rfc3339(case.created_at),
         reasons: serde_json::from_str(&case.reasons).unwrap_or_default(),
         decision: r.map(|r| r.decision.to_string()),

@@ -1,0 +1,333 @@
+//! Data subjects and their rights: the subject row (data key, restriction), access (everything held),
+//! and erasure by crypto-shredding.
+
+use super::{
+    rows, CaptureLinkRow, ErasureCounts, ErasureRow, MediaRow, NewAudit, ReviewCaseRow, SessionRow,
+    Store, StoreError, StoreTx, SubjectRecords, SubjectRow, VerificationRow, CAPTURE_LINK_COLUMNS,
+    MEDIA_COLUMNS, REVIEW_COLUMNS, SESSION_COLUMNS, SUBJECT_COLUMNS, VERIFICATION_COLUMNS,
+};
+use crate::domain::MediaClass;
+
+/// The ids of the subject's verifications; binds `$1` org, `$2` subject.
+const OF_SUBJECT: &str = "SELECT id FROM verifications WHERE org = $1 AND subject_id = $2";
+
+impl Store {
+    pub async fn subject(&self, subject_id: &str) -> Result<Option<SubjectRow>, StoreError> {
+        let sql = format!("SELECT {SUBJECT_COLUMNS} FROM subjects WHERE subject_id = $1");
+        Ok(fetch_optional_as!(self, SubjectRow, &sql, subject_id))
+    }
+
+    /// Stores a new subject unless one exists (two first requests for a subject race; the first wins).
+    pub async fn insert_subject(&self, s: &SubjectRow) -> Result<(), StoreError> {
+        on_pool!(self, |p| {
+            sqlx::query(&format!(
+                "INSERT INTO subjects ({SUBJECT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (subject_id) DO NOTHING"
+            ))
+            .bind(&s.subject_id)
+            .bind(&s.org)
+            .bind(&s.key_id)
+            .bind(&s.wrapped_key)
+            .bind(&s.master_key_id)
+            .bind(&s.ref_sealed)
+            .bind(s.created_at)
+            .bind(s.restricted_at)
+            .execute(p)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Restricts (`Some(time)`) or lifts the restriction on (`None`) a subject's processing; `false`
+    /// when it was already so.
+    pub async fn set_restriction(
+        &self,
+        subject_id: &str,
+        restricted_at: Option<i64>,
+        audit: &NewAudit,
+    ) -> Result<bool, StoreError> {
+        let change = if restricted_at.is_some() {
+            "restricted_at IS NULL"
+        } else {
+            "restricted_at IS NOT NULL"
+        };
+        Ok(on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query(&format!(
+                "UPDATE subjects SET restricted_at = $1 WHERE subject_id = $2 AND {change}"
+            ))
+            .bind(restricted_at)
+            .bind(subject_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                append_audit!(tx, audit);
+                tx.commit().await?;
+            }
+            n == 1
+        }))
+    }
+
+    /// Everything held about one subject in one organisation, for an access request.
+    pub async fn subject_records(
+        &self,
+        org: &str,
+        subject_id: &str,
+    ) -> Result<SubjectRecords, StoreError> {
+        let verifications = format!(
+            "SELECT {VERIFICATION_COLUMNS} FROM verifications WHERE org = $1 AND subject_id = $2 ORDER BY created_at, id"
+        );
+        let reviews = format!(
+            "SELECT {REVIEW_COLUMNS} FROM review_cases WHERE org = $1 AND verification_id IN
+             ({OF_SUBJECT}) ORDER BY created_at, id"
+        );
+        let media = format!(
+            "SELECT {MEDIA_COLUMNS} FROM media WHERE org = $1 AND subject_id = $2 ORDER BY created_at, id"
+        );
+        let sessions = format!(
+            "SELECT {SESSION_COLUMNS} FROM invigilation_sessions WHERE org = $1 AND subject_id = $2 ORDER BY created_at, id"
+        );
+        let links = format!(
+            "SELECT {CAPTURE_LINK_COLUMNS} FROM capture_links WHERE org = $1 AND subject_id = $2 ORDER BY created_at, id"
+        );
+        let erasures =
+            "SELECT id, org, subject_digest, erased_at, actor, reason, counts FROM erasures
+                        WHERE org = $1 AND subject_digest = $2 ORDER BY erased_at, id";
+        let audit = "SELECT seq, at, org, actor, event, entity, subject_digest, details, prev_hash, entry_hash
+                     FROM audit_log WHERE org = $1 AND subject_digest = $2 ORDER BY seq";
+        Ok(SubjectRecords {
+            consents: self.subject_consents(org, subject_id).await?,
+            verifications: fetch_all_as!(self, VerificationRow, &verifications, org, subject_id),
+            review_cases: fetch_all_as!(self, ReviewCaseRow, &reviews, org, subject_id),
+            media: fetch_all_as!(self, MediaRow, &media, org, subject_id),
+            sessions: fetch_all_as!(self, SessionRow, &sessions, org, subject_id),
+            capture_links: fetch_all_as!(self, CaptureLinkRow, &links, org, subject_id),
+            erasures: fetch_all_as!(self, ErasureRow, erasures, org, subject_id),
+            audit: on_pool!(self, |p| {
+                let rows = sqlx::query(audit)
+                    .bind(org)
+                    .bind(subject_id)
+                    .fetch_all(p)
+                    .await?;
+                rows.iter()
+                    .map(rows::audit_from_row)
+                    .collect::<Result<Vec<_>, _>>()?
+            }),
+        })
+    }
+
+    /// Erases a subject in one transaction: deletes their sealed items and pending jobs, deletes the
+    /// decision records of the purposes in `delete_purposes` and reduces the rest to `reduced` (id →
+    /// record without scores or digests), marks their consents erased, destroys their data key, and
+    /// writes the tombstone and its audit entry (both carrying the counts).
+    pub async fn erase_subject(
+        &self,
+        org: &str,
+        subject_id: &str,
+        delete_purposes: &[&str],
+        reduced: &[(String, Option<String>)],
+        tombstone: &ErasureRow,
+        audit: &NewAudit,
+    ) -> Result<ErasureCounts, StoreError> {
+        let who = Subject { org, subject_id };
+        let mut tx = self.begin().await?;
+        let mut c = ErasureCounts::default();
+        c.media = who.delete_items(&mut tx, MediaClass::Media).await?;
+        c.embeddings = who.delete_items(&mut tx, MediaClass::Embedding).await?;
+        c.invigilation_sessions = who.delete_invigilation_sessions(&mut tx).await?;
+        // Before the consents: a link names the consent given on its page.
+        c.capture_links = who.delete_capture_links(&mut tx).await?;
+        c.pending_jobs = who.delete_jobs(&mut tx).await?;
+        for purpose in delete_purposes {
+            let deleted = who.delete_records_of_purpose(&mut tx, purpose).await?;
+            c.review_cases_deleted += deleted.review_cases;
+            c.verifications_deleted += deleted.verifications;
+            c.consents_deleted += deleted.consents;
+        }
+        for (id, record) in reduced {
+            c.verifications_reduced += who.reduce_record(&mut tx, id, record.as_deref()).await?;
+        }
+        who.redact_review_reasons(&mut tx).await?;
+        c.consents_reduced = who.mark_consents_erased(&mut tx).await?;
+        c.data_key_destroyed = who.destroy_data_key(&mut tx).await?;
+        write_tombstone(&mut tx, tombstone, audit, &c).await?;
+        tx.commit().await?;
+        self.flush_deleted_pages().await?;
+        Ok(c)
+    }
+
+    /// SQLite: moves the zeroed pages from the write-ahead log into the file and empties the log, which
+    /// still holds the pages as they were written. (PostgreSQL's VACUUM reclaims dead rows.)
+    async fn flush_deleted_pages(&self) -> Result<(), StoreError> {
+        if let Store::Sqlite(p) = self {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(p)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// The subject an erasure is about; each step binds `$1` org and `$2` subject.
+struct Subject<'a> {
+    org: &'a str,
+    subject_id: &'a str,
+}
+
+/// What deleting the decision records of one purpose removed.
+struct DeletedOfPurpose {
+    review_cases: u64,
+    verifications: u64,
+    consents: u64,
+}
+
+impl Subject<'_> {
+    /// Runs one statement over the subject's rows; returns how many it touched.
+    async fn execute(&self, tx: &mut StoreTx, sql: &str) -> Result<u64, StoreError> {
+        Ok(on_tx!(tx, |c| sqlx::query(sql)
+            .bind(self.org)
+            .bind(self.subject_id)
+            .execute(c)
+            .await?
+            .rows_affected()))
+    }
+
+    /// Runs one statement over the subject's rows with one more value bound as `$3`.
+    async fn execute_with(
+        &self,
+        tx: &mut StoreTx,
+        sql: &str,
+        third: &str,
+    ) -> Result<u64, StoreError> {
+        Ok(on_tx!(tx, |c| sqlx::query(sql)
+            .bind(self.org)
+            .bind(self.subject_id)
+            .bind(third)
+            .execute(c)
+            .await?
+            .rows_affected()))
+    }
+
+    /// The sealed items of one class (images and videos, or embeddings).
+    async fn delete_items(&self, tx: &mut StoreTx, class: MediaClass) -> Result<u64, StoreError> {
+        let sql = "DELETE FROM media WHERE org = $1 AND subject_id = $2 AND class = $3";
+        self.execute_with(tx, sql, class.as_str()).await
+    }
+
+    /// Invigilation sessions with their frames' results; returns the sessions deleted.
+    async fn delete_invigilation_sessions(&self, tx: &mut StoreTx) -> Result<u64, StoreError> {
+        let sessions = "SELECT id FROM invigilation_sessions WHERE org = $1 AND subject_id = $2";
+        self.execute(
+            tx,
+            &format!("DELETE FROM invigilation_frames WHERE session_id IN ({sessions})"),
+        )
+        .await?;
+        self.execute(
+            tx,
+            "DELETE FROM invigilation_sessions WHERE org = $1 AND subject_id = $2",
+        )
+        .await
+    }
+
+    async fn delete_capture_links(&self, tx: &mut StoreTx) -> Result<u64, StoreError> {
+        let sql = "DELETE FROM capture_links WHERE org = $1 AND subject_id = $2";
+        self.execute(tx, sql).await
+    }
+
+    /// Queued jobs of the subject's verifications: nothing more is processed.
+    async fn delete_jobs(&self, tx: &mut StoreTx) -> Result<u64, StoreError> {
+        let sql = format!("DELETE FROM jobs WHERE verification_id IN ({OF_SUBJECT})");
+        self.execute(tx, &sql).await
+    }
+
+    /// The decision records of a purpose whose policy deletes them on erasure, with their review
+    /// cases and the consents no remaining record names.
+    async fn delete_records_of_purpose(
+        &self,
+        tx: &mut StoreTx,
+        purpose: &str,
+    ) -> Result<DeletedOfPurpose, StoreError> {
+        let of_purpose = format!("{OF_SUBJECT} AND purpose = $3");
+        let review_cases =
+            format!("DELETE FROM review_cases WHERE verification_id IN ({of_purpose})");
+        let verifications =
+            "DELETE FROM verifications WHERE org = $1 AND subject_id = $2 AND purpose = $3";
+        let consents = "DELETE FROM consents WHERE org = $1 AND subject_id = $2 AND purpose = $3
+                     AND consent_ref NOT IN (SELECT consent_ref FROM verifications WHERE org = $1 AND subject_id = $2)";
+        Ok(DeletedOfPurpose {
+            review_cases: self.execute_with(tx, &review_cases, purpose).await?,
+            verifications: self.execute_with(tx, verifications, purpose).await?,
+            consents: self.execute_with(tx, consents, purpose).await?,
+        })
+    }
+
+    /// Reduces one kept decision record: its record replaced by `record` (no scores or digests), its
+    /// links to the request (external reference, idempotency key, digest) cut.
+    async fn reduce_record(
+        &self,
+        tx: &mut StoreTx,
+        id: &str,
+        record: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        let sql = "UPDATE verifications SET status = 'erased', record = $1, external_ref = NULL, idempotency_key = NULL,
+                   request_digest = 'erased' WHERE org = $2 AND subject_id = $3 AND id = $4";
+        Ok(on_tx!(tx, |c| sqlx::query(sql)
+            .bind(record)
+            .bind(self.org)
+            .bind(self.subject_id)
+            .bind(id)
+            .execute(c)
+            .await?
+            .rows_affected()))
+    }
+
+    /// A reviewer's free-text reason may describe the person; the outcome stays.
+    async fn redact_review_reasons(&self, tx: &mut StoreTx) -> Result<u64, StoreError> {
+        let sql = format!(
+            "UPDATE review_cases SET outcome_reason = 'erased' WHERE outcome_reason IS NOT NULL
+             AND verification_id IN ({OF_SUBJECT})"
+        );
+        self.execute(tx, &sql).await
+    }
+
+    async fn mark_consents_erased(&self, tx: &mut StoreTx) -> Result<u64, StoreError> {
+        let sql = "UPDATE consents SET status = 'erased' WHERE org = $1 AND subject_id = $2";
+        self.execute(tx, sql).await
+    }
+
+    /// Deletes the subject row with its wrapped data key: every item still sealed under it, backups
+    /// included, becomes unreadable. Whether there was a key to destroy.
+    async fn destroy_data_key(&self, tx: &mut StoreTx) -> Result<bool, StoreError> {
+        let sql = "DELETE FROM subjects WHERE org = $1 AND subject_id = $2";
+        Ok(self.execute(tx, sql).await? == 1)
+    }
+}
+
+/// The erasure's audit entry and its tombstone, both carrying the counts.
+async fn write_tombstone(
+    tx: &mut StoreTx,
+    tombstone: &ErasureRow,
+    audit: &NewAudit,
+    counts: &ErasureCounts,
+) -> Result<(), StoreError> {
+    let counts = serde_json::to_value(counts).expect("serialisable");
+    let mut audit = audit.clone();
+    audit.details["counts"] = counts.clone();
+    tx.append_audit(&audit).await?;
+    let sql = "INSERT INTO erasures (id, org, subject_digest, erased_at, actor, reason, counts) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    on_tx!(tx, |c| {
+        sqlx::query(sql)
+            .bind(&tombstone.id)
+            .bind(&tombstone.org)
+            .bind(&tombstone.subject_digest)
+            .bind(tombstone.erased_at)
+            .bind(&tombstone.actor)
+            .bind(&tombstone.reason)
+            .bind(counts.to_string())
+            .execute(c)
+            .await?;
+    });
+    Ok(())
+}
+
