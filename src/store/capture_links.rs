@@ -98,3 +98,166 @@ impl Store {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{audit, consent, verification, TempStore};
+    use super::super::VerificationRow;
+    use super::*;
+    use crate::domain::VerificationStatus;
+
+    fn link(id: &str, expires_at: i64) -> CaptureLinkRow {
+        CaptureLinkRow {
+            id: id.into(),
+            org: "org1".into(),
+            token_hash: format!("hash_{id}"),
+            subject_id: "sub1".into(),
+            purpose: "ecs_application".into(),
+            external_ref: None,
+            created_by: "key_1".into(),
+            created_at: 1,
+            expires_at,
+            consent_ref: None,
+            verification_id: None,
+            used_at: None,
+        }
+    }
+
+    fn given_at(consent_ref: &str, at: i64) -> ConsentRow {
+        ConsentRow {
+            created_at: at,
+            ..consent(consent_ref, "sub1")
+        }
+    }
+
+    #[tokio::test]
+    async fn a_link_takes_one_consent_and_submits_once() {
+        let db = TempStore::new().await;
+        let l = link("cl_1", 1_000);
+        db.create_capture_link(&l, &audit("capture_link.created"))
+            .await
+            .unwrap();
+        assert_eq!(
+            db.capture_link_by_token("hash_cl_1").await.unwrap(),
+            Some(l.clone())
+        );
+        assert_eq!(db.get_capture_link("org2", "cl_1").await.unwrap(), None);
+
+        db.record_link_consent("cl_1", &given_at("cns_1", 10), &audit("consent.recorded"))
+            .await
+            .unwrap();
+        let second = db
+            .record_link_consent("cl_1", &given_at("cns_2", 11), &audit("consent.recorded"))
+            .await;
+        assert!(
+            matches!(second, Err(StoreError::CaptureLinkChanged)),
+            "{second:?}"
+        );
+        assert_eq!(db.get_consent("org1", "cns_2").await.unwrap(), None);
+
+        let submit = |id: &str| VerificationRow {
+            created_at: 20,
+            ..verification(id, "sub1", "cns_1", VerificationStatus::Pending)
+        };
+        db.enqueue_verification(
+            &submit("ver_1"),
+            &[],
+            &audit("verification.requested"),
+            None,
+            Some("cl_1"),
+        )
+        .await
+        .unwrap();
+        let again = db
+            .enqueue_verification(
+                &submit("ver_2"),
+                &[],
+                &audit("verification.requested"),
+                None,
+                Some("cl_1"),
+            )
+            .await;
+        assert!(
+            matches!(again, Err(StoreError::CaptureLinkTaken)),
+            "{again:?}"
+        );
+        // The refused submission left nothing behind.
+        assert_eq!(db.get_verification("org1", "ver_2").await.unwrap(), None);
+        assert_eq!(db.pending_jobs().await.unwrap(), 1);
+
+        let used = db.get_capture_link("org1", "cl_1").await.unwrap().unwrap();
+        assert_eq!(used.consent_ref.as_deref(), Some("cns_1"));
+        assert_eq!(used.verification_id.as_deref(), Some("ver_1"));
+        assert_eq!(used.used_at, Some(20));
+    }
+
+    #[tokio::test]
+    async fn an_expired_link_takes_no_consent_and_no_submission() {
+        let db = TempStore::new().await;
+        db.create_capture_link(&link("cl_1", 100), &audit("capture_link.created"))
+            .await
+            .unwrap();
+        let late = db
+            .record_link_consent("cl_1", &given_at("cns_1", 100), &audit("consent.recorded"))
+            .await;
+        assert!(
+            matches!(late, Err(StoreError::CaptureLinkChanged)),
+            "{late:?}"
+        );
+        assert_eq!(db.count_rows("consents").await.unwrap(), 0);
+
+        db.create_consent(&consent("cns_1", "sub1"), &audit("consent.recorded"))
+            .await
+            .unwrap();
+        let v = VerificationRow {
+            created_at: 100,
+            ..verification("ver_1", "sub1", "cns_1", VerificationStatus::Pending)
+        };
+        let late = db
+            .enqueue_verification(
+                &v,
+                &[],
+                &audit("verification.requested"),
+                None,
+                Some("cl_1"),
+            )
+            .await;
+        assert!(
+            matches!(late, Err(StoreError::CaptureLinkTaken)),
+            "{late:?}"
+        );
+        assert_eq!(db.count_rows("verifications").await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn challenges_per_link_are_bounded_and_end_with_its_use() {
+        let db = TempStore::new().await;
+        db.create_capture_link(&link("cl_1", 1_000), &audit("capture_link.created"))
+            .await
+            .unwrap();
+        assert!(db.count_link_challenge("cl_1", 2).await.unwrap());
+        assert!(db.count_link_challenge("cl_1", 2).await.unwrap());
+        assert!(!db.count_link_challenge("cl_1", 2).await.unwrap());
+        assert!(!db.count_link_challenge("cl_unknown", 2).await.unwrap());
+
+        db.create_capture_link(&link("cl_2", 1_000), &audit("capture_link.created"))
+            .await
+            .unwrap();
+        db.create_consent(&consent("cns_1", "sub1"), &audit("consent.recorded"))
+            .await
+            .unwrap();
+        let v = VerificationRow {
+            created_at: 5,
+            ..verification("ver_1", "sub1", "cns_1", VerificationStatus::Pending)
+        };
+        db.enqueue_verification(
+            &v,
+            &[],
+            &audit("verification.requested"),
+            None,
+            Some("cl_2"),
+        )
+        .await
+        .unwrap();
+        assert!(!db.count_link_challenge("cl_2", 5).await.unwrap());
+    }
+}

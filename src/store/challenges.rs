@@ -59,3 +59,84 @@ impl Store {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::super::testing::TempStore;
+    use super::*;
+
+    fn challenge(id: &str, expires_at: i64, capture_link_id: Option<&str>) -> ChallengeRow {
+        ChallengeRow {
+            id: id.into(),
+            org: "org1".into(),
+            nonce: "n".into(),
+            actions: r#"["blink","turn_left"]"#.into(),
+            created_at: 0,
+            expires_at,
+            capture_link_id: capture_link_id.map(Into::into),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_challenge_is_taken_once_before_it_expires() {
+        let db = TempStore::new().await;
+        let c = challenge("chl_1", 1_000, None);
+        db.create_challenge(&c).await.unwrap();
+        assert_eq!(
+            db.take_challenge("org2", "chl_1", 10, None).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            db.take_challenge("org1", "chl_1", 10, None).await.unwrap(),
+            Some(c.clone())
+        );
+        assert_eq!(
+            db.take_challenge("org1", "chl_1", 11, None).await.unwrap(),
+            None
+        );
+        // Still readable as issued, for the job that answers it.
+        assert_eq!(db.get_challenge("org1", "chl_1").await.unwrap(), Some(c));
+
+        db.create_challenge(&challenge("chl_2", 1_000, None))
+            .await
+            .unwrap();
+        assert_eq!(
+            db.take_challenge("org1", "chl_2", 1_000, None)
+                .await
+                .unwrap(),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn a_link_challenge_answers_only_that_link() {
+        let db = TempStore::new().await;
+        db.create_challenge(&challenge("chl_1", 1_000, Some("cl_1")))
+            .await
+            .unwrap();
+        db.create_challenge(&challenge("chl_2", 1_000, None))
+            .await
+            .unwrap();
+        assert_eq!(
+            db.take_challenge("org1", "chl_1", 5, None).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            db.take_challenge("org1", "chl_1", 5, Some("cl_2"))
+                .await
+                .unwrap(),
+            None
+        );
+        assert!(db
+            .take_challenge("org1", "chl_1", 5, Some("cl_1"))
+            .await
+            .unwrap()
+            .is_some());
+        // An API challenge cannot be answered from a capture page.
+        assert_eq!(
+            db.take_challenge("org1", "chl_2", 5, Some("cl_1"))
+                .await
+                .unwrap(),
+            None
+        );
+    }
+}

@@ -113,3 +113,71 @@ impl Store {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{audit, consent, media, verification, TempStore};
+    use super::*;
+    use crate::domain::{ConsentStatus, MediaKind, VerificationStatus};
+
+    #[tokio::test]
+    async fn a_consent_is_withdrawn_once() {
+        let db = TempStore::new().await;
+        let c = consent("cns_1", "sub1");
+        db.create_consent(&c, &audit("consent.recorded"))
+            .await
+            .unwrap();
+        assert_eq!(db.get_consent("org1", "cns_1").await.unwrap(), Some(c));
+        assert_eq!(db.get_consent("org2", "cns_1").await.unwrap(), None);
+
+        let first = db
+            .withdraw_consent("org1", "cns_1", false, &audit("consent.withdrawn"))
+            .await
+            .unwrap();
+        assert_eq!(first, Some(PurgeCounts::default()));
+        let again = db
+            .withdraw_consent("org1", "cns_1", false, &audit("consent.withdrawn"))
+            .await
+            .unwrap();
+        assert_eq!(again, None);
+        let stored = db.get_consent("org1", "cns_1").await.unwrap().unwrap();
+        assert_eq!(stored.status, ConsentStatus::Withdrawn);
+        assert!(stored.withdrawn_at.is_some());
+    }
+
+    #[tokio::test]
+    async fn withdrawal_with_purge_deletes_items_and_fails_pending_work() {
+        let db = TempStore::new().await;
+        db.create_consent(&consent("cns_1", "sub1"), &audit("consent.recorded"))
+            .await
+            .unwrap();
+        let v = verification("ver_1", "sub1", "cns_1", VerificationStatus::Pending);
+        let items = [
+            media("med_1", "ver_1", MediaKind::Document),
+            media("med_2", "ver_1", MediaKind::Selfie),
+            media("med_3", "ver_1", MediaKind::SelfieEmbedding),
+        ];
+        db.enqueue_verification(&v, &items, &audit("verification.requested"), None, None)
+            .await
+            .unwrap();
+
+        let counts = db
+            .withdraw_consent("org1", "cns_1", true, &audit("consent.withdrawn"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((counts.media, counts.embeddings), (2, 1));
+        assert!(db.verification_media("ver_1").await.unwrap().is_empty());
+        assert_eq!(db.pending_jobs().await.unwrap(), 0);
+        let failed = db.get_verification("org1", "ver_1").await.unwrap().unwrap();
+        assert_eq!(failed.status, VerificationStatus::Failed);
+        assert_eq!(failed.error_code.as_deref(), Some("consent_withdrawn"));
+        let (entries, _) = db.audit_chain().await.unwrap();
+        let last = entries.last().unwrap();
+        assert_eq!(last.event, "consent.withdrawn");
+        let details: serde_json::Value = serde_json::from_str(&last.details).unwrap();
+        assert_eq!(
+            details["purged"],
+            serde_json::json!({"media": 2, "embeddings": 1})
+        );
+    }
+}

@@ -150,3 +150,125 @@ impl Store {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{audit, decided, media, record, review, TempStore};
+    use super::*;
+    use crate::domain::{MediaKind, ReviewKind, SessionStatus};
+
+    fn session(id: &str) -> SessionRow {
+        SessionRow {
+            id: id.into(),
+            org: "org1".into(),
+            subject_id: "sub1".into(),
+            consent_ref: "cns_1".into(),
+            reference_verification_id: "ver_1".into(),
+            status: SessionStatus::Open,
+            key_id: "key_sub1".into(),
+            template_sealed: Some(b"template".to_vec()),
+            review_case_id: None,
+            created_at: 1,
+            closed_at: None,
+            summary: None,
+        }
+    }
+
+    fn case(id: &str) -> ReviewCaseRow {
+        ReviewCaseRow {
+            kind: ReviewKind::Invigilation,
+            invigilation_session_id: Some("inv_1".into()),
+            ..review(id, "ver_1")
+        }
+    }
+
+    #[tokio::test]
+    async fn frames_are_numbered_and_a_session_opens_one_case() {
+        let db = TempStore::new().await;
+        record(&db, &decided("ver_1", 1), &[], None).await;
+        db.create_session(&session("inv_1"), &audit("invigilation.started"))
+            .await
+            .unwrap();
+
+        let (seq, case_id) = db
+            .add_frame("inv_1", 10, "{}", None, None, None)
+            .await
+            .unwrap();
+        assert_eq!((seq, case_id), (1, None));
+        let evidence = MediaRow {
+            verification_id: None,
+            ..media("med_f2", "ver_1", MediaKind::InvigilationFrame)
+        };
+        let opened = audit("review.opened");
+        let (seq, case_id) = db
+            .add_frame(
+                "inv_1",
+                11,
+                "{}",
+                Some(&evidence),
+                Some((&case("rev_1"), &opened)),
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!((seq, case_id.as_deref()), (2, Some("rev_1")));
+        // A later anomaly updates the case's reasons instead of opening another.
+        let (seq, case_id) = db
+            .add_frame(
+                "inv_1",
+                12,
+                "{}",
+                None,
+                Some((&case("rev_2"), &opened)),
+                Some(r#"["a","b"]"#),
+            )
+            .await
+            .unwrap();
+        assert_eq!((seq, case_id.as_deref()), (3, Some("rev_1")));
+        assert_eq!(db.get_review("org1", "rev_2").await.unwrap(), None);
+        assert_eq!(
+            db.get_review("org1", "rev_1")
+                .await
+                .unwrap()
+                .unwrap()
+                .reasons,
+            r#"["a","b"]"#
+        );
+
+        let frames = db.session_frames("inv_1").await.unwrap();
+        let media_ids: Vec<Option<&str>> = frames.iter().map(|f| f.media_id.as_deref()).collect();
+        assert_eq!(media_ids, [None, Some("med_f2"), None]);
+        assert_eq!(
+            db.media_item("org1", "med_f2").await.unwrap().unwrap().kind,
+            MediaKind::InvigilationFrame
+        );
+    }
+
+    #[tokio::test]
+    async fn a_closed_session_drops_its_template_and_takes_no_frames() {
+        let db = TempStore::new().await;
+        record(&db, &decided("ver_1", 1), &[], None).await;
+        db.create_session(&session("inv_1"), &audit("invigilation.started"))
+            .await
+            .unwrap();
+        let closing = NewAudit {
+            at: 30,
+            ..audit("invigilation.closed")
+        };
+        assert!(db
+            .close_session("org1", "inv_1", r#"{"frames":0}"#, &closing)
+            .await
+            .unwrap());
+        assert!(!db
+            .close_session("org1", "inv_1", "{}", &closing)
+            .await
+            .unwrap());
+
+        let s = db.get_session("org1", "inv_1").await.unwrap().unwrap();
+        assert_eq!(s.status, SessionStatus::Closed);
+        assert_eq!((s.template_sealed, s.closed_at), (None, Some(30)));
+        assert_eq!(s.summary.as_deref(), Some(r#"{"frames":0}"#));
+        let late = db.add_frame("inv_1", 40, "{}", None, None, None).await;
+        assert!(matches!(late, Err(StoreError::SessionClosed)), "{late:?}");
+        assert!(db.session_frames("inv_1").await.unwrap().is_empty());
+    }
+}

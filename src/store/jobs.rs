@@ -143,3 +143,139 @@ impl Store {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{audit, consent, media, verification, TempStore};
+    use super::*;
+    use crate::domain::{MediaKind, VerificationStatus};
+
+    const LEASE: Duration = Duration::from_secs(30);
+
+    async fn enqueue(db: &Store, id: &str, created_at: i64) {
+        let v = VerificationRow {
+            created_at,
+            ..verification(id, "sub1", "cns_1", VerificationStatus::Pending)
+        };
+        let items = [media(&format!("med_{id}"), id, MediaKind::Document)];
+        db.enqueue_verification(
+            &v,
+            &items,
+            &audit("verification.requested"),
+            Some("chl_1"),
+            None,
+        )
+        .await
+        .unwrap();
+    }
+
+    fn decided_outcome() -> JobOutcome {
+        JobOutcome {
+            status: VerificationStatus::Decided,
+            decision: Some("verified".into()),
+            record: Some("{}".into()),
+            error_code: None,
+            decided_at: 50,
+            retention_until: Some(90),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lease_is_held_by_one_worker_until_it_expires() {
+        let db = TempStore::new().await;
+        db.create_consent(&consent("cns_1", "sub1"), &audit("consent.recorded"))
+            .await
+            .unwrap();
+        enqueue(&db, "ver_1", 1).await;
+        assert_eq!(db.pending_jobs().await.unwrap(), 1);
+
+        let taken = db.claim_job("a", 1_000, LEASE).await.unwrap().unwrap();
+        assert_eq!(taken.verification_id, "ver_1");
+        assert_eq!(
+            (taken.attempts, taken.challenge_id.as_deref()),
+            (1, Some("chl_1"))
+        );
+        assert_eq!(
+            db.claim_job("b", 1_000 + 29_999, LEASE).await.unwrap(),
+            None
+        );
+        // Worker a died: once the lease is over, b takes the job over.
+        let again = db
+            .claim_job("b", 1_000 + 30_000, LEASE)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.attempts, 2);
+
+        let late = db
+            .complete_job(
+                "ver_1",
+                "a",
+                &decided_outcome(),
+                None,
+                &[],
+                &audit("verification.decided"),
+            )
+            .await;
+        assert!(matches!(late, Err(StoreError::LeaseLost)), "{late:?}");
+        assert_eq!(
+            db.get_verification("org1", "ver_1")
+                .await
+                .unwrap()
+                .unwrap()
+                .status,
+            VerificationStatus::Pending
+        );
+        let embedding = [media("med_e", "ver_1", MediaKind::SelfieEmbedding)];
+        db.complete_job(
+            "ver_1",
+            "b",
+            &decided_outcome(),
+            None,
+            &embedding,
+            &audit("verification.decided"),
+        )
+        .await
+        .unwrap();
+        let done = db.get_verification("org1", "ver_1").await.unwrap().unwrap();
+        assert_eq!(done.status, VerificationStatus::Decided);
+        assert_eq!(
+            (done.decided_at, done.retention_until),
+            (Some(50), Some(90))
+        );
+        assert_eq!(db.verification_media("ver_1").await.unwrap().len(), 2);
+        assert_eq!(db.pending_jobs().await.unwrap(), 0);
+        assert_eq!(db.claim_job("c", i64::MAX / 2, LEASE).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn concurrent_claimers_each_get_a_different_job_oldest_first() {
+        let db = TempStore::new().await;
+        db.create_consent(&consent("cns_1", "sub1"), &audit("consent.recorded"))
+            .await
+            .unwrap();
+        for (id, created_at) in [("ver_2", 2), ("ver_1", 1)] {
+            enqueue(&db, id, created_at).await;
+        }
+        let claims = (0..6).map(|i| {
+            let store = Store::clone(&db);
+            tokio::spawn(async move { store.claim_job(&format!("w{i}"), 1_000, LEASE).await })
+        });
+        let mut taken: Vec<String> = Vec::new();
+        for claim in claims {
+            if let Some(job) = claim.await.unwrap().unwrap() {
+                taken.push(job.verification_id);
+            }
+        }
+        taken.sort();
+        assert_eq!(taken, ["ver_1", "ver_2"]);
+        // The oldest is leased first.
+        let db2 = TempStore::new().await;
+        db2.create_consent(&consent("cns_1", "sub1"), &audit("consent.recorded"))
+            .await
+            .unwrap();
+        enqueue(&db2, "ver_b", 2).await;
+        enqueue(&db2, "ver_a", 1).await;
+        let first = db2.claim_job("w", 1_000, LEASE).await.unwrap().unwrap();
+        assert_eq!(first.verification_id, "ver_a");
+    }
+}

@@ -90,3 +90,63 @@ impl Store {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{audit, subject, TempStore};
+    use super::*;
+
+    #[tokio::test]
+    async fn the_first_keyring_key_of_a_name_stays() {
+        let db = TempStore::new().await;
+        assert_eq!(db.keyring_key("subject_index").await.unwrap(), None);
+        db.insert_keyring_key("subject_index", b"first", "mk1")
+            .await
+            .unwrap();
+        db.insert_keyring_key("subject_index", b"second", "mk2")
+            .await
+            .unwrap();
+        assert_eq!(
+            db.keyring_key("subject_index").await.unwrap(),
+            Some((b"first".to_vec(), "mk1".to_string()))
+        );
+    }
+
+    #[tokio::test]
+    async fn rewrapping_covers_subject_keys_and_the_keyring_or_nothing() {
+        let db = TempStore::new().await;
+        db.insert_keyring_key("subject_index", b"ring", "mk1")
+            .await
+            .unwrap();
+        db.insert_subject(&subject("org1", "sub1")).await.unwrap();
+        let n = db
+            .rewrap_keys(
+                "mk2",
+                |context, wrapped, old| {
+                    assert_eq!(old, "mk1");
+                    Ok([context.as_bytes(), b"|", wrapped].concat())
+                },
+                &audit("keys.rotated"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(n, 2);
+        let (ring, master) = db.keyring_key("subject_index").await.unwrap().unwrap();
+        assert_eq!(
+            (ring.as_slice(), master.as_str()),
+            (&b"keyring\nsubject_index|ring"[..], "mk2")
+        );
+        let s = db.subject("sub1").await.unwrap().unwrap();
+        assert_eq!(s.wrapped_key, b"subject\nsub1|wrapped".to_vec());
+        assert_eq!(s.master_key_id, "mk2");
+
+        // A key that cannot be re-wrapped leaves every key as it was.
+        let failed = db
+            .rewrap_keys("mk3", |_, _, _| Err("no".into()), &audit("keys.rotated"))
+            .await;
+        assert!(matches!(failed, Err(StoreError::Keys(_))));
+        assert_eq!(
+            db.subject("sub1").await.unwrap().unwrap().master_key_id,
+            "mk2"
+        );
+    }
+}

@@ -60,3 +60,38 @@ impl Store {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{audit, TempStore};
+    use super::*;
+
+    fn key(id: &str, hash: &str) -> KeyRow {
+        KeyRow {
+            id: id.into(),
+            org: "org1".into(),
+            role: "submitter".into(),
+            label: Some("ci".into()),
+            key_hash: hash.into(),
+            created_at: now_ms(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_revoked_key_is_no_longer_found_and_revokes_once() {
+        let db = TempStore::new().await;
+        let k = key("key_1", "hash_1");
+        db.create_key(&k, &audit("key.created")).await.unwrap();
+        assert_eq!(db.find_key("hash_1").await.unwrap(), Some(k.clone()));
+        assert_eq!(db.find_key("hash_2").await.unwrap(), None);
+
+        assert!(db.revoke_key("key_1", &audit("key.revoked")).await.unwrap());
+        assert!(!db.revoke_key("key_1", &audit("key.revoked")).await.unwrap());
+        assert_eq!(db.find_key("hash_1").await.unwrap(), None);
+        let listed = db.list_keys().await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].0, k);
+        assert!(listed[0].1.is_some());
+        // created and one revocation: the refused second revocation wrote nothing.
+        assert_eq!(db.audit_chain().await.unwrap().0.len(), 2);
+    }
+}

@@ -222,3 +222,177 @@ impl Sweep<'_> {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{audit, decided, media, record, review, TempStore};
+    use super::super::{CaptureLinkRow, VerificationRow};
+    use super::*;
+    use crate::domain::{MediaKind, VerificationStatus};
+    use crate::settings::RecordsOnErasure;
+
+    const NOW: i64 = 100 * DAY_MS;
+
+    /// Media kept 1 day, embeddings 2, decision records 10.
+    fn policy() -> RetentionPolicy {
+        RetentionPolicy {
+            media_days: 1,
+            embedding_days: 2,
+            decision_record_days: 10,
+            on_erasure: RecordsOnErasure::Reduce,
+        }
+    }
+
+    fn items_of(id: &str) -> [crate::store::MediaRow; 2] {
+        [
+            media(&format!("{id}_doc"), id, MediaKind::Document),
+            media(&format!("{id}_emb"), id, MediaKind::DocumentEmbedding),
+        ]
+    }
+
+    fn link(id: &str, expires_at: i64, verification_id: Option<&str>) -> CaptureLinkRow {
+        CaptureLinkRow {
+            id: id.into(),
+            org: "org1".into(),
+            token_hash: format!("hash_{id}"),
+            subject_id: "sub1".into(),
+            purpose: "ecs_application".into(),
+            external_ref: None,
+            created_by: "key_1".into(),
+            created_at: 0,
+            expires_at,
+            consent_ref: None,
+            verification_id: verification_id.map(Into::into),
+            used_at: verification_id.map(|_| 0),
+        }
+    }
+
+    /// Decisions of several ages (days before `NOW`): `ver_old` past every period, `ver_a` past the
+    /// media and embedding periods, `ver_b` past the media period only, `ver_c` within all; a pending
+    /// one; a remote-invigilation decision as old as `ver_old`; and capture links.
+    async fn aged(db: &Store) {
+        for (id, days_ago) in [
+            ("ver_old", 20.0),
+            ("ver_a", 5.0),
+            ("ver_b", 1.5),
+            ("ver_c", 0.5),
+        ] {
+            let v = decided(id, NOW - (days_ago * DAY_MS as f64) as i64);
+            let case = (id == "ver_old").then(|| review("rev_old", id));
+            record(db, &v, &items_of(id), case.as_ref()).await;
+        }
+        let pending = VerificationRow {
+            status: VerificationStatus::Pending,
+            decided_at: None,
+            ..decided("ver_p", 0)
+        };
+        record(db, &pending, &items_of("ver_p"), None).await;
+        let other_purpose = VerificationRow {
+            purpose: "remote_invigilation".into(),
+            consent_ref: "cns_r".into(),
+            ..decided("ver_r", NOW - 20 * DAY_MS)
+        };
+        let items = items_of("ver_r").map(|m| crate::store::MediaRow {
+            purpose: "remote_invigilation".into(),
+            consent_ref: "cns_r".into(),
+            ..m
+        });
+        record(db, &other_purpose, &items, None).await;
+        for l in [
+            link("cl_old", NOW, Some("ver_old")),
+            link("cl_a", NOW, Some("ver_a")),
+            link("cl_stale", NOW - 2 * DAY_MS, None),
+            link("cl_fresh", NOW - DAY_MS / 2, None),
+        ] {
+            db.create_capture_link(&l, &audit("capture_link.created"))
+                .await
+                .unwrap();
+        }
+    }
+
+    async fn media_ids(db: &Store) -> Vec<String> {
+        let mut ids = Vec::new();
+        for v in ["ver_old", "ver_a", "ver_b", "ver_c", "ver_p", "ver_r"] {
+            ids.extend(
+                db.verification_media(v)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|m| m.id),
+            );
+        }
+        ids.sort();
+        ids
+    }
+
+    #[tokio::test]
+    async fn the_sweep_deletes_what_is_past_retention_and_nothing_else() {
+        let db = TempStore::new().await;
+        aged(&db).await;
+        let policies = [("ecs_application", policy())];
+        let expected = PurgeCounts {
+            purpose: "ecs_application".into(),
+            media: 3,
+            embeddings: 2,
+            decision_records: 1,
+            capture_links: 2,
+        };
+
+        let audit_before = db.audit_chain().await.unwrap().0.len();
+        let dry = db.sweep(NOW, &policies, true).await.unwrap();
+        assert_eq!(dry, [expected.clone()]);
+        assert_eq!(media_ids(&db).await.len(), 12, "a dry run deletes nothing");
+        assert_eq!(db.audit_chain().await.unwrap().0.len(), audit_before);
+
+        let done = db.sweep(NOW, &policies, false).await.unwrap();
+        assert_eq!(done, [expected]);
+        assert_eq!(
+            media_ids(&db).await,
+            [
+                "ver_b_emb",
+                "ver_c_doc",
+                "ver_c_emb",
+                "ver_p_doc",
+                "ver_p_emb",
+                "ver_r_doc",
+                "ver_r_emb"
+            ]
+        );
+        assert_eq!(db.get_verification("org1", "ver_old").await.unwrap(), None);
+        assert_eq!(db.get_review("org1", "rev_old").await.unwrap(), None);
+        for kept in ["ver_a", "ver_b", "ver_c", "ver_p", "ver_r"] {
+            assert!(
+                db.get_verification("org1", kept).await.unwrap().is_some(),
+                "{kept}"
+            );
+        }
+        for (link, kept) in [
+            ("cl_old", false),
+            ("cl_a", true),
+            ("cl_stale", false),
+            ("cl_fresh", true),
+        ] {
+            assert_eq!(
+                db.get_capture_link("org1", link).await.unwrap().is_some(),
+                kept,
+                "{link}"
+            );
+        }
+        let (entries, _) = db.audit_chain().await.unwrap();
+        let purged = entries.last().unwrap();
+        assert_eq!(
+            (purged.event.as_str(), purged.entity.as_str()),
+            ("retention.purged", "ecs_application")
+        );
+
+        // Nothing more is due: no counts, no audit entry.
+        let again = db.sweep(NOW, &policies, false).await.unwrap();
+        assert_eq!(
+            again[0].media
+                + again[0].embeddings
+                + again[0].decision_records
+                + again[0].capture_links,
+            0
+        );
+        assert_eq!(db.audit_chain().await.unwrap().0.len(), entries.len());
+    }
+}

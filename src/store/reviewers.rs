@@ -188,3 +188,129 @@ impl Store {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{audit, TempStore};
+    use super::*;
+
+    fn reviewer(id: &str, username: &str) -> ReviewerRow {
+        ReviewerRow {
+            id: id.into(),
+            org: "org1".into(),
+            username: username.into(),
+            password_hash: "$argon2id$fake".into(),
+            totp_sealed: b"sealed secret".to_vec(),
+            failed_signins: 0,
+            locked_until: None,
+            last_totp_step: None,
+            created_at: 1,
+            disabled_at: None,
+        }
+    }
+
+    fn session(token_hash: &str, created_at: i64, expires_at: i64) -> ConsoleSessionRow {
+        ConsoleSessionRow {
+            token_hash: token_hash.into(),
+            reviewer_id: "rvw_1".into(),
+            csrf_token: "csrf".into(),
+            created_at,
+            expires_at,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_username_is_taken_once() {
+        let db = TempStore::new().await;
+        let r = reviewer("rvw_1", "ann");
+        db.create_reviewer(&r, &audit("reviewer.created"))
+            .await
+            .unwrap();
+        let twin = db
+            .create_reviewer(&reviewer("rvw_2", "ann"), &audit("reviewer.created"))
+            .await;
+        assert!(matches!(twin, Err(StoreError::UsernameTaken)), "{twin:?}");
+        assert_eq!(db.reviewer_by_username("ann").await.unwrap(), Some(r));
+        assert_eq!(db.audit_chain().await.unwrap().0.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn repeated_failures_lock_and_restart_the_count() {
+        let db = TempStore::new().await;
+        db.create_reviewer(&reviewer("rvw_1", "ann"), &audit("reviewer.created"))
+            .await
+            .unwrap();
+        let failed = audit("reviewer.signin_failed");
+        assert!(!db
+            .reviewer_signin_failed("rvw_1", 3, 500, &failed)
+            .await
+            .unwrap());
+        assert!(!db
+            .reviewer_signin_failed("rvw_1", 3, 500, &failed)
+            .await
+            .unwrap());
+        assert!(db
+            .reviewer_signin_failed("rvw_1", 3, 500, &failed)
+            .await
+            .unwrap());
+        let locked = db.reviewer_by_username("ann").await.unwrap().unwrap();
+        assert_eq!((locked.failed_signins, locked.locked_until), (0, Some(500)));
+        assert!(!db
+            .reviewer_signin_failed("rvw_1", 3, 900, &failed)
+            .await
+            .unwrap());
+        // An unknown reviewer's failure is still audited, and locks nothing.
+        assert!(!db
+            .reviewer_signin_failed("rvw_x", 3, 500, &failed)
+            .await
+            .unwrap());
+        assert_eq!(db.audit_chain().await.unwrap().0.len(), 6);
+    }
+
+    #[tokio::test]
+    async fn a_totp_step_signs_in_once_and_sessions_end() {
+        let db = TempStore::new().await;
+        db.create_reviewer(&reviewer("rvw_1", "ann"), &audit("reviewer.created"))
+            .await
+            .unwrap();
+        db.reviewer_signin_failed("rvw_1", 5, 0, &audit("reviewer.signin_failed"))
+            .await
+            .unwrap();
+        let signed_in = audit("reviewer.signed_in");
+        assert!(db
+            .reviewer_signed_in("rvw_1", 100, &session("tok_1", 10, 20), &signed_in)
+            .await
+            .unwrap());
+        // The same code again (a replay), or an earlier one: refused, nothing written.
+        assert!(!db
+            .reviewer_signed_in("rvw_1", 100, &session("tok_2", 11, 30), &signed_in)
+            .await
+            .unwrap());
+        assert!(!db
+            .reviewer_signed_in("rvw_1", 99, &session("tok_2", 11, 30), &signed_in)
+            .await
+            .unwrap());
+        assert_eq!(db.console_session("tok_2", 12).await.unwrap(), None);
+        let r = db.reviewer_by_username("ann").await.unwrap().unwrap();
+        assert_eq!((r.failed_signins, r.last_totp_step), (0, Some(100)));
+
+        let (s, who) = db.console_session("tok_1", 15).await.unwrap().unwrap();
+        assert_eq!(s, session("tok_1", 10, 20));
+        assert_eq!(who.username, "ann");
+        assert_eq!(
+            db.console_session("tok_1", 20).await.unwrap(),
+            None,
+            "expired"
+        );
+
+        // A later sign-in drops the expired session.
+        assert!(db
+            .reviewer_signed_in("rvw_1", 101, &session("tok_3", 25, 60), &signed_in)
+            .await
+            .unwrap());
+        assert_eq!(db.count_rows("console_sessions").await.unwrap(), 1);
+        db.end_console_session("tok_3", &audit("reviewer.signed_out"))
+            .await
+            .unwrap();
+        assert_eq!(db.console_session("tok_3", 30).await.unwrap(), None);
+    }
+}

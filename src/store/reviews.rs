@@ -70,3 +70,104 @@ impl Store {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{audit, decided, record, review, TempStore};
+    use super::*;
+    use crate::domain::ReviewKind;
+
+    #[tokio::test]
+    async fn a_case_resolves_once_and_moves_between_queues() {
+        let db = TempStore::new().await;
+        record(
+            &db,
+            &decided("ver_1", 10),
+            &[],
+            Some(&review("rev_1", "ver_1")),
+        )
+        .await;
+        let sample = ReviewCaseRow {
+            kind: ReviewKind::Sample,
+            created_at: 2,
+            ..review("rev_2", "ver_2")
+        };
+        record(&db, &decided("ver_2", 10), &[], Some(&sample)).await;
+
+        let open = db
+            .list_reviews("org1", ReviewStatus::Open, None, 10)
+            .await
+            .unwrap();
+        let ids: Vec<&str> = open.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["rev_1", "rev_2"], "oldest first");
+        assert!(db
+            .list_reviews("org2", ReviewStatus::Open, None, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(db
+            .list_reviews("org1", ReviewStatus::Open, Some("remote_invigilation"), 10)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            db.list_reviews("org1", ReviewStatus::Open, None, 1)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+
+        let resolution = NewAudit {
+            actor: "reviewer:ann".into(),
+            at: 20,
+            ..audit("review.resolved")
+        };
+        assert!(db
+            .resolve_review(
+                "org1",
+                "rev_1",
+                "confirmed_match",
+                "same person",
+                &resolution
+            )
+            .await
+            .unwrap());
+        assert!(!db
+            .resolve_review(
+                "org1",
+                "rev_1",
+                "confirmed_mismatch",
+                "changed my mind",
+                &resolution
+            )
+            .await
+            .unwrap());
+        assert!(!db
+            .resolve_review("org2", "rev_2", "confirmed_match", "other org", &resolution)
+            .await
+            .unwrap());
+
+        let case = db.get_review("org1", "rev_1").await.unwrap().unwrap();
+        assert_eq!(case.status, ReviewStatus::Resolved);
+        assert_eq!(case.outcome.as_deref(), Some("confirmed_match"));
+        assert_eq!(case.outcome_reason.as_deref(), Some("same person"));
+        assert_eq!(
+            (case.resolved_by.as_deref(), case.resolved_at),
+            (Some("reviewer:ann"), Some(20))
+        );
+        let resolved = db
+            .list_reviews("org1", ReviewStatus::Resolved, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(resolved, [case]);
+        let events: Vec<String> = db
+            .audit_chain()
+            .await
+            .unwrap()
+            .0
+            .into_iter()
+            .map(|e| e.event)
+            .collect();
+        assert_eq!(events.iter().filter(|e| *e == "review.resolved").count(), 1);
+    }
+}

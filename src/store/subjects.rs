@@ -331,3 +331,279 @@ async fn write_tombstone(
     Ok(())
 }
 
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{audit, decided, media, record, review, subject, TempStore};
+    use super::super::{CaptureLinkRow, SessionRow};
+    use super::*;
+    use crate::domain::{
+        ConsentStatus, MediaKind, ReviewStatus, SessionStatus, VerificationStatus,
+    };
+
+    #[tokio::test]
+    async fn restriction_is_set_and_lifted_once() {
+        let db = TempStore::new().await;
+        db.insert_subject(&subject("org1", "sub1")).await.unwrap();
+        // A second first request for the subject keeps the first row.
+        let other = SubjectRow {
+            key_id: "another".into(),
+            ..subject("org1", "sub1")
+        };
+        db.insert_subject(&other).await.unwrap();
+        assert_eq!(
+            db.subject("sub1").await.unwrap().unwrap().key_id,
+            "key_sub1"
+        );
+
+        let a = audit("subject.restricted");
+        assert!(db.set_restriction("sub1", Some(7), &a).await.unwrap());
+        assert!(!db.set_restriction("sub1", Some(8), &a).await.unwrap());
+        assert_eq!(
+            db.subject("sub1").await.unwrap().unwrap().restricted_at,
+            Some(7)
+        );
+        assert!(db.set_restriction("sub1", None, &a).await.unwrap());
+        assert!(!db.set_restriction("sub1", None, &a).await.unwrap());
+        assert_eq!(
+            db.subject("sub1").await.unwrap().unwrap().restricted_at,
+            None
+        );
+        assert_eq!(db.audit_chain().await.unwrap().0.len(), 2);
+    }
+
+    /// Subject `sub1` with a decided verification (two images, an embedding, a resolved case), a
+    /// pending one with its job, a capture link and an invigilation session with a frame; subject
+    /// `sub2` with a decided verification and an image.
+    async fn two_subjects(db: &Store) {
+        db.insert_subject(&subject("org1", "sub1")).await.unwrap();
+        db.insert_subject(&subject("org1", "sub2")).await.unwrap();
+        let items = [
+            media("med_1", "ver_1", MediaKind::Document),
+            media("med_2", "ver_1", MediaKind::Selfie),
+            media("med_3", "ver_1", MediaKind::SelfieEmbedding),
+        ];
+        let v1 = VerificationRow {
+            idempotency_key: Some("idem-1".into()),
+            ..decided("ver_1", 10)
+        };
+        record(db, &v1, &items, Some(&review("rev_1", "ver_1"))).await;
+        let resolved_by = NewAudit {
+            actor: "reviewer:ann".into(),
+            ..audit("review.resolved")
+        };
+        db.resolve_review(
+            "org1",
+            "rev_1",
+            "confirmed_match",
+            "looks like the photo",
+            &resolved_by,
+        )
+        .await
+        .unwrap();
+        let pending = VerificationRow {
+            status: VerificationStatus::Pending,
+            decided_at: None,
+            ..decided("ver_p", 0)
+        };
+        db.enqueue_verification(&pending, &[], &audit("verification.requested"), None, None)
+            .await
+            .unwrap();
+        let link = CaptureLinkRow {
+            id: "cl_1".into(),
+            org: "org1".into(),
+            token_hash: "hash".into(),
+            subject_id: "sub1".into(),
+            purpose: "ecs_application".into(),
+            external_ref: None,
+            created_by: "key_1".into(),
+            created_at: 1,
+            expires_at: 100,
+            consent_ref: Some("cns_1".into()),
+            verification_id: None,
+            used_at: None,
+        };
+        db.create_capture_link(&link, &audit("capture_link.created"))
+            .await
+            .unwrap();
+        let session = SessionRow {
+            id: "inv_1".into(),
+            org: "org1".into(),
+            subject_id: "sub1".into(),
+            consent_ref: "cns_1".into(),
+            reference_verification_id: "ver_1".into(),
+            status: SessionStatus::Open,
+            key_id: "key_sub1".into(),
+            template_sealed: Some(b"template".to_vec()),
+            review_case_id: None,
+            created_at: 1,
+            closed_at: None,
+            summary: None,
+        };
+        db.create_session(&session, &audit("invigilation.started"))
+            .await
+            .unwrap();
+        db.add_frame("inv_1", 2, "{}", None, None, None)
+            .await
+            .unwrap();
+
+        let v2 = VerificationRow {
+            subject_id: "sub2".into(),
+            consent_ref: "cns_2".into(),
+            ..decided("ver_2", 10)
+        };
+        let image = MediaRow {
+            subject_id: "sub2".into(),
+            consent_ref: "cns_2".into(),
+            ..media("med_9", "ver_2", MediaKind::Document)
+        };
+        record(db, &v2, &[image], None).await;
+    }
+
+    fn tombstone() -> ErasureRow {
+        ErasureRow {
+            id: "era_1".into(),
+            org: "org1".into(),
+            subject_digest: "sub1".into(),
+            erased_at: 50,
+            actor: "auditor:bo".into(),
+            reason: "request".into(),
+            counts: String::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn access_returns_everything_of_the_subject_and_nothing_else() {
+        let db = TempStore::new().await;
+        two_subjects(&db).await;
+        let r = db.subject_records("org1", "sub1").await.unwrap();
+        assert_eq!(r.consents.len(), 1);
+        assert_eq!(r.verifications.len(), 2);
+        assert_eq!(r.review_cases.len(), 1);
+        assert_eq!(r.media.len(), 3);
+        assert_eq!(
+            (r.sessions.len(), r.capture_links.len(), r.erasures.len()),
+            (1, 1, 0)
+        );
+        assert!(db
+            .subject_records("org2", "sub1")
+            .await
+            .unwrap()
+            .verifications
+            .is_empty());
+    }
+
+    #[tokio::test]
+    async fn erasure_reduces_records_removes_media_and_leaves_a_tombstone() {
+        let db = TempStore::new().await;
+        two_subjects(&db).await;
+        let reduced = [(
+            "ver_1".to_string(),
+            Some(r#"{"decision":"verified"}"#.to_string()),
+        )];
+        let counts = db
+            .erase_subject(
+                "org1",
+                "sub1",
+                &[],
+                &reduced,
+                &tombstone(),
+                &audit("subject.erased"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            counts,
+            ErasureCounts {
+                media: 2,
+                embeddings: 1,
+                pending_jobs: 1,
+                verifications_reduced: 1,
+                consents_reduced: 1,
+                invigilation_sessions: 1,
+                capture_links: 1,
+                data_key_destroyed: true,
+                ..Default::default()
+            }
+        );
+
+        assert_eq!(db.subject("sub1").await.unwrap(), None);
+        let r = db.subject_records("org1", "sub1").await.unwrap();
+        assert!(r.media.is_empty() && r.sessions.is_empty() && r.capture_links.is_empty());
+        assert_eq!(db.count_rows("invigilation_frames").await.unwrap(), 0);
+        let kept = r.verifications.iter().find(|v| v.id == "ver_1").unwrap();
+        assert_eq!(kept.status, VerificationStatus::Erased);
+        assert_eq!(kept.record.as_deref(), Some(r#"{"decision":"verified"}"#));
+        assert_eq!(
+            (
+                kept.external_ref.as_deref(),
+                kept.idempotency_key.as_deref()
+            ),
+            (None, None)
+        );
+        assert_eq!(kept.request_digest, "erased");
+        let case = &r.review_cases[0];
+        assert_eq!(case.status, ReviewStatus::Resolved);
+        assert_eq!(case.outcome.as_deref(), Some("confirmed_match"));
+        assert_eq!(case.outcome_reason.as_deref(), Some("erased"));
+        assert_eq!(r.consents[0].status, ConsentStatus::Erased);
+
+        let stone = &r.erasures[0];
+        assert_eq!(
+            (stone.id.as_str(), stone.actor.as_str()),
+            ("era_1", "auditor:bo")
+        );
+        let recorded: ErasureCounts = serde_json::from_str(&stone.counts).unwrap();
+        assert_eq!(recorded, counts);
+        let (entries, _) = db.audit_chain().await.unwrap();
+        let last = entries.last().unwrap();
+        assert_eq!(last.event, "subject.erased");
+        let details: serde_json::Value = serde_json::from_str(&last.details).unwrap();
+        assert_eq!(details["counts"], serde_json::to_value(&counts).unwrap());
+
+        // The other subject keeps everything.
+        assert!(db.subject("sub2").await.unwrap().is_some());
+        assert_eq!(db.verification_media("ver_2").await.unwrap().len(), 1);
+        assert_eq!(
+            db.get_consent("org1", "cns_2")
+                .await
+                .unwrap()
+                .unwrap()
+                .status,
+            ConsentStatus::Active
+        );
+    }
+
+    #[tokio::test]
+    async fn erasure_deletes_the_records_of_purposes_that_say_so() {
+        let db = TempStore::new().await;
+        two_subjects(&db).await;
+        let counts = db
+            .erase_subject(
+                "org1",
+                "sub1",
+                &["ecs_application"],
+                &[],
+                &tombstone(),
+                &audit("subject.erased"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                counts.verifications_deleted,
+                counts.review_cases_deleted,
+                counts.consents_deleted
+            ),
+            (2, 1, 1)
+        );
+        assert_eq!(counts.consents_reduced, 0);
+        let r = db.subject_records("org1", "sub1").await.unwrap();
+        assert!(r.verifications.is_empty() && r.review_cases.is_empty() && r.consents.is_empty());
+        assert_eq!(r.erasures.len(), 1);
+        assert!(db
+            .get_verification("org1", "ver_2")
+            .await
+            .unwrap()
+            .is_some());
+    }
+}

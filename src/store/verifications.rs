@@ -79,3 +79,75 @@ impl Store {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{audit, decided, media, record, review, TempStore};
+    use super::*;
+    use crate::domain::{MediaClass, MediaKind, ReviewKind};
+
+    #[tokio::test]
+    async fn a_decision_is_recorded_with_its_items_and_case() {
+        let db = TempStore::new().await;
+        let v = decided("ver_1", 10);
+        let items = [
+            media("med_1", "ver_1", MediaKind::Document),
+            media("med_2", "ver_1", MediaKind::DocumentEmbedding),
+        ];
+        record(&db, &v, &items, Some(&review("rev_1", "ver_1"))).await;
+
+        assert_eq!(
+            db.get_verification("org1", "ver_1").await.unwrap(),
+            Some(v.clone())
+        );
+        assert_eq!(db.get_verification("org2", "ver_1").await.unwrap(), None);
+        assert_eq!(
+            db.get_verification_unscoped("ver_1").await.unwrap(),
+            Some(v)
+        );
+        let stored = db.verification_media("ver_1").await.unwrap();
+        assert_eq!(stored.len(), 2);
+        let embedding = stored.iter().find(|m| m.id == "med_2").unwrap();
+        assert_eq!(embedding.class, MediaClass::Embedding);
+        assert_eq!(embedding.sealed, b"ciphertext".to_vec());
+        assert_eq!(
+            db.media_item("org1", "med_1").await.unwrap().unwrap().kind,
+            MediaKind::Document
+        );
+        assert_eq!(db.media_item("org2", "med_1").await.unwrap(), None);
+        let case = db.get_review("org1", "rev_1").await.unwrap().unwrap();
+        assert_eq!(case.kind, ReviewKind::Referred);
+    }
+
+    #[tokio::test]
+    async fn an_idempotency_key_names_one_verification() {
+        let db = TempStore::new().await;
+        let first = VerificationRow {
+            idempotency_key: Some("idem-1".into()),
+            ..decided("ver_1", 10)
+        };
+        record(&db, &first, &[], None).await;
+        let retry = VerificationRow {
+            id: "ver_2".into(),
+            ..first.clone()
+        };
+        let items = [media("med_1", "ver_2", MediaKind::Selfie)];
+        let again = db
+            .record_verification(&retry, None, &items, &[audit("verification.decided")])
+            .await;
+        assert!(
+            matches!(again, Err(StoreError::DuplicateIdempotencyKey)),
+            "{again:?}"
+        );
+        assert_eq!(
+            db.find_by_idempotency_key("org1", "idem-1").await.unwrap(),
+            Some(first)
+        );
+        assert_eq!(
+            db.find_by_idempotency_key("org2", "idem-1").await.unwrap(),
+            None
+        );
+        // Nothing of the refused request stays.
+        assert_eq!(db.get_verification("org1", "ver_2").await.unwrap(), None);
+        assert_eq!(db.count_rows("media").await.unwrap(), 0);
+    }
+}
