@@ -50,11 +50,11 @@ impl Store {
             let mut tx = self.begin().await?;
             let mut counts = PurgeCounts {
                 purpose: purpose.to_string(),
-                ..Default::default()
+                media: sweep.items(&mut tx, MediaClass::Media).await?,
+                embeddings: sweep.items(&mut tx, MediaClass::Embedding).await?,
+                capture_links: sweep.capture_links(&mut tx).await?,
+                decision_records: 0,
             };
-            counts.media = sweep.items(&mut tx, MediaClass::Media).await?;
-            counts.embeddings = sweep.items(&mut tx, MediaClass::Embedding).await?;
-            counts.capture_links = sweep.capture_links(&mut tx).await?;
             if dry_run {
                 counts.decision_records = sweep.count_records_due(&mut tx).await?;
             } else {
@@ -339,7 +339,7 @@ mod tests {
 
         let audit_before = db.audit_chain().await.unwrap().0.len();
         let dry = db.sweep(NOW, &policies, true).await.unwrap();
-        assert_eq!(dry, [expected.clone()]);
+        assert_eq!(dry, std::slice::from_ref(&expected));
         assert_eq!(media_ids(&db).await.len(), 12, "a dry run deletes nothing");
         assert_eq!(db.audit_chain().await.unwrap().0.len(), audit_before);
 

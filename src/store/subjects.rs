@@ -132,13 +132,16 @@ impl Store {
     ) -> Result<ErasureCounts, StoreError> {
         let who = Subject { org, subject_id };
         let mut tx = self.begin().await?;
-        let mut c = ErasureCounts::default();
-        c.media = who.delete_items(&mut tx, MediaClass::Media).await?;
-        c.embeddings = who.delete_items(&mut tx, MediaClass::Embedding).await?;
-        c.invigilation_sessions = who.delete_invigilation_sessions(&mut tx).await?;
-        // Before the consents: a link names the consent given on its page.
-        c.capture_links = who.delete_capture_links(&mut tx).await?;
-        c.pending_jobs = who.delete_jobs(&mut tx).await?;
+        // In this order (fields are evaluated as written): what refers to a consent or a record
+        // goes before it; a capture link names the consent given on its page.
+        let mut c = ErasureCounts {
+            media: who.delete_items(&mut tx, MediaClass::Media).await?,
+            embeddings: who.delete_items(&mut tx, MediaClass::Embedding).await?,
+            invigilation_sessions: who.delete_invigilation_sessions(&mut tx).await?,
+            capture_links: who.delete_capture_links(&mut tx).await?,
+            pending_jobs: who.delete_jobs(&mut tx).await?,
+            ..Default::default()
+        };
         for purpose in delete_purposes {
             let deleted = who.delete_records_of_purpose(&mut tx, purpose).await?;
             c.review_cases_deleted += deleted.review_cases;
