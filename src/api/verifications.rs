@@ -7,6 +7,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use crate::domain::VerificationStatus;
 use crate::http::extract::idempotency_key;
 use crate::http::multipart::read_submission;
 use crate::service::caller::Caller;
@@ -67,7 +68,7 @@ pub async fn get(
 /// The response for a stored verification: 202 with `Location` while pending, 200 otherwise.
 fn respond(v: &VerificationRow, subject_ref: &str) -> Result<Response, ApiError> {
     let view = VerificationView::new(v, Some(subject_ref.to_string()))?;
-    if v.status == "pending" {
+    if v.status == VerificationStatus::Pending {
         let location = HeaderValue::from_str(&format!("/v1/verifications/{}", v.id))
             .map_err(ApiError::internal)?;
         let headers = [

@@ -1,17 +1,16 @@
-//! Domain vocabulary parsed once at the boundary: roles, purposes, lawful bases, decisions; and the
-//! small pure pieces every layer above uses: the clock, identifiers and tokens, TOTP codes.
+//! Domain vocabulary parsed once at the boundary: roles, purposes, lawful bases, decisions, and (in
+//! [`status`]) the states and kinds of what is stored; and the small pure pieces every layer above
+//! uses: the clock, identifiers and tokens, TOTP codes, text encodings.
 
 pub mod clock;
 pub mod text;
 pub mod token;
 pub mod totp;
 
-use serde::{Deserialize, Serialize};
-
 macro_rules! string_enum {
     ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($(#[$vm])* $variant),+ }
 
@@ -30,8 +29,51 @@ macro_rules! string_enum {
                 f.write_str(self.as_str())
             }
         }
+
+        // Stored as the same text in SQLite and PostgreSQL (TEXT columns), through `str` on either
+        // engine: the database holds exactly the strings above, and a value this enum does not know
+        // is a decoding error rather than a silent default.
+        impl<DB: sqlx::Database> sqlx::Type<DB> for $name
+        where
+            str: sqlx::Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <str as sqlx::Type<DB>>::type_info()
+            }
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <str as sqlx::Type<DB>>::compatible(ty)
+            }
+        }
+
+        impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $name
+        where
+            &'r str: sqlx::Decode<'r, DB>,
+        {
+            fn decode(
+                value: <DB as sqlx::Database>::ValueRef<'r>,
+            ) -> Result<Self, sqlx::error::BoxDynError> {
+                let text = <&'r str as sqlx::Decode<'r, DB>>::decode(value)?;
+                $name::parse(text)
+                    .ok_or_else(|| format!("unknown {} {text:?}", stringify!($name)).into())
+            }
+        }
+
+        impl<'q, DB: sqlx::Database> sqlx::Encode<'q, DB> for $name
+        where
+            &'q str: sqlx::Encode<'q, DB>,
+        {
+            fn encode_by_ref(
+                &self,
+                buf: &mut <DB as sqlx::Database>::ArgumentBuffer<'q>,
+            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                <&'q str as sqlx::Encode<'q, DB>>::encode(self.as_str(), buf)
+            }
+        }
     };
 }
+
+mod status;
+pub use status::*;
 
 string_enum! {
     /// What an API key may do.

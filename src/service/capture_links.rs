@@ -16,7 +16,7 @@ use super::state::AppState;
 use super::verifications::{accept, CaptureUploads, NewVerification, Submission};
 use crate::domain::clock::rfc3339;
 use crate::domain::token::{new_id, random_token, token_hash};
-use crate::domain::{LawfulBasis, Purpose, Role};
+use crate::domain::{ConsentStatus, LawfulBasis, Purpose, Role};
 use crate::store::{CaptureLinkRow, ConsentRow, NewAudit, StoreError};
 use crate::vault::SubjectKey;
 
@@ -292,7 +292,7 @@ pub async fn agree(
         purpose: link.purpose.clone(),
         lawful_basis: LawfulBasis::ExplicitConsent.as_str().into(),
         notice_version: current,
-        status: "active".into(),
+        status: ConsentStatus::Active,
         created_at: now,
         withdrawn_at: None,
     };
@@ -316,7 +316,7 @@ pub async fn agree(
             created: true,
         }),
         // Two agreements raced, or the link was used or expired meanwhile: nothing was written.
-        Err(StoreError::Conflict(_)) => Err(ApiError::detail(
+        Err(StoreError::CaptureLinkChanged) => Err(ApiError::detail(
             ErrorCode::IdempotencyConflict,
             "the link changed meanwhile; reload the page",
         )),

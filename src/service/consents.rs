@@ -10,7 +10,7 @@ use super::error::{ApiError, ErrorCode};
 use super::state::AppState;
 use crate::domain::clock::rfc3339;
 use crate::domain::token::new_id;
-use crate::domain::{LawfulBasis, Purpose, Role};
+use crate::domain::{ConsentStatus, LawfulBasis, Purpose, Role};
 use crate::store::{ConsentRow, NewAudit};
 
 #[derive(Deserialize, ToSchema)]
@@ -47,7 +47,7 @@ impl ConsentView {
             purpose: c.purpose,
             lawful_basis: c.lawful_basis,
             notice_version: c.notice_version,
-            status: c.status,
+            status: c.status.to_string(),
             created_at: rfc3339(c.created_at),
             withdrawn_at: c.withdrawn_at.map(rfc3339),
         }
@@ -76,7 +76,7 @@ pub async fn create(
         purpose: body.purpose.as_str().into(),
         lawful_basis: body.lawful_basis.as_str().into(),
         notice_version: notice_version.clone(),
-        status: "active".into(),
+        status: ConsentStatus::Active,
         created_at: now,
         withdrawn_at: None,
     };
@@ -133,7 +133,9 @@ pub async fn withdraw(
         .await?
         .into_iter()
         .filter(|c| {
-            c.consent_ref != consent_ref && c.status == "active" && c.purpose == existing.purpose
+            c.consent_ref != consent_ref
+                && c.status == ConsentStatus::Active
+                && c.purpose == existing.purpose
         })
         .map(|c| json!({"consent_ref": c.consent_ref, "lawful_basis": c.lawful_basis}))
         .collect();
@@ -192,7 +194,7 @@ pub async fn check_consent_of(
         .get_consent(org, consent_ref)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::ConsentNotFound))?;
-    if consent.status != "active" {
+    if consent.status != ConsentStatus::Active {
         return Err(ApiError::new(ErrorCode::ConsentWithdrawn));
     }
     if consent.purpose != purpose.as_str() {

@@ -17,7 +17,10 @@ use super::process::media_context;
 use super::state::AppState;
 use crate::domain::clock::rfc3339;
 use crate::domain::token::new_id;
-use crate::domain::{Decision, Purpose, ReviewOutcome, Role};
+use crate::domain::{
+    ConsentStatus, Decision, MediaKind, Purpose, ReviewKind, ReviewOutcome, ReviewStatus, Role,
+    SessionStatus, VerificationStatus,
+};
 use crate::media::image::decode_image;
 use crate::pipeline::invigilation::{check_frame, sustained, Anomaly, FrameCheck};
 use crate::pipeline::FaceAnalyzer;
@@ -123,7 +126,7 @@ pub async fn create(
         },
         _ => false,
     };
-    if reference.status != "decided" || !(verified || confirmed) {
+    if reference.status != VerificationStatus::Decided || !(verified || confirmed) {
         return Err(ApiError::detail(
             ErrorCode::ReferenceNotVerified,
             "the reference must be a verified decision or a reviewer's confirmed match",
@@ -131,7 +134,7 @@ pub async fn create(
     }
     // The enrolled template: the live face of the reference (its selfie), else its document face.
     let media = state.store.verification_media(&reference.id).await?;
-    let template = ["selfie_embedding", "document_embedding"]
+    let template = [MediaKind::SelfieEmbedding, MediaKind::DocumentEmbedding]
         .iter()
         .find_map(|kind| media.iter().find(|m| m.kind == *kind))
         .ok_or_else(|| {
@@ -150,7 +153,7 @@ pub async fn create(
         subject_id: consent.subject_id.clone(),
         consent_ref: consent.consent_ref.clone(),
         reference_verification_id: reference.id.clone(),
-        status: "open".into(),
+        status: SessionStatus::Open,
         key_id: key.key_id.clone(),
         review_case_id: None,
         created_at: now,
@@ -189,7 +192,7 @@ pub(crate) fn view(
         subject_ref,
         consent_ref: s.consent_ref.clone(),
         reference_verification_id: s.reference_verification_id.clone(),
-        status: s.status.clone(),
+        status: s.status.to_string(),
         created_at: rfc3339(s.created_at),
         closed_at: s.closed_at.map(rfc3339),
         review_case_id: s.review_case_id.clone(),
@@ -209,7 +212,7 @@ async fn open_session(state: &AppState, caller: &Caller, id: &str) -> Result<Ses
         .get_session(&caller.org, id)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
-    if session.status != "open" {
+    if session.status != SessionStatus::Open {
         return Err(ApiError::new(ErrorCode::SessionClosed));
     }
     Ok(session)
@@ -236,7 +239,7 @@ pub async fn frame(
         .store
         .get_consent(&caller.org, &session.consent_ref)
         .await?
-        .filter(|c| c.status == "active")
+        .filter(|c| c.status == ConsentStatus::Active)
         .ok_or_else(|| ApiError::new(ErrorCode::ConsentWithdrawn))?;
     let key = subject_key(state, &session.subject_id).await?;
     let template = session
@@ -289,8 +292,8 @@ pub async fn frame(
             verification_id: None,
             consent_ref: consent.consent_ref.clone(),
             purpose: consent.purpose.clone(),
-            kind: "invigilation_frame".into(),
-            class: "media".into(),
+            kind: MediaKind::InvigilationFrame,
+            class: MediaKind::InvigilationFrame.class(),
             sha256: None,
             created_at: now,
         }
@@ -302,8 +305,8 @@ pub async fn frame(
             org: session.org.clone(),
             verification_id: session.reference_verification_id.clone(),
             purpose: Purpose::RemoteInvigilation.as_str().into(),
-            status: "open".into(),
-            kind: "invigilation".into(),
+            status: ReviewStatus::Open,
+            kind: ReviewKind::Invigilation,
             invigilation_session_id: Some(session.id.clone()),
             reasons: serde_json::to_string(&reasons_so_far).expect("serialisable"),
             created_at: now,
@@ -339,8 +342,8 @@ pub async fn frame(
         .await
     {
         Ok(done) => done,
-        Err(StoreError::Conflict(why)) => {
-            return Err(ApiError::detail(ErrorCode::SessionBusy, why).retry_after(1))
+        Err(e @ (StoreError::SessionClosed | StoreError::FrameInProgress)) => {
+            return Err(ApiError::detail(ErrorCode::SessionBusy, e.to_string()).retry_after(1))
         }
         Err(e) => return Err(e.into()),
     };

@@ -13,7 +13,7 @@ use super::process::{
 };
 use super::record::InputDigests;
 use super::state::AppState;
-use crate::domain::Purpose;
+use crate::domain::{ConsentStatus, MediaKind, Purpose, VerificationStatus};
 use crate::store::{now_ms, ClaimedJob, JobOutcome, NewAudit, StoreError};
 
 const IDLE_POLL: Duration = Duration::from_millis(250);
@@ -63,7 +63,7 @@ async fn process_job(state: &AppState, job: ClaimedJob) -> Result<(), StoreError
         .get_verification_unscoped(&job.verification_id)
         .await?
     else {
-        return Err(StoreError::Conflict("job without verification"));
+        return Err(StoreError::JobInputs("job without verification"));
     };
     let fail = |code: &str| failure(&row.org, &row.id, &row.subject_id, code);
     if job.attempts > state.settings.service.job_max_attempts {
@@ -76,7 +76,7 @@ async fn process_job(state: &AppState, job: ClaimedJob) -> Result<(), StoreError
     // The consent is checked again: it may have been withdrawn while the job waited.
     let consent = state.store.get_consent(&row.org, &row.consent_ref).await?;
     let consent = match consent {
-        Some(c) if c.status == "active" && Purpose::parse(&row.purpose).is_some() => c,
+        Some(c) if c.status == ConsentStatus::Active && Purpose::parse(&row.purpose).is_some() => c,
         _ => {
             let (outcome, audit) = fail(ErrorCode::ConsentWithdrawn.code());
             return state
@@ -106,7 +106,7 @@ async fn process_job(state: &AppState, job: ClaimedJob) -> Result<(), StoreError
         Err(e) => return Err(StoreError::Keys(e.to_string())),
     };
     let media = state.store.verification_media(&row.id).await?;
-    let open = |kind: &str| -> Result<Option<(String, bytes::Bytes)>, StoreError> {
+    let open = |kind: MediaKind| -> Result<Option<(String, bytes::Bytes)>, StoreError> {
         let Some(m) = media.iter().find(|m| m.kind == kind) else {
             return Ok(None);
         };
@@ -115,9 +115,10 @@ async fn process_job(state: &AppState, job: ClaimedJob) -> Result<(), StoreError
             .map_err(|e| StoreError::Keys(e.to_string()))?;
         Ok(Some((m.sha256.clone().unwrap_or_default(), plain.into())))
     };
-    let (document_sha, document) = open("document")?.ok_or(StoreError::Conflict(INPUTS_MISSING))?;
-    let selfie = open("selfie")?;
-    let video = open("video")?;
+    let (document_sha, document) =
+        open(MediaKind::Document)?.ok_or(StoreError::JobInputs(INPUTS_MISSING))?;
+    let selfie = open(MediaKind::Selfie)?;
+    let video = open(MediaKind::Video)?;
     let digests = InputDigests {
         document: document_sha,
         selfie: selfie.as_ref().map(|(sha, _)| sha.clone()),
@@ -129,20 +130,20 @@ async fn process_job(state: &AppState, job: ClaimedJob) -> Result<(), StoreError
                 .store
                 .get_challenge(&row.org, challenge_id)
                 .await?
-                .ok_or(StoreError::Conflict("the job's challenge is missing"))?;
+                .ok_or(StoreError::JobInputs("the job's challenge is missing"))?;
             Capture::Video {
                 video,
                 still: selfie.map(|(_, bytes)| bytes),
                 challenge: TakenChallenge::from_row(&challenge)
-                    .map_err(|_| StoreError::Conflict("the job's challenge is unreadable"))?,
+                    .map_err(|_| StoreError::JobInputs("the job's challenge is unreadable"))?,
             }
         }
         (None, None) => Capture::Selfie(
             selfie
                 .map(|(_, bytes)| bytes)
-                .ok_or(StoreError::Conflict(INPUTS_MISSING))?,
+                .ok_or(StoreError::JobInputs(INPUTS_MISSING))?,
         ),
-        _ => return Err(StoreError::Conflict("a video job without its challenge")),
+        _ => return Err(StoreError::JobInputs("a video job without its challenge")),
     };
     let inputs = Inputs { document, capture };
     let permit = state.admission.enter_background().await;
@@ -169,11 +170,8 @@ async fn process_job(state: &AppState, job: ClaimedJob) -> Result<(), StoreError
                 .complete_job(&row.id, owner, &outcome, None, &[], &audit)
                 .await
         }
-        Err(e) => Err(StoreError::Conflict(if e.code == ErrorCode::Timeout {
-            "timed out"
-        } else {
-            "internal error"
-        })),
+        Err(e) if e.code == ErrorCode::Timeout => Err(StoreError::JobTimedOut),
+        Err(_) => Err(StoreError::JobFailed),
     }
 }
 
@@ -182,7 +180,7 @@ fn failure(org: &str, id: &str, subject_id: &str, code: &str) -> (JobOutcome, Ne
     let now = now_ms();
     (
         JobOutcome {
-            status: "failed".into(),
+            status: VerificationStatus::Failed,
             decision: None,
             record: None,
             error_code: Some(code.into()),

@@ -14,7 +14,7 @@ use super::record::{build_record, liveness_record, DecisionRecord, InputDigests,
 use super::state::AppState;
 use crate::domain::clock::rfc3339;
 use crate::domain::token::new_id;
-use crate::domain::{Decision, Purpose};
+use crate::domain::{Decision, MediaKind, Purpose, ReviewKind, ReviewStatus, VerificationStatus};
 use crate::liveness::Action;
 use crate::media::image::decode_image;
 use crate::media::video::decode_video;
@@ -35,16 +35,11 @@ pub fn media_context(media_id: &str) -> String {
 pub fn seal_media(
     key: &SubjectKey,
     row: &VerificationRow,
-    kind: &str,
+    kind: MediaKind,
     sha256: Option<String>,
     plaintext: &[u8],
 ) -> MediaRow {
     let id = new_id("med");
-    let class = if kind.ends_with("_embedding") {
-        "embedding"
-    } else {
-        "media"
-    };
     MediaRow {
         sealed: key.seal(&media_context(&id), plaintext),
         id,
@@ -54,8 +49,8 @@ pub fn seal_media(
         verification_id: Some(row.id.clone()),
         consent_ref: row.consent_ref.clone(),
         purpose: row.purpose.clone(),
-        kind: kind.into(),
-        class: class.into(),
+        kind,
+        class: kind.class(),
         sha256,
         created_at: now_ms(),
     }
@@ -68,8 +63,8 @@ pub fn seal_embeddings(
     e: &FaceEmbeddings,
 ) -> Vec<MediaRow> {
     [
-        ("document_embedding", &e.document),
-        ("selfie_embedding", &e.selfie),
+        (MediaKind::DocumentEmbedding, &e.document),
+        (MediaKind::SelfieEmbedding, &e.selfie),
     ]
     .into_iter()
     .filter_map(|(kind, emb)| {
@@ -263,10 +258,10 @@ pub async fn evaluate(
 
 /// Whether a decision opens a review case, and of which kind: every referral, and a share of verified
 /// decisions drawn for quality control (`draw` is uniform in [0, 1)). Pure.
-pub fn review_kind(decision: Decision, sample_share: f64, draw: f64) -> Option<&'static str> {
+pub fn review_kind(decision: Decision, sample_share: f64, draw: f64) -> Option<ReviewKind> {
     match decision {
-        Decision::Referred => Some("referred"),
-        Decision::Verified if draw < sample_share => Some("sample"),
+        Decision::Referred => Some(ReviewKind::Referred),
+        Decision::Verified if draw < sample_share => Some(ReviewKind::Sample),
         Decision::Verified => None,
     }
 }
@@ -311,7 +306,7 @@ pub fn decision_to_record(
         |decision| {
             let share = state.settings.review.sample_verified_share;
             review_kind(decision, share, rand::random::<f64>()).map(|kind| {
-                let reasons = if kind == "sample" {
+                let reasons = if kind == ReviewKind::Sample {
                     vec!["quality_control_sample".to_string()]
                 } else {
                     v.reasons.clone()
@@ -321,8 +316,8 @@ pub fn decision_to_record(
                     org: row.org.clone(),
                     verification_id: row.id.clone(),
                     purpose: row.purpose.clone(),
-                    status: "open".into(),
-                    kind: kind.into(),
+                    status: ReviewStatus::Open,
+                    kind,
                     invigilation_session_id: None,
                     reasons: serde_json::to_string(&reasons).expect("serialisable"),
                     created_at: now,
@@ -355,7 +350,7 @@ pub fn decision_to_record(
     };
     Decided {
         outcome: JobOutcome {
-            status: "decided".into(),
+            status: VerificationStatus::Decided,
             decision: Some(record.decision.as_str().into()),
             record: Some(serde_json::to_string(&record).expect("serialisable")),
             error_code: None,
@@ -379,7 +374,7 @@ pub async fn decide_and_record(
     requested: Option<NewAudit>,
 ) -> Result<VerificationRow, StoreError> {
     let d = decision_to_record(state, &row, consent, evaluated, digests);
-    row.status = d.outcome.status.clone();
+    row.status = d.outcome.status;
     row.decision = d.outcome.decision.clone();
     row.record = d.outcome.record.clone();
     row.decided_at = Some(d.outcome.decided_at);
@@ -401,10 +396,19 @@ mod tests {
 
     #[test]
     fn every_referral_and_a_share_of_verified_decisions_go_to_review() {
-        assert_eq!(review_kind(Decision::Referred, 0.0, 0.99), Some("referred"));
+        assert_eq!(
+            review_kind(Decision::Referred, 0.0, 0.99),
+            Some(ReviewKind::Referred)
+        );
         assert_eq!(review_kind(Decision::Verified, 0.0, 0.0), None);
-        assert_eq!(review_kind(Decision::Verified, 0.05, 0.049), Some("sample"));
+        assert_eq!(
+            review_kind(Decision::Verified, 0.05, 0.049),
+            Some(ReviewKind::Sample)
+        );
         assert_eq!(review_kind(Decision::Verified, 0.05, 0.05), None);
-        assert_eq!(review_kind(Decision::Verified, 1.0, 0.999), Some("sample"));
+        assert_eq!(
+            review_kind(Decision::Verified, 1.0, 0.999),
+            Some(ReviewKind::Sample)
+        );
     }
 }

@@ -153,7 +153,7 @@ pub async fn create_reviewer(
         .create_reviewer(&row, &audit)
         .await
         .map_err(|e| match e {
-            StoreError::Conflict(_) => AccountError::UsernameTaken,
+            StoreError::UsernameTaken => AccountError::UsernameTaken,
             e => AccountError::Store(e),
         })?;
     Ok(Enrolment {

@@ -15,7 +15,7 @@ use super::process::media_context;
 use super::state::AppState;
 use super::verifications::VerificationView;
 use crate::domain::clock::rfc3339;
-use crate::domain::{Purpose, ReviewOutcome, Role};
+use crate::domain::{MediaClass, Purpose, ReviewOutcome, ReviewStatus, Role};
 use crate::store::{NewAudit, ReviewCaseRow, VerificationRow};
 
 #[derive(Serialize, ToSchema)]
@@ -57,8 +57,8 @@ impl From<&ReviewCaseRow> for ReviewView {
             id: r.id.clone(),
             verification_id: r.verification_id.clone(),
             purpose: r.purpose.clone(),
-            status: r.status.clone(),
-            kind: r.kind.clone(),
+            status: r.status.to_string(),
+            kind: r.kind.to_string(),
             reasons: serde_json::from_str(&r.reasons).unwrap_or_default(),
             created_at: rfc3339(r.created_at),
             resolution,
@@ -111,13 +111,12 @@ pub struct NewResolution {
 /// Open (or resolved) review cases of your organisation, oldest first.
 pub async fn list(state: &AppState, caller: &Caller, q: ListQuery) -> Result<ReviewList, ApiError> {
     caller.require(&[Role::Reviewer, Role::Auditor])?;
-    let status = q.status.as_deref().unwrap_or("open");
-    if !matches!(status, "open" | "resolved") {
+    let Some(status) = ReviewStatus::parse(q.status.as_deref().unwrap_or("open")) else {
         return Err(ApiError::detail(
             ErrorCode::InvalidField,
             "status must be open or resolved",
         ));
-    }
+    };
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
     let rows = state
         .store
@@ -160,8 +159,8 @@ pub async fn get(state: &AppState, caller: &Caller, id: &str) -> Result<ReviewDe
         .verification_media(&verification.id)
         .await?
         .into_iter()
-        .filter(|m| m.class == "media")
-        .map(|m| m.kind)
+        .filter(|m| m.class == MediaClass::Media)
+        .map(|m| m.kind.to_string())
         .collect();
     // An invigilation case: the enrolled images, then the frames kept as evidence.
     if let Some(session) = &case.invigilation_session_id {
@@ -216,7 +215,7 @@ pub async fn view_media(
             .verification_media(&verification.id)
             .await?
             .into_iter()
-            .find(|m| m.class == "media" && m.kind == kind),
+            .find(|m| m.class == MediaClass::Media && m.kind.as_str() == kind),
     };
     let item = item.ok_or_else(|| {
         ApiError::detail(

@@ -22,7 +22,7 @@ use super::state::AppState;
 use super::verifications::VerificationView;
 use crate::domain::clock::rfc3339;
 use crate::domain::token::new_id;
-use crate::domain::{Purpose, Role};
+use crate::domain::{ConsentStatus, MediaClass, Purpose, Role, VerificationStatus};
 use crate::settings::RecordsOnErasure;
 use crate::store::{ErasureCounts, ErasureRow, NewAudit};
 use crate::vision::embed::Embedding;
@@ -159,7 +159,7 @@ pub async fn export(
                 .map(|k| k.open(&media_context(&m.id), &m.sealed))
                 .transpose()?;
             if let Some(plain) = plain {
-                if m.class == "embedding" {
+                if m.class == MediaClass::Embedding {
                     embedding = Embedding::from_le_bytes(&plain).map(|e| e.as_slice().to_vec());
                 } else {
                     content_base64 = Some(base64::engine::general_purpose::STANDARD.encode(plain));
@@ -168,7 +168,7 @@ pub async fn export(
         }
         media.push(MediaItem {
             id: m.id.clone(),
-            kind: m.kind.clone(),
+            kind: m.kind.to_string(),
             verification_id: m.verification_id.clone(),
             consent_ref: m.consent_ref.clone(),
             purpose: m.purpose.clone(),
@@ -187,7 +187,7 @@ pub async fn export(
             frames,
         )?);
     }
-    let known = |status: &str| (status != "erased").then(|| subject_ref.clone());
+    let known = |erased: bool| (!erased).then(|| subject_ref.clone());
     let export = SubjectExport {
         subject_ref: subject_ref.clone(),
         organisation: caller.org.clone(),
@@ -196,12 +196,12 @@ pub async fn export(
         consents: records
             .consents
             .iter()
-            .map(|c| ConsentView::new(c.clone(), known(&c.status)))
+            .map(|c| ConsentView::new(c.clone(), known(c.status == ConsentStatus::Erased)))
             .collect(),
         verifications: records
             .verifications
             .iter()
-            .map(|v| VerificationView::new(v, known(&v.status)))
+            .map(|v| VerificationView::new(v, known(v.status == VerificationStatus::Erased)))
             .collect::<Result<_, _>>()?,
         review_cases: records.review_cases.iter().map(ReviewView::from).collect(),
         invigilation_sessions: sessions,

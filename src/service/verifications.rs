@@ -20,10 +20,8 @@ use super::record::{DecisionRecord, InputDigests};
 use super::state::AppState;
 use crate::domain::clock::rfc3339;
 use crate::domain::token::new_id;
-use crate::domain::{Purpose, Role};
-use crate::store::{
-    now_ms, ConsentRow, MediaRow, NewAudit, StoreError, VerificationRow, CAPTURE_LINK_TAKEN,
-};
+use crate::domain::{MediaKind, Purpose, Role, VerificationStatus};
+use crate::store::{now_ms, ConsentRow, MediaRow, NewAudit, StoreError, VerificationRow};
 use crate::vault::SubjectKey;
 
 /// An uploaded file, buffered within its limit. Biometric: never printed.
@@ -93,7 +91,7 @@ impl VerificationView {
         Ok(VerificationView {
             id: v.id.clone(),
             organisation: v.org.clone(),
-            status: v.status.clone(),
+            status: v.status.to_string(),
             subject_ref,
             consent_ref: v.consent_ref.clone(),
             purpose: v.purpose.clone(),
@@ -321,7 +319,7 @@ pub async fn accept(state: &AppState, req: NewVerification) -> Result<Verificati
         consent_ref: consent.consent_ref.clone(),
         purpose: purpose.as_str().into(),
         external_ref,
-        status: "pending".into(),
+        status: VerificationStatus::Pending,
         idempotency_key: idempotency_key.clone(),
         request_digest: digest.clone(),
         decision: None,
@@ -350,14 +348,14 @@ pub async fn accept(state: &AppState, req: NewVerification) -> Result<Verificati
     // The uploads are kept sealed under the subject's key: for the job, then for review until the
     // retention period of the purpose ends.
     let uploads = [
-        ("document", Some(&document)),
-        ("selfie", selfie),
-        ("video", video),
+        (MediaKind::Document, Some(&document)),
+        (MediaKind::Selfie, selfie),
+        (MediaKind::Video, video),
     ];
     let inputs_sealed: Vec<MediaRow> = uploads
         .iter()
         .filter_map(|(kind, upload)| {
-            upload.map(|u| seal_media(&subject, &row, kind, Some(u.sha256.clone()), &u.bytes))
+            upload.map(|u| seal_media(&subject, &row, *kind, Some(u.sha256.clone()), &u.bytes))
         })
         .collect();
     if asynchronous {
@@ -376,10 +374,8 @@ pub async fn accept(state: &AppState, req: NewVerification) -> Result<Verificati
                 state.jobs_ready.notify_one();
                 Ok(row)
             }
-            Err(StoreError::Conflict(CAPTURE_LINK_TAKEN)) => {
-                Err(ApiError::new(ErrorCode::CaptureLinkUsed))
-            }
-            Err(StoreError::Conflict(_)) => {
+            Err(StoreError::CaptureLinkTaken) => Err(ApiError::new(ErrorCode::CaptureLinkUsed)),
+            Err(StoreError::DuplicateIdempotencyKey) => {
                 concurrent_duplicate(state, &org, idempotency_key.as_deref(), &digest).await
             }
             Err(e) => Err(e.into()),
@@ -419,7 +415,7 @@ pub async fn accept(state: &AppState, req: NewVerification) -> Result<Verificati
     .await
     {
         Ok(recorded) => Ok(recorded),
-        Err(StoreError::Conflict(_)) => {
+        Err(StoreError::DuplicateIdempotencyKey) => {
             concurrent_duplicate(state, &org, idempotency_key.as_deref(), &digest).await
         }
         Err(e) => Err(e.into()),

@@ -1,10 +1,16 @@
-//! Rows as stored. Plain data; the API turns them into its own types.
+//! Rows as stored. Plain data; the API turns them into its own types. Each decodes from a SQLite or a
+//! PostgreSQL row alike (`#[derive(sqlx::FromRow)]`): times and counters are `i64` (INTEGER, BIGINT),
+//! bytes `Vec<u8>` (BLOB, BYTEA), and states and kinds the enums of `domain::status` (TEXT).
 
 use sqlx::Row;
 
 use crate::audit::AuditEntry;
+use crate::domain::{
+    ConsentStatus, MediaClass, MediaKind, ReviewKind, ReviewStatus, SessionStatus,
+    VerificationStatus,
+};
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct KeyRow {
     pub id: String,
     pub org: String,
@@ -14,7 +20,7 @@ pub struct KeyRow {
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ConsentRow {
     pub consent_ref: String,
     pub org: String,
@@ -23,14 +29,14 @@ pub struct ConsentRow {
     pub purpose: String,
     pub lawful_basis: String,
     pub notice_version: String,
-    pub status: String,
+    pub status: ConsentStatus,
     pub created_at: i64,
     pub withdrawn_at: Option<i64>,
 }
 
 pub const CONSENT_COLUMNS: &str = "consent_ref, org, subject_id, purpose, lawful_basis, notice_version, status, created_at, withdrawn_at";
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct VerificationRow {
     pub id: String,
     pub org: String,
@@ -38,7 +44,7 @@ pub struct VerificationRow {
     pub consent_ref: String,
     pub purpose: String,
     pub external_ref: Option<String>,
-    pub status: String,
+    pub status: VerificationStatus,
     pub idempotency_key: Option<String>,
     pub request_digest: String,
     pub decision: Option<String>,
@@ -54,7 +60,7 @@ pub const VERIFICATION_COLUMNS: &str =
      request_digest, decision, record, error_code, created_at, decided_at, retention_until";
 
 /// A biometric item at rest, sealed under its subject's data key `key_id`.
-#[derive(Clone, PartialEq)]
+#[derive(Clone, PartialEq, sqlx::FromRow)]
 pub struct MediaRow {
     pub id: String,
     pub org: String,
@@ -63,10 +69,9 @@ pub struct MediaRow {
     pub verification_id: Option<String>,
     pub consent_ref: String,
     pub purpose: String,
-    /// `document`, `selfie`, `video`, `document_embedding` or `selfie_embedding`.
-    pub kind: String,
-    /// `media` or `embedding`: which retention period applies.
-    pub class: String,
+    pub kind: MediaKind,
+    /// Which retention period applies.
+    pub class: MediaClass,
     pub sha256: Option<String>,
     pub sealed: Vec<u8>,
     pub created_at: i64,
@@ -87,7 +92,7 @@ impl std::fmt::Debug for MediaRow {
 pub const MEDIA_COLUMNS: &str = "id, org, subject_id, key_id, verification_id, consent_ref, purpose, kind, class, sha256, sealed, created_at";
 
 /// A data subject: their wrapped data key and sealed reference.
-#[derive(Clone, PartialEq)]
+#[derive(Clone, PartialEq, sqlx::FromRow)]
 pub struct SubjectRow {
     pub subject_id: String,
     pub org: String,
@@ -109,7 +114,7 @@ pub const SUBJECT_COLUMNS: &str =
     "subject_id, org, key_id, wrapped_key, master_key_id, ref_sealed, created_at, restricted_at";
 
 /// The tombstone of an erased subject.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ErasureRow {
     pub id: String,
     pub org: String,
@@ -120,16 +125,14 @@ pub struct ErasureRow {
     pub counts: String,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ReviewCaseRow {
     pub id: String,
     pub org: String,
     pub verification_id: String,
     pub purpose: String,
-    /// `open` or `resolved`.
-    pub status: String,
-    /// `referred`, `sample` (a verified decision drawn for quality control) or `invigilation`.
-    pub kind: String,
+    pub status: ReviewStatus,
+    pub kind: ReviewKind,
     /// For `invigilation` cases: the session whose frames are the evidence.
     pub invigilation_session_id: Option<String>,
     pub reasons: String,
@@ -140,7 +143,7 @@ pub struct ReviewCaseRow {
     pub resolved_at: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ChallengeRow {
     pub id: String,
     pub org: String,
@@ -153,7 +156,7 @@ pub struct ChallengeRow {
 }
 
 /// A one-time link to the applicant capture page. The token itself is never stored, only its sha256.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct CaptureLinkRow {
     pub id: String,
     pub org: String,
@@ -178,14 +181,14 @@ pub const CAPTURE_LINK_COLUMNS: &str =
 pub const REVIEW_COLUMNS: &str = "id, org, verification_id, purpose, status, kind, invigilation_session_id, reasons, created_at, outcome, outcome_reason, resolved_by, resolved_at";
 
 /// A remote-invigilation session.
-#[derive(Clone, PartialEq)]
+#[derive(Clone, PartialEq, sqlx::FromRow)]
 pub struct SessionRow {
     pub id: String,
     pub org: String,
     pub subject_id: String,
     pub consent_ref: String,
     pub reference_verification_id: String,
-    pub status: String,
+    pub status: SessionStatus,
     pub key_id: String,
     pub template_sealed: Option<Vec<u8>>,
     pub review_case_id: Option<String>,
@@ -203,7 +206,7 @@ impl std::fmt::Debug for SessionRow {
 pub const SESSION_COLUMNS: &str = "id, org, subject_id, consent_ref, reference_verification_id, status, key_id, template_sealed, review_case_id, created_at, closed_at, summary";
 
 /// One checked webcam frame: its result (JSON) and, when it was evidence of an anomaly, its sealed image.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct FrameRow {
     pub session_id: String,
     pub seq: i64,
@@ -255,7 +258,7 @@ pub struct SubjectRecords {
 /// The result of a job, written when its lease is still held.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobOutcome {
-    pub status: String,
+    pub status: VerificationStatus,
     pub decision: Option<String>,
     pub record: Option<String>,
     pub error_code: Option<String>,
@@ -263,7 +266,7 @@ pub struct JobOutcome {
     pub retention_until: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ClaimedJob {
     pub verification_id: String,
     pub attempts: i64,
@@ -284,7 +287,7 @@ pub struct NewAudit {
 }
 
 /// A reviewer of the console. The password hash and the sealed TOTP secret are never printed.
-#[derive(Clone, PartialEq)]
+#[derive(Clone, PartialEq, sqlx::FromRow)]
 pub struct ReviewerRow {
     pub id: String,
     pub org: String,
@@ -329,169 +332,6 @@ impl std::fmt::Debug for ConsoleSessionRow {
         write!(f, "ConsoleSessionRow(of {}, <redacted>)", self.reviewer_id)
     }
 }
-
-/// Row decoding written once for both drivers.
-macro_rules! decodable {
-    ($ty:ident { $($field:ident),+ $(,)? }) => {
-        impl $ty {
-            pub(crate) fn from_row<R: Row>(r: &R) -> Result<Self, sqlx::Error>
-            where
-                for<'a> &'a str: sqlx::ColumnIndex<R>,
-                for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-                for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-                for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-                for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-                for<'a> Vec<u8>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-                for<'a> Option<Vec<u8>>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-            {
-                Ok($ty { $($field: r.try_get(stringify!($field))?),+ })
-            }
-        }
-    };
-}
-
-decodable!(KeyRow {
-    id,
-    org,
-    role,
-    label,
-    key_hash,
-    created_at
-});
-decodable!(ConsentRow {
-    consent_ref,
-    org,
-    subject_id,
-    purpose,
-    lawful_basis,
-    notice_version,
-    status,
-    created_at,
-    withdrawn_at
-});
-decodable!(VerificationRow {
-    id,
-    org,
-    subject_id,
-    consent_ref,
-    purpose,
-    external_ref,
-    status,
-    idempotency_key,
-    request_digest,
-    decision,
-    record,
-    error_code,
-    created_at,
-    decided_at,
-    retention_until
-});
-decodable!(MediaRow {
-    id,
-    org,
-    subject_id,
-    key_id,
-    verification_id,
-    consent_ref,
-    purpose,
-    kind,
-    class,
-    sha256,
-    sealed,
-    created_at
-});
-decodable!(SubjectRow {
-    subject_id,
-    org,
-    key_id,
-    wrapped_key,
-    master_key_id,
-    ref_sealed,
-    created_at,
-    restricted_at
-});
-decodable!(ErasureRow {
-    id,
-    org,
-    subject_digest,
-    erased_at,
-    actor,
-    reason,
-    counts
-});
-decodable!(ReviewCaseRow {
-    id,
-    org,
-    verification_id,
-    purpose,
-    status,
-    kind,
-    invigilation_session_id,
-    reasons,
-    created_at,
-    outcome,
-    outcome_reason,
-    resolved_by,
-    resolved_at
-});
-decodable!(SessionRow {
-    id,
-    org,
-    subject_id,
-    consent_ref,
-    reference_verification_id,
-    status,
-    key_id,
-    template_sealed,
-    review_case_id,
-    created_at,
-    closed_at,
-    summary
-});
-decodable!(FrameRow {
-    session_id,
-    seq,
-    at,
-    result,
-    media_id
-});
-decodable!(ChallengeRow {
-    id,
-    org,
-    nonce,
-    actions,
-    created_at,
-    expires_at,
-    capture_link_id
-});
-
-decodable!(CaptureLinkRow {
-    id,
-    org,
-    token_hash,
-    subject_id,
-    purpose,
-    external_ref,
-    created_by,
-    created_at,
-    expires_at,
-    consent_ref,
-    verification_id,
-    used_at
-});
-
-decodable!(ReviewerRow {
-    id,
-    org,
-    username,
-    password_hash,
-    totp_sealed,
-    failed_signins,
-    locked_until,
-    last_totp_step,
-    created_at,
-    disabled_at
-});
 
 pub(crate) fn audit_from_row<R: Row>(r: &R) -> Result<AuditEntry, sqlx::Error>
 where
