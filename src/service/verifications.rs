@@ -21,7 +21,7 @@ use super::state::AppState;
 use crate::domain::clock::rfc3339;
 use crate::domain::token::new_id;
 use crate::domain::{MediaKind, Purpose, Role, VerificationStatus};
-use crate::store::{now_ms, ConsentRow, MediaRow, NewAudit, StoreError, VerificationRow};
+use crate::store::{ConsentRow, MediaRow, NewAudit, StoreError, VerificationRow};
 use crate::vault::SubjectKey;
 
 /// An uploaded file, buffered within its limit. Biometric: never printed.
@@ -244,144 +244,200 @@ pub struct NewVerification {
 /// answers, seals the uploads under the subject's key, then queues the job (asynchronous) or evaluates
 /// and records the decision. Returns the verification as stored.
 pub async fn accept(state: &AppState, req: NewVerification) -> Result<VerificationRow, ApiError> {
-    let NewVerification {
-        org,
-        actor,
-        subject,
-        consent,
-        purpose,
-        external_ref,
-        document,
-        capture,
-        idempotency_key,
-        asynchronous,
-        capture_link,
-    } = req;
-    let (selfie, video, challenge_id) = match &capture {
-        CaptureUploads::Selfie(selfie) => (Some(selfie), None, None),
-        CaptureUploads::Video {
-            video,
-            still,
-            challenge_id,
-        } => (still.as_ref(), Some(video), Some(challenge_id.as_str())),
-    };
-    let digests = InputDigests {
-        document: document.sha256.clone(),
-        selfie: selfie.map(|u| u.sha256.clone()),
-        video: video.map(|u| u.sha256.clone()),
-    };
-    let digest = request_digest(
-        &[
-            &subject.subject_id,
-            &consent.consent_ref,
-            purpose.as_str(),
-            external_ref.as_deref().unwrap_or(""),
-            challenge_id.unwrap_or(""),
-        ],
-        &[
-            &digests.document,
-            digests.selfie.as_deref().unwrap_or(""),
-            digests.video.as_deref().unwrap_or(""),
-        ],
-    );
-    if let Some(key) = &idempotency_key {
-        if let Some(existing) = state.store.find_by_idempotency_key(&org, key).await? {
+    let digests = req.input_digests();
+    let digest = req.request_digest(&digests);
+    if let Some(key) = &req.idempotency_key {
+        if let Some(existing) = state.store.find_by_idempotency_key(&req.org, key).await? {
             return replay(existing, &digest);
         }
     }
-    if asynchronous {
+    if req.asynchronous {
+        let (selfie, video) = req.capture.files();
         precheck(
             state,
-            document.bytes.clone(),
+            req.document.bytes.clone(),
             selfie.map(|s| s.bytes.clone()),
             video.map(|v| v.bytes.clone()),
         )
         .await?;
     }
-    let now = now_ms();
+    let now = state.clock.now_ms();
     // Used up now, before any processing: a challenge is answered once, whatever the outcome.
-    let challenge = match challenge_id {
+    let challenge = match req.capture.challenge_id() {
         Some(id) => {
             let row = state
                 .store
-                .take_challenge(&org, id, now, capture_link.as_deref())
+                .take_challenge(&req.org, id, now, req.capture_link.as_deref())
                 .await?
                 .ok_or_else(|| ApiError::new(ErrorCode::ChallengeInvalid))?;
             Some(TakenChallenge::from_row(&row)?)
         }
         None => None,
     };
-
-    let row = VerificationRow {
-        id: new_id("ver"),
-        org: org.clone(),
-        subject_id: subject.subject_id.clone(),
-        consent_ref: consent.consent_ref.clone(),
-        purpose: purpose.as_str().into(),
-        external_ref,
-        status: VerificationStatus::Pending,
-        idempotency_key: idempotency_key.clone(),
-        request_digest: digest.clone(),
-        decision: None,
-        record: None,
-        error_code: None,
-        created_at: now,
-        decided_at: None,
-        retention_until: None,
-    };
-    let requested = NewAudit {
-        at: now,
-        org: org.clone(),
-        actor,
-        event: "verification.requested",
-        entity: row.id.clone(),
-        subject_digest: Some(subject.subject_id.clone()),
-        details: json!({
-            "consent_ref": consent.consent_ref, "purpose": purpose,
-            "mode": if asynchronous { "async" } else { "sync" },
-            "capture": if video.is_some() { "video" } else { "selfie" },
-            "challenge_id": challenge_id, "capture_link": capture_link,
-            "input_digests": digests,
-        }),
-    };
-
+    let row = req.pending_row(digest, now);
+    let requested = req.requested_audit(&row, &digests);
     // The uploads are kept sealed under the subject's key: for the job, then for review until the
     // retention period of the purpose ends.
-    let uploads = [
-        (MediaKind::Document, Some(&document)),
-        (MediaKind::Selfie, selfie),
-        (MediaKind::Video, video),
-    ];
-    let inputs_sealed: Vec<MediaRow> = uploads
-        .iter()
-        .filter_map(|(kind, upload)| {
-            upload.map(|u| seal_media(&subject, &row, *kind, Some(u.sha256.clone()), &u.bytes))
-        })
-        .collect();
-    if asynchronous {
-        let enqueued = state
-            .store
-            .enqueue_verification(
-                &row,
-                &inputs_sealed,
-                &requested,
-                challenge_id,
-                capture_link.as_deref(),
-            )
-            .await;
-        return match enqueued {
-            Ok(()) => {
-                state.jobs_ready.notify_one();
-                Ok(row)
-            }
-            Err(StoreError::CaptureLinkTaken) => Err(ApiError::new(ErrorCode::CaptureLinkUsed)),
-            Err(StoreError::DuplicateIdempotencyKey) => {
-                concurrent_duplicate(state, &org, idempotency_key.as_deref(), &digest).await
-            }
-            Err(e) => Err(e.into()),
-        };
+    let sealed = req.seal_uploads(&row);
+    if req.asynchronous {
+        enqueue(state, req, row, sealed, requested).await
+    } else {
+        decide_now(state, req, row, sealed, requested, challenge, digests).await
+    }
+}
+
+impl CaptureUploads {
+    /// The still selfie (alone, or beside a video) and the video, as sent.
+    fn files(&self) -> (Option<&Upload>, Option<&Upload>) {
+        match self {
+            CaptureUploads::Selfie(selfie) => (Some(selfie), None),
+            CaptureUploads::Video { video, still, .. } => (still.as_ref(), Some(video)),
+        }
     }
 
+    fn challenge_id(&self) -> Option<&str> {
+        match self {
+            CaptureUploads::Selfie(_) => None,
+            CaptureUploads::Video { challenge_id, .. } => Some(challenge_id),
+        }
+    }
+}
+
+impl NewVerification {
+    fn input_digests(&self) -> InputDigests {
+        let (selfie, video) = self.capture.files();
+        InputDigests {
+            document: self.document.sha256.clone(),
+            selfie: selfie.map(|u| u.sha256.clone()),
+            video: video.map(|u| u.sha256.clone()),
+        }
+    }
+
+    /// What makes two requests the same request: subject, consent, purpose, reference, challenge and
+    /// the files' digests.
+    fn request_digest(&self, digests: &InputDigests) -> String {
+        request_digest(
+            &[
+                &self.subject.subject_id,
+                &self.consent.consent_ref,
+                self.purpose.as_str(),
+                self.external_ref.as_deref().unwrap_or(""),
+                self.capture.challenge_id().unwrap_or(""),
+            ],
+            &[
+                &digests.document,
+                digests.selfie.as_deref().unwrap_or(""),
+                digests.video.as_deref().unwrap_or(""),
+            ],
+        )
+    }
+
+    fn pending_row(&self, request_digest: String, now: i64) -> VerificationRow {
+        VerificationRow {
+            id: new_id("ver"),
+            org: self.org.clone(),
+            subject_id: self.subject.subject_id.clone(),
+            consent_ref: self.consent.consent_ref.clone(),
+            purpose: self.purpose.as_str().into(),
+            external_ref: self.external_ref.clone(),
+            status: VerificationStatus::Pending,
+            idempotency_key: self.idempotency_key.clone(),
+            request_digest,
+            decision: None,
+            record: None,
+            error_code: None,
+            created_at: now,
+            decided_at: None,
+            retention_until: None,
+        }
+    }
+
+    /// `verification.requested`, written with the row (or the job).
+    fn requested_audit(&self, row: &VerificationRow, digests: &InputDigests) -> NewAudit {
+        let video = self.capture.files().1;
+        NewAudit {
+            at: row.created_at,
+            org: self.org.clone(),
+            actor: self.actor.clone(),
+            event: "verification.requested",
+            entity: row.id.clone(),
+            subject_digest: Some(self.subject.subject_id.clone()),
+            details: json!({
+                "consent_ref": self.consent.consent_ref, "purpose": self.purpose,
+                "mode": if self.asynchronous { "async" } else { "sync" },
+                "capture": if video.is_some() { "video" } else { "selfie" },
+                "challenge_id": self.capture.challenge_id(), "capture_link": self.capture_link,
+                "input_digests": digests,
+            }),
+        }
+    }
+
+    fn seal_uploads(&self, row: &VerificationRow) -> Vec<MediaRow> {
+        let (selfie, video) = self.capture.files();
+        [
+            (MediaKind::Document, Some(&self.document)),
+            (MediaKind::Selfie, selfie),
+            (MediaKind::Video, video),
+        ]
+        .iter()
+        .filter_map(|(kind, upload)| {
+            upload.map(|u| seal_media(&self.subject, row, *kind, Some(u.sha256.clone()), &u.bytes))
+        })
+        .collect()
+    }
+}
+
+/// Queues an accepted asynchronous request for the job workers.
+async fn enqueue(
+    state: &AppState,
+    req: NewVerification,
+    row: VerificationRow,
+    sealed: Vec<MediaRow>,
+    requested: NewAudit,
+) -> Result<VerificationRow, ApiError> {
+    let enqueued = state
+        .store
+        .enqueue_verification(
+            &row,
+            &sealed,
+            &requested,
+            req.capture.challenge_id(),
+            req.capture_link.as_deref(),
+        )
+        .await;
+    match enqueued {
+        Ok(()) => {
+            state.jobs_ready.notify_one();
+            Ok(row)
+        }
+        Err(StoreError::CaptureLinkTaken) => Err(ApiError::new(ErrorCode::CaptureLinkUsed)),
+        Err(StoreError::DuplicateIdempotencyKey) => {
+            let key = req.idempotency_key.as_deref();
+            concurrent_duplicate(state, &req.org, key, &row.request_digest).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Evaluates an accepted synchronous request under admission and records its decision.
+async fn decide_now(
+    state: &AppState,
+    req: NewVerification,
+    row: VerificationRow,
+    sealed: Vec<MediaRow>,
+    requested: NewAudit,
+    challenge: Option<TakenChallenge>,
+    digests: InputDigests,
+) -> Result<VerificationRow, ApiError> {
+    let NewVerification {
+        org,
+        subject,
+        consent,
+        document,
+        capture,
+        idempotency_key,
+        ..
+    } = req;
     let permit = state.admission.enter().await?;
     let inputs = Inputs {
         document: document.bytes,
@@ -397,7 +453,8 @@ pub async fn accept(state: &AppState, req: NewVerification) -> Result<Verificati
         },
     };
     let evaluated = evaluate(state, inputs, permit).await?;
-    let mut media = inputs_sealed;
+    let digest = row.request_digest.clone();
+    let mut media = sealed;
     media.extend(seal_embeddings(
         &subject,
         &row,
