@@ -24,7 +24,7 @@ use crate::domain::{
 use crate::media::image::decode_image;
 use crate::pipeline::invigilation::{check_frame, sustained, Anomaly, FrameCheck};
 use crate::pipeline::FaceAnalyzer;
-use crate::store::{MediaRow, NewAudit, ReviewCaseRow, SessionRow, StoreError};
+use crate::store::{ConsentRow, MediaRow, NewAudit, ReviewCaseRow, SessionRow, StoreError};
 use crate::vault::SubjectKey;
 use crate::vision::embed::Embedding;
 
@@ -218,6 +218,95 @@ async fn open_session(state: &AppState, caller: &Caller, id: &str) -> Result<Ses
     Ok(session)
 }
 
+/// Decodes a webcam frame and checks it against the enrolled template, on the blocking pool under
+/// admission.
+async fn check_against(
+    state: &AppState,
+    image: Bytes,
+    template: Embedding,
+) -> Result<FrameCheck, ApiError> {
+    let settings = state.settings.clone();
+    let engine = state.engine.clone();
+    let limit = std::time::Duration::from_secs(settings.service.request_timeout_secs);
+    state
+        .admission
+        .run_blocking(limit, move || {
+            let frame = decode_image(&image, &settings.limits).map_err(ApiError::from)?;
+            let analyzer = FaceAnalyzer::new(&engine, settings.detector);
+            check_frame(
+                &analyzer,
+                &frame,
+                &template,
+                &settings.matching,
+                &settings.quality,
+                &settings.invigilation,
+            )
+            .map_err(ApiError::internal)
+        })
+        .await
+}
+
+/// An anomalous frame, sealed under the subject's key as evidence for the reviewer.
+fn evidence_row(
+    session: &SessionRow,
+    consent: &ConsentRow,
+    key: &SubjectKey,
+    image: &[u8],
+    now: i64,
+) -> MediaRow {
+    let media_id = new_id("med");
+    MediaRow {
+        sealed: key.seal(&media_context(&media_id), image),
+        id: media_id,
+        org: session.org.clone(),
+        subject_id: session.subject_id.clone(),
+        key_id: key.key_id.clone(),
+        verification_id: None,
+        consent_ref: consent.consent_ref.clone(),
+        purpose: consent.purpose.clone(),
+        kind: MediaKind::InvigilationFrame,
+        class: MediaKind::InvigilationFrame.class(),
+        sha256: None,
+        created_at: now,
+    }
+}
+
+/// A sustained anomaly: the session's one review case, and the audit entry that says why.
+fn flag(
+    state: &AppState,
+    session: &SessionRow,
+    anomaly: Anomaly,
+    reasons: &[String],
+    now: i64,
+) -> (ReviewCaseRow, NewAudit) {
+    let case = ReviewCaseRow {
+        id: new_id("rev"),
+        org: session.org.clone(),
+        verification_id: session.reference_verification_id.clone(),
+        purpose: Purpose::RemoteInvigilation.as_str().into(),
+        status: ReviewStatus::Open,
+        kind: ReviewKind::Invigilation,
+        invigilation_session_id: Some(session.id.clone()),
+        reasons: serde_json::to_string(reasons).expect("serialisable"),
+        created_at: now,
+        outcome: None,
+        outcome_reason: None,
+        resolved_by: None,
+        resolved_at: None,
+    };
+    let audit = NewAudit {
+        at: now,
+        org: session.org.clone(),
+        actor: "system".into(),
+        event: "invigilation.flagged",
+        entity: session.id.clone(),
+        subject_digest: Some(session.subject_id.clone()),
+        details: json!({"anomaly": anomaly.as_str(), "review_case_id": case.id,
+                        "frames": state.settings.invigilation.sustained_frames}),
+    };
+    (case, audit)
+}
+
 /// Check one webcam frame (the image as the request body: JPEG, PNG or WebP).
 pub async fn frame(
     state: &AppState,
@@ -248,29 +337,13 @@ pub async fn frame(
         .ok_or_else(|| ApiError::new(ErrorCode::SessionClosed))?;
     let template = Embedding::from_le_bytes(&key.open(&session_context(&session.id), template)?)
         .ok_or_else(|| ApiError::internal("a session template of the wrong length"))?;
-
-    let settings = state.settings.clone();
-    let engine = state.engine.clone();
-    let image = body.clone();
-    let limit = std::time::Duration::from_secs(settings.service.request_timeout_secs);
-    let check = state.admission.run_blocking(limit, move || {
-        let frame = decode_image(&image, &settings.limits).map_err(ApiError::from)?;
-        let analyzer = FaceAnalyzer::new(&engine, settings.detector);
-        check_frame(
-            &analyzer,
-            &frame,
-            &template,
-            &settings.matching,
-            &settings.quality,
-            &settings.invigilation,
-        )
-        .map_err(ApiError::internal)
-    });
-    let check = check.await?;
+    let check = check_against(state, body.clone(), template).await?;
 
     let now = state.clock.now_ms();
-    let frames = state.store.session_frames(&session.id).await?;
-    let mut history: Vec<Option<Anomaly>> = frames
+    let mut history: Vec<Option<Anomaly>> = state
+        .store
+        .session_frames(&session.id)
+        .await?
         .iter()
         .map(|f| {
             serde_json::from_str::<FrameCheck>(&f.result)
@@ -281,52 +354,11 @@ pub async fn frame(
     history.push(check.anomaly);
     let run = sustained(&history, state.settings.invigilation.sustained_frames);
     // An anomalous frame is kept, sealed, as evidence for the reviewer; a normal one is not kept.
-    let evidence = check.anomaly.map(|_| {
-        let media_id = new_id("med");
-        MediaRow {
-            sealed: key.seal(&media_context(&media_id), &body),
-            id: media_id,
-            org: session.org.clone(),
-            subject_id: session.subject_id.clone(),
-            key_id: key.key_id.clone(),
-            verification_id: None,
-            consent_ref: consent.consent_ref.clone(),
-            purpose: consent.purpose.clone(),
-            kind: MediaKind::InvigilationFrame,
-            class: MediaKind::InvigilationFrame.class(),
-            sha256: None,
-            created_at: now,
-        }
-    });
+    let evidence = check
+        .anomaly
+        .map(|_| evidence_row(&session, &consent, &key, &body, now));
     let reasons_so_far = case_reasons(&history);
-    let case = run.map(|anomaly| {
-        let case = ReviewCaseRow {
-            id: new_id("rev"),
-            org: session.org.clone(),
-            verification_id: session.reference_verification_id.clone(),
-            purpose: Purpose::RemoteInvigilation.as_str().into(),
-            status: ReviewStatus::Open,
-            kind: ReviewKind::Invigilation,
-            invigilation_session_id: Some(session.id.clone()),
-            reasons: serde_json::to_string(&reasons_so_far).expect("serialisable"),
-            created_at: now,
-            outcome: None,
-            outcome_reason: None,
-            resolved_by: None,
-            resolved_at: None,
-        };
-        let audit = NewAudit {
-            at: now,
-            org: session.org.clone(),
-            actor: "system".into(),
-            event: "invigilation.flagged",
-            entity: session.id.clone(),
-            subject_digest: Some(session.subject_id.clone()),
-            details: json!({"anomaly": anomaly.as_str(), "review_case_id": case.id,
-                            "frames": state.settings.invigilation.sustained_frames}),
-        };
-        (case, audit)
-    });
+    let case = run.map(|anomaly| flag(state, &session, anomaly, &reasons_so_far, now));
     let reasons_json = serde_json::to_string(&reasons_so_far).expect("serialisable");
     let result = serde_json::to_string(&check).expect("serialisable");
     let (seq, review_case_id) = match state
