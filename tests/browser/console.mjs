@@ -4,7 +4,7 @@
 //
 //   node tests/browser/console.mjs BASE USERNAME PASSWORD TOTP_SECRET CASE_ID OUTDIR
 //
-// Run by tests/console.rs, which starts the server and checks the outcome through the API. Prints one
+// Run by tests/service/console.rs, which starts the server and checks the outcome through the API. Prints one
 // JSON line with what the page showed; exits 1 (after a screenshot `failure.png`) on any failure.
 
 import { createHmac } from 'node:crypto';

@@ -1,7 +1,6 @@
-//! Shared helpers for the integration tests: paths to fetched and shared data, one engine per test binary.
+//! Shared helpers of every integration-test binary (tests/service, tests/models, tests/cli.rs): paths to
+//! fetched and shared data, the engines (loaded once per binary), media tools.
 #![allow(dead_code)] // each test binary uses a different subset
-
-pub mod app;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;

@@ -3,16 +3,14 @@
 //! the candidate, another person, no face (the back of an ID card), a group photo. Each frame gets the
 //! right result and the sustained anomalies open exactly one review case, with the frames as evidence.
 
-#[macro_use]
-mod common;
-
 use std::path::PathBuf;
 
-use common::app::*;
-use common::shared_data;
 use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+
+use crate::harness::*;
+use crate::support::shared_data;
 
 async fn verify_files(
     app: &TestApp,

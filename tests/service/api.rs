@@ -1,19 +1,17 @@
 //! The HTTP service end to end: the real server on port 0 with a fresh database per test, on SQLite
 //! always and on PostgreSQL when IDV_TEST_POSTGRES_URL is set (.ci/run sets it).
 
-#[macro_use]
-mod common;
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::app::*;
-use common::sample;
 use idv::api::Application;
 use idv::store::{now_ms, Store};
 use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+
+use crate::harness::*;
+use crate::support::sample;
 
 on_both!(consent_then_sync_and_async_verifications, |db| async move {
     let app = TestApp::spawn(db).await.unwrap();

@@ -2,13 +2,11 @@
 //! referred decision is listed, read, its images viewed (audited) and resolved, the automated decision
 //! left unchanged; organisations and roles are kept apart; verified decisions are sampled.
 
-#[macro_use]
-mod common;
-
-use common::app::*;
-use common::sample;
 use reqwest::StatusCode;
 use serde_json::json;
+
+use crate::harness::*;
+use crate::support::sample;
 
 on_both!(a_referred_case_is_reviewed_and_resolved, |db| async move {
     let app = TestApp::spawn(db).await.unwrap();

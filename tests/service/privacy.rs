@@ -2,20 +2,18 @@
 //! IDV_TEST_POSTGRES_URL is set): encryption at rest, export, erasure, restriction, consent
 //! withdrawal, retention, and logs without biometric data.
 
-#[macro_use]
-mod common;
-
 use std::collections::HashSet;
 use std::io::Read;
 use std::process::{Command, Stdio};
 
 use base64::Engine as _;
-use common::app::*;
-use common::sample;
 use idv::api::Application;
 use idv::store::{now_ms, Store};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+
+use crate::harness::*;
+use crate::support::sample;
 
 const DAY_MS: i64 = 86_400_000;
 

@@ -3,19 +3,18 @@
 //! right turn, a blink and a left turn in that order (docs/LIVENESS.md). The page itself is driven in
 //! Chromium by tests/browser/capture.mjs with a fake camera fed by that clip.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::app::{fields, fresh_database, settings_for, Db, TestApp};
-use common::{ffmpeg, root, sample, shared_data};
 use idv::store::{now_ms, ChallengeRow};
 use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+
+use crate::harness::{fields, fresh_database, settings_for, Db, TestApp};
+use crate::support::{ffmpeg, root, sample, shared_data};
 
 /// The bona fide clip, and a frame of it standing in for the document portrait (the clip's person has
 /// no document in the shared data; the test is of the plumbing, the accuracy is `idv eval`'s).

@@ -7,11 +7,6 @@
 //!
 //! Screenshots of the queue and the case page land in target/screenshots/.
 
-#[macro_use]
-mod common;
-
-use common::app::*;
-use common::root;
 use idv::console::accounts::{create_reviewer, Enrolment};
 use idv::console::totp;
 use idv::settings::Settings;
@@ -19,6 +14,9 @@ use idv::vault::{resolve_master_key, Vault};
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{redirect, StatusCode};
 use serde_json::Value;
+
+use crate::harness::*;
+use crate::support::root;
 
 /// A client that shows redirects instead of following them, and keeps no cookies of its own.
 fn raw_client() -> reqwest::Client {

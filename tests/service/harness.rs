@@ -1,6 +1,5 @@
 //! The real server on port 0 with a fresh database per test (SQLite always; PostgreSQL when
-//! IDV_TEST_POSTGRES_URL is set), and a client for it: shared by the service and privacy tests.
-#![allow(dead_code)] // each test binary uses a different subset
+//! IDV_TEST_POSTGRES_URL is set), and a client for it: shared by every module of the service tests.
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -15,7 +14,7 @@ use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use super::{engine_config, root, sample};
+use crate::support::{engine_config, root, sample};
 
 /// The master key file every PostgreSQL test shares (servers on one database need the same key);
 /// SQLite tests use the default, created beside each fresh database.
@@ -301,7 +300,6 @@ pub fn fields<'a>(subject: &'a str, consent: &'a str, purpose: &'a str) -> Vec<(
 }
 
 /// Runs a test body on SQLite, and on PostgreSQL when configured.
-#[macro_export]
 macro_rules! on_both {
     ($name:ident, $body:expr) => {
         mod $name {
