@@ -14,7 +14,7 @@ use crate::harness::*;
 use crate::support::sample;
 
 on_both!(consent_then_sync_and_async_verifications, |db| async move {
-    let app = TestApp::spawn(db).await.unwrap();
+    let app = TestApp::spawn(db).await;
     let key = app.key("acme", "submitter").await;
     let consent = app.consent(&key, "applicant-1", "ecs_application").await;
     let (consent_status, c) = app.get(&key, &format!("/v1/consents/{consent}")).await;
@@ -68,7 +68,7 @@ on_both!(consent_then_sync_and_async_verifications, |db| async move {
 });
 
 on_both!(idempotency_key_replays_and_refuses_reuse, |db| async move {
-    let app = TestApp::spawn(db).await.unwrap();
+    let app = TestApp::spawn(db).await;
     let key = app.key("acme", "submitter").await;
     let consent = app.consent(&key, "s1", "ecs_application").await;
     let f = fields("s1", &consent, "ecs_application");
@@ -92,7 +92,7 @@ on_both!(idempotency_key_replays_and_refuses_reuse, |db| async move {
 on_both!(
     consent_problems_are_refused_before_processing,
     |db| async move {
-        let app = TestApp::spawn(db).await.unwrap();
+        let app = TestApp::spawn(db).await;
         let key = app.key("acme", "submitter").await;
         let consent = app.consent(&key, "s1", "ecs_application").await;
         let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
@@ -146,7 +146,7 @@ on_both!(
 );
 
 on_both!(organisations_and_roles_are_enforced, |db| async move {
-    let app = TestApp::spawn(db).await.unwrap();
+    let app = TestApp::spawn(db).await;
     let acme = app.key("acme", "submitter").await;
     let other = app.key("globex", "admin").await;
     let reviewer = app.key("acme", "reviewer").await;
@@ -199,7 +199,7 @@ on_both!(organisations_and_roles_are_enforced, |db| async move {
 });
 
 on_both!(audit_verify_detects_an_edited_row, |db| async move {
-    let app = TestApp::spawn(db).await.unwrap();
+    let app = TestApp::spawn(db).await;
     let key = app.key("acme", "submitter").await;
     let consent = app.consent(&key, "s1", "ecs_application").await;
     app.verify(
@@ -241,7 +241,7 @@ on_both!(audit_verify_detects_an_edited_row, |db| async move {
 });
 
 on_both!(bad_requests_get_their_codes, |db| async move {
-    let app = TestApp::spawn(db).await.unwrap();
+    let app = TestApp::spawn(db).await;
     let key = app.key("acme", "submitter").await;
     let consent = app.consent(&key, "s1", "ecs_application").await;
     // JSON where multipart is expected.
@@ -316,7 +316,7 @@ fn start_server(db_url: &str) -> ServerProcess {
 on_both!(
     a_job_interrupted_by_sigkill_completes_once_after_restart,
     |db| async move {
-        let db_url = fresh_database(db).await.unwrap();
+        let db_url = fresh_database(db).await;
         // A first server creates the schema; jobs are submitted to it and it is killed while working on them.
         let mut server = start_server(&db_url);
         let store = Store::connect(&db_url).await.unwrap();
@@ -383,11 +383,9 @@ on_both!(
 
 /// Two servers on one PostgreSQL share the jobs table: 50 jobs, none lost, none done twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(idv_test_postgres), ignore = "set IDV_TEST_POSTGRES_URL to run")]
 async fn two_servers_on_one_postgres_share_50_jobs() {
-    let Some(db_url) = fresh_database(Db::Postgres).await else {
-        eprintln!("IDV_TEST_POSTGRES_URL is not set: skipped");
-        return;
-    };
+    let db_url = fresh_database(Db::Postgres).await;
     let a = TestApp::spawn_on(&db_url).await;
     let b = TestApp::spawn_on(&db_url).await;
     let key = a.key("acme", "submitter").await;
@@ -427,7 +425,7 @@ async fn two_servers_on_one_postgres_share_50_jobs() {
 /// oversized parts are refused while streaming; health, readiness, metrics and the API document are served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overload_limits_and_operational_endpoints() {
-    let db_url = fresh_database(Db::Sqlite).await.unwrap();
+    let db_url = fresh_database(Db::Sqlite).await;
     let mut settings = settings_for(&db_url).await;
     settings.service.max_in_flight = 1;
     settings.service.max_queue = 0;
@@ -570,7 +568,7 @@ where
 on_both!(
     challenges_are_issued_once_per_request_and_used_once,
     |db| async move {
-        let app = TestApp::spawn(db).await.unwrap();
+        let app = TestApp::spawn(db).await;
         let key = app.key("acme", "submitter").await;
         let reviewer = app.key("acme", "reviewer").await;
         let post = |k: String| {

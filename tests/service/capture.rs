@@ -102,9 +102,7 @@ async fn post_video(
 on_both!(
     a_video_verification_answers_its_challenge,
     |db: Db| async move {
-        let Some(app) = TestApp::spawn(db).await else {
-            return;
-        };
+        let app = TestApp::spawn(db).await;
         let key = app.key("scheme", "submitter").await;
         let consent = app.consent(&key, "ecs-1", "ecs_application").await;
         let m = media();
@@ -191,9 +189,7 @@ on_both!(
 );
 
 on_both!(bad_video_requests_get_their_codes, |db: Db| async move {
-    let Some(app) = TestApp::spawn(db).await else {
-        return;
-    };
+    let app = TestApp::spawn(db).await;
     let key = app.key("scheme", "submitter").await;
     let consent = app.consent(&key, "ecs-2", "ecs_application").await;
     let m = media();
@@ -329,9 +325,7 @@ async fn post_submission(
 on_both!(
     a_capture_link_takes_one_consented_submission,
     |db: Db| async move {
-        let Some(app) = TestApp::spawn(db).await else {
-            return;
-        };
+        let app = TestApp::spawn(db).await;
         let key = app.key("scheme", "submitter").await;
         let reviewer = app.key("scheme", "reviewer").await;
         let (id, url) = capture_link(&app, &key, "applicant-1", json!({})).await;
@@ -532,9 +526,7 @@ on_both!(
 );
 
 on_both!(expired_and_unknown_links_are_refused, |db: Db| async move {
-    let Some(app) = TestApp::spawn(db).await else {
-        return;
-    };
+    let app = TestApp::spawn(db).await;
     let key = app.key("scheme", "submitter").await;
     let (_, url) = capture_link(&app, &key, "applicant-2", json!({"expires_in_secs": 1})).await;
     let (status, _) = app
@@ -640,9 +632,7 @@ async fn browser(mode: &str, url: &str, width: u32) -> Value {
 /// missing or refused camera has its message. At 1280 and 360 px.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_applicant_completes_the_capture_page_in_chromium() {
-    let db_url = fresh_database(Db::Sqlite)
-        .await
-        .expect("SQLite always runs");
+    let db_url = fresh_database(Db::Sqlite).await;
     let mut settings = settings_for(&db_url).await;
     // Every decision gets a review case, so the recording is reachable by a reviewer whatever the
     // fake camera's footage made of the random challenge.
@@ -782,9 +772,7 @@ async fn an_applicant_completes_the_capture_page_in_chromium() {
 on_both!(
     a_link_asks_for_a_bounded_number_of_challenges,
     |db: Db| async move {
-        let Some(app) = TestApp::spawn(db).await else {
-            return;
-        };
+        let app = TestApp::spawn(db).await;
         let key = app.key("scheme", "submitter").await;
         let (_, url) = capture_link(&app, &key, "applicant-3", json!({})).await;
         let (_, html, _) = page(&app, &url).await;

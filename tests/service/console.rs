@@ -157,7 +157,7 @@ fn assert_to_signin(r: &reqwest::Response, what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reviewer_resolves_a_referred_case_in_chromium() {
-    let db_url = fresh_database(Db::Sqlite).await.unwrap();
+    let db_url = fresh_database(Db::Sqlite).await;
     let mut settings = settings_for(&db_url).await;
     settings.review.console_secure_cookie = false; // plain HTTP on 127.0.0.1
     let app = TestApp::spawn_with(settings.clone()).await;

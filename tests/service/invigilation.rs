@@ -76,7 +76,7 @@ async fn send_frame(
 on_both!(
     a_session_flags_sustained_anomalies_once_for_a_person,
     |db| async move {
-        let app = TestApp::spawn(db).await.unwrap();
+        let app = TestApp::spawn(db).await;
         let submitter = app.key("acme", "submitter").await;
         let reviewer = app.key("acme", "reviewer").await;
         let data = shared_data();
