@@ -2,7 +2,7 @@
 //! IDV_TEST_POSTGRES_URL is set), and a client for it: shared by every module of the service tests.
 
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use idv::api::keys::{generate_secret, hash_secret, new_id};
 use idv::api::Application;
@@ -14,7 +14,7 @@ use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::support::{engine_config, root, sample};
+use crate::support::{engine_config, eventually, root, sample};
 
 /// The master key file every PostgreSQL test shares (servers on one database need the same key);
 /// SQLite tests use the default, created beside each fresh database.
@@ -241,16 +241,16 @@ impl TestApp {
     }
 
     pub async fn wait_decided(&self, key: &str, id: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let (status, v) = self.get(key, &format!("/v1/verifications/{id}")).await;
-            assert_eq!(status, StatusCode::OK);
-            if v["status"] != "pending" {
-                return v;
-            }
-            assert!(Instant::now() < deadline, "verification {id} still pending");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        eventually(
+            Duration::from_secs(60),
+            &format!("verification {id} to be decided"),
+            || async {
+                let (status, v) = self.get(key, &format!("/v1/verifications/{id}")).await;
+                assert_eq!(status, StatusCode::OK);
+                (v["status"] != "pending").then_some(v)
+            },
+        )
+        .await
     }
 
     pub async fn events(&self, event: &str) -> Vec<String> {
