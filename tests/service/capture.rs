@@ -13,7 +13,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::harness::{fields, fresh_database, settings_for, Db, TestApp};
+use crate::harness::{fields, fresh_database, one_browser, settings_for, Db, TestApp};
 use crate::support::{ffmpeg, root, sample, shared_data};
 
 /// The bona fide clip, and a frame of it standing in for the document portrait (the clip's person has
@@ -607,12 +607,14 @@ fn fake_camera() -> PathBuf {
 /// Runs tests/browser/capture.mjs in one mode and returns the JSON line it printed.
 async fn browser(mode: &str, url: &str, width: u32) -> Value {
     let shots = root().join("target/screenshots/capture");
+    let camera = fake_camera();
+    let _browser = one_browser().await;
     let out = tokio::process::Command::new("node")
         .arg(root().join("tests/browser/capture.mjs"))
         .args([mode, url, &width.to_string()])
         .arg(&shots)
         .arg(&media().document)
-        .arg(fake_camera())
+        .arg(camera)
         .output()
         .await
         .expect("node runs (run scripts/setup.sh)");

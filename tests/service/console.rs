@@ -303,6 +303,7 @@ async fn a_reviewer_resolves_a_referred_case_in_chromium() {
 
     // Chromium: alice signs in, opens the queue and the case, sees both faces and the scores, resolves.
     let shots = root().join("target/screenshots");
+    let browser = one_browser().await;
     let out = tokio::process::Command::new("node")
         .arg(root().join("tests/browser/console.mjs"))
         .args([
@@ -316,6 +317,7 @@ async fn a_reviewer_resolves_a_referred_case_in_chromium() {
         .output()
         .await
         .expect("node runs (run scripts/setup.sh)");
+    drop(browser);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

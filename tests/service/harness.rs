@@ -263,6 +263,16 @@ impl TestApp {
     }
 }
 
+/// One Chromium at a time: the browser tests (console, capture) share this binary, and two headless
+/// browsers, one with a fake camera, would slow each other past their steps' timeouts on a small machine.
+pub async fn one_browser() -> tokio::sync::MutexGuard<'static, ()> {
+    static BROWSER: OnceLock<tokio::sync::Mutex<()>> = OnceLock::new();
+    BROWSER
+        .get_or_init(|| tokio::sync::Mutex::new(()))
+        .lock()
+        .await
+}
+
 /// No connection reuse: a server that refuses a request before reading its body (401, 403) closes the
 /// connection, and a pooled client would trip over it on its next request.
 pub fn client() -> reqwest::Client {
