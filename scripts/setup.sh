@@ -44,7 +44,7 @@ if [ "${#apt_missing[@]}" -gt 0 ]; then
 fi
 
 # --- Chromium (browser test of the reviewer console) -------------------------------------------------
-# tests/console.rs drives the console in Debian's Chromium through playwright-core (tests/browser/).
+# tests/service/console.rs drives the console in Debian's Chromium through playwright-core (tests/browser/).
 # Installed from apt only when `dpkg -s` says one is missing; playwright-core comes from npm (`npm ci`,
 # pinned by tests/browser/package-lock.json) into tests/browser/node_modules (git-ignored).
 BROWSER_PACKAGES=(chromium chromium-driver)

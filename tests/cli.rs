@@ -1,13 +1,14 @@
 //! The `idv` binary as a user runs it: outputs, exit codes and error codes, and accuracy on the shared
 //! labelled data.
 
-mod common;
+mod support;
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{root, sample, shared_data};
 use serde_json::Value;
+
+use support::{root, sample, shared_data};
 
 fn idv(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_idv"))

@@ -7,7 +7,7 @@
 // With VIDEO_CASE_ID, it also opens that case (a liveness video's) and plays its video from the console's
 // own media route, waiting until the browser has decoded a frame (readyState >= 2).
 //
-// Run by tests/console.rs, which starts the server and checks the outcome through the API. Prints one
+// Run by tests/service/console.rs, which starts the server and checks the outcome through the API. Prints one
 // JSON line with what the page showed; exits 1 (after a screenshot `failure.png`) on any failure.
 
 import { createHmac } from 'node:crypto';

@@ -1,5 +1,5 @@
 """Embeds images with the Python reference pipeline (../shared/reference/pipeline.py) and prints one JSON
-object: {path: {"box": [...], "embedding": [...]} | null}. Used by tests/reference.rs to check that idv's
+object: {path: {"box": [...], "embedding": [...]} | null}. Used by tests/models/reference.rs to check that idv's
 Rust pipeline agrees with it. Usage: reference_embed.py REFERENCE_DIR MODELS_DIR IMAGE..."""
 import json
 import os

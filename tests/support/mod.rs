@@ -1,7 +1,6 @@
-//! Shared helpers for the integration tests: paths to fetched and shared data, one engine per test binary.
+//! Shared helpers of every integration-test binary (tests/service, tests/models, tests/cli.rs): paths to
+//! fetched and shared data, the engines (loaded once per binary), media tools.
 #![allow(dead_code)] // each test binary uses a different subset
-
-pub mod app;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -91,4 +90,28 @@ pub fn scratch(name: &str) -> PathBuf {
         .join(format!("{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// Polls `probe` until it gives a value and returns it (every 5 ms at first, backing off to every 100
+/// ms); fails the test, naming `what`, if none came within `timeout`. For conditions another thread or
+/// process brings about: a test waits for them instead of sleeping a fixed time and hoping the
+/// scheduler was quick enough.
+pub async fn eventually<T, F, Fut>(timeout: std::time::Duration, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + timeout;
+    let mut pause = std::time::Duration::from_millis(5);
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still waiting after {timeout:?} for {what}"
+        );
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_millis(100));
+    }
 }

@@ -1,14 +1,13 @@
 //! The face pipeline on real images with the real models: golden outcomes, the reference
 //! implementation, document rotation and the cut-off and missing-face reasons.
 
-mod common;
-
-use common::{engine, load, sample, shared_data};
 use idv::pipeline::document::{analyse_document, rotate};
 use idv::pipeline::policy::{MatchThresholds, Outcome};
 use idv::pipeline::verify::{verify, QualityConfig, Verification};
 use idv::pipeline::{FaceAnalyzer, Faces};
 use idv::vision::detect::DetectorConfig;
+
+use crate::support::{engine, load, sample, shared_data};
 
 fn analyzer() -> FaceAnalyzer<'static> {
     FaceAnalyzer::new(engine(), DetectorConfig::default())

@@ -3,14 +3,11 @@
 //! Bona fide: the real videos in the shared data, each with a challenge its footage contains. Attacks are
 //! generated here with the `ffmpeg` command (the generator is `attack_videos`).
 //!
-//! `cargo test --test liveness -- --nocapture` prints the table kept in docs/LIVENESS.md.
-
-mod common;
+//! `cargo test --test models liveness:: -- --nocapture` prints the table kept in docs/LIVENESS.md.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use common::{engine_all, ffmpeg, load, sample, scratch, shared_data};
 use idv::liveness::challenge::parse_actions;
 use idv::liveness::{Action, LivenessConfig, Verdict};
 use idv::media::video::VideoLimits;
@@ -19,6 +16,8 @@ use idv::pipeline::policy::{decide as match_outcome, MatchThresholds, Outcome};
 use idv::pipeline::verify::QualityConfig;
 use idv::pipeline::{FaceAnalyzer, Faces};
 use idv::vision::detect::DetectorConfig;
+
+use crate::support::{engine_all, ffmpeg, load, sample, scratch, shared_data};
 
 /// The bona fide clips and the actions their footage contains (found from their per-frame signals,
 /// `idv liveness VIDEO`, and by looking at the frames), in order. d0 and d19 hold one blink each and
@@ -332,7 +331,7 @@ fn frames_in_flight_change_the_schedule_not_the_signals() {
 
 fn idv(args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_idv"))
-        .current_dir(common::root())
+        .current_dir(crate::support::root())
         .args(args)
         .env_remove("IDV_CONFIG")
         .output()

@@ -1,17 +1,16 @@
 //! idv's Rust pipeline against the Python reference (../shared/reference/pipeline.py, onnxruntime +
 //! OpenCV, run from the .idv/venv that `make test` sets up): the same face, embeddings within cosine 0.99.
 
-mod common;
-
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{engine, load, root, sample, shared_data};
 use idv::pipeline::{FaceAnalyzer, Faces};
 use idv::vision::detect::DetectorConfig;
 use idv::vision::embed::cosine;
 use serde::Deserialize;
+
+use crate::support::{engine, load, root, sample, shared_data};
 
 #[derive(Deserialize)]
 struct RefFace {

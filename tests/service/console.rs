@@ -7,11 +7,6 @@
 //!
 //! Screenshots of the queue and the case page land in target/screenshots/.
 
-#[macro_use]
-mod common;
-
-use common::app::*;
-use common::{ffmpeg, root, sample, shared_data};
 use idv::domain::totp;
 use idv::service::reviewers::{create_reviewer, Enrolment};
 use idv::settings::Settings;
@@ -21,6 +16,9 @@ use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::multipart::{Form, Part};
 use reqwest::{redirect, StatusCode};
 use serde_json::Value;
+
+use crate::harness::*;
+use crate::support::{ffmpeg, root, sample, shared_data};
 
 /// A client that shows redirects instead of following them, and keeps no cookies of its own.
 fn raw_client() -> reqwest::Client {
@@ -161,7 +159,7 @@ fn assert_to_signin(r: &reqwest::Response, what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reviewer_resolves_a_referred_case_in_chromium() {
-    let db_url = fresh_database(Db::Sqlite).await.unwrap();
+    let db_url = fresh_database(Db::Sqlite).await;
     let mut settings = settings_for(&db_url).await;
     settings.review.console_secure_cookie = false; // plain HTTP on 127.0.0.1
     let app = TestApp::spawn_with(settings.clone()).await;
@@ -312,6 +310,7 @@ async fn a_reviewer_resolves_a_referred_case_in_chromium() {
     // Chromium: alice signs in, plays the video case's clip from the console, opens the still case,
     // sees both faces and the scores, resolves.
     let shots = root().join("target/screenshots");
+    let browser = one_browser().await;
     let out = tokio::process::Command::new("node")
         .arg(root().join("tests/browser/console.mjs"))
         .args([
@@ -326,6 +325,7 @@ async fn a_reviewer_resolves_a_referred_case_in_chromium() {
         .output()
         .await
         .expect("node runs (run scripts/setup.sh)");
+    drop(browser);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -2,20 +2,18 @@
 //! IDV_TEST_POSTGRES_URL is set): encryption at rest, export, erasure, restriction, consent
 //! withdrawal, retention, and logs without biometric data.
 
-#[macro_use]
-mod common;
-
 use std::collections::HashSet;
 use std::io::Read;
 use std::process::{Command, Stdio};
 
 use base64::Engine as _;
-use common::app::*;
-use common::sample;
 use idv::http::Application;
 use idv::store::{now_ms, Store};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+
+use crate::harness::*;
+use crate::support::sample;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -98,7 +96,7 @@ fn embedding_bytes(export: &Value) -> Vec<Vec<u8>> {
 on_both!(
     nothing_biometric_or_identifying_is_stored_in_clear,
     |db| async move {
-        let app = TestApp::spawn(db).await.unwrap();
+        let app = TestApp::spawn(db).await;
         let submitter = app.key("acme", "submitter").await;
         let auditor = app.key("acme", "auditor").await;
         let subject = "applicant-7f3a9c-cleartext-probe";
@@ -163,7 +161,7 @@ on_both!(
 on_both!(
     export_holds_every_record_of_the_subject_and_no_other,
     |db| async move {
-        let app = TestApp::spawn(db).await.unwrap();
+        let app = TestApp::spawn(db).await;
         let submitter = app.key("acme", "submitter").await;
         let auditor = app.key("acme", "auditor").await;
         let mut ids = Vec::new();
@@ -259,7 +257,7 @@ on_both!(
 on_both!(
     erasure_shreds_the_key_leaves_a_tombstone_and_the_chain_verifies,
     |db| async move {
-        let app = TestApp::spawn(db).await.unwrap();
+        let app = TestApp::spawn(db).await;
         let submitter = app.key("acme", "submitter").await;
         let auditor = app.key("acme", "auditor").await;
         let consent = app
@@ -428,7 +426,7 @@ async fn table_counts(store: &Store) -> Vec<i64> {
 on_both!(
     a_restricted_subject_is_refused_and_nothing_is_stored,
     |db| async move {
-        let app = TestApp::spawn(db).await.unwrap();
+        let app = TestApp::spawn(db).await;
         let submitter = app.key("acme", "submitter").await;
         let auditor = app.key("acme", "auditor").await;
         let consent = app
@@ -505,7 +503,7 @@ on_both!(
 on_both!(
     withdrawing_consent_purges_unless_another_basis_covers,
     |db| async move {
-        let app = TestApp::spawn(db).await.unwrap();
+        let app = TestApp::spawn(db).await;
         let submitter = app.key("acme", "submitter").await;
         let auditor = app.key("acme", "auditor").await;
         let withdraw = |consent: String| {
@@ -599,7 +597,7 @@ on_both!(
 on_both!(
     the_retention_sweep_deletes_exactly_what_is_due,
     |db| async move {
-        let app = TestApp::spawn(db).await.unwrap();
+        let app = TestApp::spawn(db).await;
         let submitter = app.key("acme", "submitter").await;
         let auditor = app.key("acme", "auditor").await;
         let ecs = app
@@ -750,7 +748,7 @@ on_both!(
 /// or base64) and no embedding value.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_of_an_end_to_end_run_carry_no_biometric_data() {
-    let db_url = fresh_database(Db::Sqlite).await.unwrap();
+    let db_url = fresh_database(Db::Sqlite).await;
     let ServerProcess { mut child, base } =
         start_server_with(&db_url, &["--log", "debug"], Stdio::piped());
     let mut stderr = child.stderr.take().unwrap();
@@ -846,7 +844,7 @@ async fn logs_of_an_end_to_end_run_carry_no_biometric_data() {
 on_both!(
     the_master_key_rotates_and_data_stays_readable,
     |db| async move {
-        let app = TestApp::spawn(db).await.unwrap();
+        let app = TestApp::spawn(db).await;
         let db_url = app.db_url.clone();
         let submitter = app.key("acme", "submitter").await;
         let consent = app

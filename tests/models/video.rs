@@ -1,13 +1,12 @@
 //! Video decoding on files made with the `ffmpeg` command: the containers and codecs browsers and phones
 //! record (MP4/H.264 plain and fragmented, WebM VP8 and VP9), rotation metadata, and refusals.
 
-mod common;
-
 use std::ops::ControlFlow;
 use std::path::Path;
 
-use common::{ffmpeg, scratch};
 use idv::media::video::{decode_video, VideoInfo, VideoLimits};
+
+use crate::support::{ffmpeg, scratch};
 
 const FPS: u32 = 25;
 const SECONDS: u32 = 2;

@@ -2,16 +2,14 @@
 //! referred decision is listed, read, its images viewed (audited) and resolved, the automated decision
 //! left unchanged; organisations and roles are kept apart; verified decisions are sampled.
 
-#[macro_use]
-mod common;
-
-use common::app::*;
-use common::sample;
 use reqwest::StatusCode;
 use serde_json::json;
 
+use crate::harness::*;
+use crate::support::sample;
+
 on_both!(a_referred_case_is_reviewed_and_resolved, |db| async move {
-    let app = TestApp::spawn(db).await.unwrap();
+    let app = TestApp::spawn(db).await;
     let submitter = app.key("acme", "submitter").await;
     let reviewer = app.key("acme", "reviewer").await;
     let auditor = app.key("acme", "auditor").await;
@@ -158,9 +156,7 @@ on_both!(a_referred_case_is_reviewed_and_resolved, |db| async move {
 on_both!(
     a_share_of_verified_decisions_is_sampled_for_review,
     |db| async move {
-        let Some(db_url) = fresh_database(db).await else {
-            return;
-        };
+        let db_url = fresh_database(db).await;
         let mut settings = settings_for(&db_url).await;
         settings.review.sample_verified_share = 1.0;
         let app = TestApp::spawn_with(settings).await;

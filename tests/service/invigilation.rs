@@ -3,16 +3,14 @@
 //! the candidate, another person, no face (the back of an ID card), a group photo. Each frame gets the
 //! right result and the sustained anomalies open exactly one review case, with the frames as evidence.
 
-#[macro_use]
-mod common;
-
 use std::path::PathBuf;
 
-use common::app::*;
-use common::shared_data;
 use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+
+use crate::harness::*;
+use crate::support::shared_data;
 
 async fn verify_files(
     app: &TestApp,
@@ -78,7 +76,7 @@ async fn send_frame(
 on_both!(
     a_session_flags_sustained_anomalies_once_for_a_person,
     |db| async move {
-        let app = TestApp::spawn(db).await.unwrap();
+        let app = TestApp::spawn(db).await;
         let submitter = app.key("acme", "submitter").await;
         let reviewer = app.key("acme", "reviewer").await;
         let data = shared_data();

@@ -1,9 +1,8 @@
 //! The real server on port 0 with a fresh database per test (SQLite always; PostgreSQL when
-//! IDV_TEST_POSTGRES_URL is set), and a client for it: shared by the service and privacy tests.
-#![allow(dead_code)] // each test binary uses a different subset
+//! IDV_TEST_POSTGRES_URL is set), and a client for it: shared by every module of the service tests.
 
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use idv::domain::token::{generate_secret, new_id, token_hash};
 use idv::http::Application;
@@ -15,7 +14,7 @@ use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use super::{engine_config, root, sample};
+use crate::support::{engine_config, eventually, root, sample};
 
 /// The master key file every PostgreSQL test shares (servers on one database need the same key);
 /// SQLite tests use the default, created beside each fresh database.
@@ -44,19 +43,24 @@ pub enum Db {
     Postgres,
 }
 
-/// A fresh, empty database URL, or None when PostgreSQL tests are not configured.
-pub async fn fresh_database(db: Db) -> Option<String> {
+/// A fresh, empty database URL. PostgreSQL needs IDV_TEST_POSTGRES_URL: its tests are compiled as
+/// ignored without it (see `on_both!`), so reaching here without it is a failure, never a silent pass.
+pub async fn fresh_database(db: Db) -> String {
     match db {
         Db::Sqlite => {
             let dir =
                 std::env::temp_dir().join(format!("idv-test-{}", uuid::Uuid::new_v4().simple()));
             std::fs::create_dir_all(&dir).unwrap();
-            Some(format!("sqlite://{}", dir.join("idv.db").display()))
+            format!("sqlite://{}", dir.join("idv.db").display())
         }
         Db::Postgres => {
             let admin = std::env::var("IDV_TEST_POSTGRES_URL")
                 .ok()
-                .filter(|u| !u.is_empty())?;
+                .filter(|u| !u.is_empty())
+                .expect(
+                    "IDV_TEST_POSTGRES_URL is not set, but this binary was built with it: \
+                     run the tests through cargo, which rebuilds them when it changes",
+                );
             let name = format!("idv_test_{}", uuid::Uuid::new_v4().simple());
             let store = Store::connect_unmigrated_for_tests(&admin)
                 .await
@@ -66,7 +70,7 @@ pub async fn fresh_database(db: Db) -> Option<String> {
                 .await
                 .unwrap();
             let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
-            Some(format!("{base}/{name}"))
+            format!("{base}/{name}")
         }
     }
 }
@@ -95,9 +99,8 @@ pub async fn settings_for(db_url: &str) -> Settings {
 }
 
 impl TestApp {
-    pub async fn spawn(db: Db) -> Option<TestApp> {
-        let db_url = fresh_database(db).await?;
-        Some(TestApp::spawn_on(&db_url).await)
+    pub async fn spawn(db: Db) -> TestApp {
+        TestApp::spawn_on(&fresh_database(db).await).await
     }
 
     pub async fn spawn_on(db_url: &str) -> TestApp {
@@ -238,16 +241,16 @@ impl TestApp {
     }
 
     pub async fn wait_decided(&self, key: &str, id: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let (status, v) = self.get(key, &format!("/v1/verifications/{id}")).await;
-            assert_eq!(status, StatusCode::OK);
-            if v["status"] != "pending" {
-                return v;
-            }
-            assert!(Instant::now() < deadline, "verification {id} still pending");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        eventually(
+            Duration::from_secs(60),
+            &format!("verification {id} to be decided"),
+            || async {
+                let (status, v) = self.get(key, &format!("/v1/verifications/{id}")).await;
+                assert_eq!(status, StatusCode::OK);
+                (v["status"] != "pending").then_some(v)
+            },
+        )
+        .await
     }
 
     pub async fn events(&self, event: &str) -> Vec<String> {
@@ -258,6 +261,16 @@ impl TestApp {
             .map(|e| e.entity)
             .collect()
     }
+}
+
+/// One Chromium at a time: the browser tests (console, capture) share this binary, and two headless
+/// browsers, one with a fake camera, would slow each other past their steps' timeouts on a small machine.
+pub async fn one_browser() -> tokio::sync::MutexGuard<'static, ()> {
+    static BROWSER: OnceLock<tokio::sync::Mutex<()>> = OnceLock::new();
+    BROWSER
+        .get_or_init(|| tokio::sync::Mutex::new(()))
+        .lock()
+        .await
 }
 
 /// No connection reuse: a server that refuses a request before reading its body (401, 403) closes the
@@ -300,8 +313,9 @@ pub fn fields<'a>(subject: &'a str, consent: &'a str, purpose: &'a str) -> Vec<(
     ]
 }
 
-/// Runs a test body on SQLite, and on PostgreSQL when configured.
-#[macro_export]
+/// Runs a test body on SQLite, and on PostgreSQL when IDV_TEST_POSTGRES_URL is set at build time
+/// (build.rs turns it into `cfg(idv_test_postgres)`); without it the PostgreSQL twin is reported as
+/// ignored, not as passed.
 macro_rules! on_both {
     ($name:ident, $body:expr) => {
         mod $name {
@@ -311,11 +325,8 @@ macro_rules! on_both {
                 ($body)(Db::Sqlite).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[cfg_attr(not(idv_test_postgres), ignore = "set IDV_TEST_POSTGRES_URL to run")]
             async fn postgres() {
-                if std::env::var("IDV_TEST_POSTGRES_URL").map_or(true, |u| u.is_empty()) {
-                    eprintln!("IDV_TEST_POSTGRES_URL is not set: the PostgreSQL run of this test is skipped");
-                    return;
-                }
                 ($body)(Db::Postgres).await
             }
         }

@@ -1,0 +1,11 @@
+//! The models and the media they read, without the service, one test binary (so the models load once
+//! per engine): the still-image pipeline, agreement with the Python reference, video liveness and its
+//! attack evaluation, video decoding.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod liveness;
+mod pipeline;
+mod reference;
+mod video;
