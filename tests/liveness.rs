@@ -16,9 +16,9 @@ use idv::liveness::{Action, LivenessConfig, Verdict};
 use idv::media::video::VideoLimits;
 use idv::pipeline::liveness::{report, FrameAnalyzer, LivenessReport, FRAMES_IN_FLIGHT};
 use idv::pipeline::policy::{decide as match_outcome, MatchThresholds, Outcome};
-use idv::pipeline::verify::QualityConfig;
 use idv::pipeline::{FaceAnalyzer, Faces};
 use idv::vision::detect::DetectorConfig;
+use idv::vision::quality::QualityConfig;
 
 /// The bona fide clips and the actions their footage contains (found from their per-frame signals,
 /// `idv liveness VIDEO`, and by looking at the frames), in order. d0 and d19 hold one blink each and

@@ -6,9 +6,10 @@ mod common;
 use common::{engine, load, sample, shared_data};
 use idv::pipeline::document::{analyse_document, rotate};
 use idv::pipeline::policy::{MatchThresholds, Outcome};
-use idv::pipeline::verify::{verify, QualityConfig, Verification};
+use idv::pipeline::verify::{verify, Verification};
 use idv::pipeline::{FaceAnalyzer, Faces};
 use idv::vision::detect::DetectorConfig;
+use idv::vision::quality::QualityConfig;
 
 fn analyzer() -> FaceAnalyzer<'static> {
     FaceAnalyzer::new(engine(), DetectorConfig::default())

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::challenge::Action;
 use super::signals::{shape_change, FaceSignals, FrameSignals};
-use crate::pipeline::verify::{face_quality_reasons, QualityConfig, Role};
+use crate::vision::quality::{face_quality_reasons, FaceSource, QualityConfig};
 
 /// Thresholds of the verdict and the per-frame work; `[liveness]` in the configuration file.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -272,7 +272,7 @@ pub fn decide(
         }
 
         let q = best_face.quality(frames[b].faces);
-        reasons.extend(face_quality_reasons(Role::Selfie, &q, quality));
+        reasons.extend(face_quality_reasons(FaceSource::Selfie, &q, quality));
     } else {
         reasons.push("no_usable_frame".into());
     }

@@ -15,7 +15,6 @@ use image::RgbImage;
 use serde::Serialize;
 
 use super::face::{FaceAnalyzer, Located, LocatedFace};
-use super::verify::QualityConfig;
 use crate::inference::{Engine, InferenceError};
 use crate::liveness::signals::{nose_offset, FaceSignals, FrameSignals};
 use crate::liveness::verdict::{
@@ -25,7 +24,8 @@ use crate::liveness::Action;
 use crate::media::video::{decode_video, VideoError, VideoFrame, VideoInfo, VideoLimits};
 use crate::models::ModelKind;
 use crate::vision::embed::Embedding;
-use crate::vision::{detect, eye, landmarks, liveness, pose, quality, BoxF, Canvas};
+use crate::vision::quality::{self, QualityConfig};
+use crate::vision::{detect, eye, landmarks, liveness, pose, BoxF, Canvas};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LivenessError {
