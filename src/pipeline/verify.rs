@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::document::analyse_document;
 use super::face::{Analysis, FaceAnalyzer, Faces, LocatedFace, StageTimings};
 use super::liveness::{FrameAnalyzer, FrameWork, LivenessReport};
-use super::policy::{decide, MatchThresholds, Outcome};
+use super::policy::{match_outcome, MatchThresholds, Outcome};
 use crate::inference::InferenceError;
 use crate::liveness::signals::FaceSignals;
 use crate::liveness::Verdict;
@@ -165,7 +165,7 @@ pub fn verify(
         _ => None,
     };
     let reasons: Vec<String> = doc_reasons.iter().chain(&me_reasons).cloned().collect();
-    let outcome = decide(similarity, thresholds, !reasons.is_empty());
+    let outcome = match_outcome(similarity, thresholds, !reasons.is_empty());
     Ok(Verification {
         outcome,
         similarity,
@@ -218,7 +218,7 @@ pub fn verify_video(
         .cloned()
         .collect();
     let weak = !doc_reasons.is_empty() || liveness.verdict != Verdict::Pass;
-    let outcome = decide(similarity, thresholds, weak);
+    let outcome = match_outcome(similarity, thresholds, weak);
     Ok(VideoVerification {
         accepted: liveness.verdict == Verdict::Pass && outcome == Outcome::Match,
         outcome,
