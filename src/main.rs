@@ -8,6 +8,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    cli::end_quietly_on_closed_stdout(&args);
     cli::init_tracing(&args);
     match cli::run(args) {
         Ok(code) => code,

@@ -11,8 +11,8 @@ use crate::media::image::DecodeLimits;
 use crate::media::video::VideoLimits;
 use crate::pipeline::invigilation::InvigilationConfig;
 use crate::pipeline::policy::MatchThresholds;
-use crate::pipeline::verify::QualityConfig;
 use crate::vision::detect::DetectorConfig;
+use crate::vision::quality::QualityConfig;
 
 /// Versioned with every decision so a score can be traced to the policy that judged it.
 pub const POLICY_VERSION: &str = "2026-11-22.1";

@@ -20,6 +20,7 @@ use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 use sha2::{Digest, Sha256};
+use zeroize::{ZeroizeOnDrop, Zeroizing};
 
 use crate::settings::PrivacySettings;
 use crate::store::{now_ms, Store, StoreError, SubjectRow};
@@ -46,17 +47,11 @@ pub enum VaultError {
     Store(#[from] StoreError),
 }
 
-/// 32 secret bytes: a master key or a data key. Zeroed on drop; never printed.
-pub struct SecretKey([u8; KEY_LEN]);
+/// 32 secret bytes: a master key or a data key. Zeroed on drop (by `zeroize`, whose writes the
+/// compiler cannot optimise away); never printed.
+pub struct SecretKey(Zeroizing<[u8; KEY_LEN]>);
 
-impl Drop for SecretKey {
-    fn drop(&mut self) {
-        // Volatile writes, so the zeroing is not optimised away.
-        for b in self.0.iter_mut() {
-            unsafe { std::ptr::write_volatile(b, 0) };
-        }
-    }
-}
+impl ZeroizeOnDrop for SecretKey {}
 
 impl std::fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -74,15 +69,17 @@ fn random_bytes<const N: usize>() -> [u8; N] {
 
 impl SecretKey {
     pub fn generate() -> SecretKey {
-        SecretKey(random_bytes())
+        SecretKey(Zeroizing::new(random_bytes()))
     }
 
     fn from_slice(b: &[u8]) -> Option<SecretKey> {
-        <[u8; KEY_LEN]>::try_from(b).ok().map(SecretKey)
+        <[u8; KEY_LEN]>::try_from(b)
+            .ok()
+            .map(|key| SecretKey(Zeroizing::new(key)))
     }
 
     fn aead(&self) -> LessSafeKey {
-        LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &self.0).expect("a 32-byte key"))
+        LessSafeKey::new(UnboundKey::new(&AES_256_GCM, self.0.as_slice()).expect("a 32-byte key"))
     }
 
     /// Encrypts and authenticates `plaintext`, binding it to `context` (what it is and where it lives).
@@ -138,7 +135,7 @@ impl MasterKey {
     fn from_key(key: SecretKey) -> MasterKey {
         let mut h = Sha256::new();
         h.update(b"idv-master-key-id\n");
-        h.update(key.0);
+        h.update(key.0.as_slice());
         MasterKey {
             id: format!("mk_{}", &hex::encode(h.finalize())[..16]),
             key,
@@ -148,7 +145,7 @@ impl MasterKey {
     /// A new random master key and its text form (64 hex digits).
     pub fn generate() -> (MasterKey, String) {
         let key = SecretKey::generate();
-        let text = hex::encode(key.0);
+        let text = hex::encode(key.0.as_slice());
         (MasterKey::from_key(key), text)
     }
 
@@ -198,7 +195,8 @@ impl MasterKey {
 
     /// Seals a data key for storage; `context` names whose key it is.
     pub fn wrap(&self, data_key: &SecretKey, context: &str) -> Vec<u8> {
-        self.key.seal(&format!("wrap\n{context}"), &data_key.0)
+        self.key
+            .seal(&format!("wrap\n{context}"), data_key.0.as_slice())
     }
 
     /// Re-wraps a stored key for `new` (rotation); a key `new` already wraps is returned as it is.
@@ -469,7 +467,7 @@ impl std::fmt::Debug for SubjectIndex {
 
 impl SubjectIndex {
     pub fn new(key: &SecretKey) -> SubjectIndex {
-        SubjectIndex(hmac::Key::new(hmac::HMAC_SHA256, &key.0))
+        SubjectIndex(hmac::Key::new(hmac::HMAC_SHA256, key.0.as_slice()))
     }
 
     /// HMAC-SHA256(org ‖ subject_ref), hex: stable per organisation and subject, meaningless without the key.
@@ -486,6 +484,12 @@ impl SubjectIndex {
 mod tests {
     use super::*;
 
+    #[test]
+    fn secret_keys_are_wiped_on_drop() {
+        fn wiped_on_drop<T: ZeroizeOnDrop>() {}
+        wiped_on_drop::<SecretKey>();
+        wiped_on_drop::<Zeroizing<[u8; KEY_LEN]>>();
+    }
     #[test]
     fn sealed_items_open_only_with_their_key_and_context() {
         let k = SecretKey::generate();
@@ -517,7 +521,7 @@ mod tests {
         let dk = SecretKey::generate();
         let wrapped = m.wrap(&dk, "subject\ns1");
         let back = m.unwrap(&wrapped, m.id(), "subject\ns1").unwrap();
-        assert_eq!(back.0, dk.0);
+        assert_eq!(*back.0, *dk.0);
         assert!(m.unwrap(&wrapped, m.id(), "subject\ns2").is_err());
         let (other, _) = MasterKey::generate();
         assert!(matches!(

@@ -4,7 +4,7 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
@@ -147,9 +147,9 @@ fn embed_writes_one_json_line_per_file_and_reports_bad_files() {
 fn missing_models_say_how_to_fetch_them() {
     let doc = sample("obama.jpg");
     let out = idv(&[
+        "verify",
         "--models",
         "/nonexistent",
-        "verify",
         "--document",
         path(&doc),
         "--selfie",
@@ -167,9 +167,9 @@ fn missing_models_say_how_to_fetch_them() {
 fn a_missing_runtime_library_is_a_clear_error() {
     let doc = sample("obama.jpg");
     let out = idv(&[
+        "embed",
         "--ort-lib",
         "/nonexistent/libonnxruntime.so",
-        "embed",
         path(&doc),
     ]);
     assert_eq!(out.status.code(), Some(1));
@@ -180,7 +180,7 @@ fn a_missing_runtime_library_is_a_clear_error() {
 #[test]
 fn cuda_without_a_cuda_build_fails_instead_of_running_on_the_cpu() {
     let doc = sample("obama.jpg");
-    let out = idv(&["--device", "cuda", "embed", path(&doc)]);
+    let out = idv(&["embed", "--device", "cuda", path(&doc)]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("error[device_unavailable]"), "{err}");
@@ -220,4 +220,161 @@ fn eval_on_the_shared_data_meets_the_accuracy_bounds() {
     let png = std::fs::read(&plot).unwrap();
     assert_eq!(&png[1..4], b"PNG");
     std::fs::remove_file(&plot).unwrap();
+}
+
+/// A scratch folder for one test, removed by the test when it passes.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("idv-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let clip = shared_data().join("liveportrait/video/d0.mp4");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_idv"))
+        .current_dir(root())
+        .args(["liveness", path(&clip)])
+        .env_remove("IDV_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("idv runs");
+    // The reader goes away before the report is written, as `| head -3` does after three lines.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        out.status.success() || out.status.signal() == Some(libc::SIGPIPE),
+        "{:?}: {stderr}",
+        out.status
+    );
+}
+
+#[test]
+fn eval_names_rows_it_cannot_read_and_never_prints_nan() {
+    let dir = scratch("eval");
+    let faces = root().join("testdata/face_recognition");
+    let pairs = dir.join("pairs.csv");
+    std::fs::write(
+        &pairs,
+        "identity,file\nobama,obama.jpg\nobama,obama2.jpg\nbiden,missing.jpg\n",
+    )
+    .unwrap();
+    // One genuine pair is scored; no impostor pair is (its only other image is unreadable).
+    let out = idv(&["eval", "--pairs", path(&pairs), "--root", path(&faces)]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}:4 (missing.jpg): file_unreadable",
+            pairs.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("NaN"), "{stdout}");
+    assert!(stdout.contains("EER:    n/a"), "{stdout}");
+
+    // No pair at all: refused, on stdout as well with --json.
+    std::fs::write(&pairs, "obama,obama.jpg\nbiden,missing.jpg\n").unwrap();
+    let out = idv(&["eval", "--pairs", path(&pairs), "--root", path(&faces)]);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("error[no_pairs_scored]"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("NaN"));
+    let out = idv(&[
+        "eval",
+        "--pairs",
+        path(&pairs),
+        "--root",
+        path(&faces),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("a JSON error on stdout");
+    assert_eq!(v["error"]["code"], "no_pairs_scored");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn verify_names_the_input_it_cannot_use_also_in_json() {
+    let dir = scratch("verify-input");
+    let selfie = dir.join("selfie.jpg");
+    std::fs::write(&selfie, "this is not an image").unwrap();
+    let doc = sample("obama.jpg");
+    let args = [
+        "verify",
+        "--document",
+        path(&doc),
+        "--selfie",
+        path(&selfie),
+    ];
+    let out = idv(&args);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "error[image_unsupported_format]: selfie {}:",
+            selfie.display()
+        )),
+        "{stderr}"
+    );
+    let out = idv(&[&args[..], &["--json"]].concat());
+    assert_eq!(out.status.code(), Some(3));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("a JSON error on stdout");
+    assert_eq!(v["error"]["code"], "image_unsupported_format");
+    assert_eq!(v["error"]["input"], "selfie");
+    assert_eq!(v["error"]["path"], path(&selfie));
+    assert!(v["error"]["message"].as_str().unwrap().contains("selfie"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn only_the_subcommands_that_run_models_take_the_engine_flags() {
+    let help = |args: &[&str]| {
+        let out = idv(&[args, &["--help"]].concat());
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    for args in [
+        &["verify"][..],
+        &["embed"],
+        &["eval"],
+        &["liveness"],
+        &["serve"],
+    ] {
+        let text = help(args);
+        assert!(
+            text.contains("--models") && text.contains("--ort-lib"),
+            "{args:?}: {text}"
+        );
+    }
+    for args in [
+        &["reviewers", "create"][..],
+        &["keys", "create"],
+        &["keys", "list"],
+        &["audit", "verify"],
+        &["retention", "run"],
+    ] {
+        let text = help(args);
+        assert!(
+            !text.contains("--models") && !text.contains("--device"),
+            "{args:?}: {text}"
+        );
+    }
+}
+
+#[test]
+fn logs_written_to_a_pipe_have_no_colour_codes() {
+    let doc = sample("obama.jpg");
+    let out = idv(&["embed", "--log", "info", path(&doc)]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("models loaded"), "{stderr}");
+    assert!(!stderr.contains('\x1b'), "{stderr:?}");
 }

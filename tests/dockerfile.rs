@@ -10,7 +10,7 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
 
-use idv::inference::engine::{ORT_LIB_LOCAL, ORT_LIB_NAME};
+use idv::inference::{ORT_LIB_LOCAL, ORT_LIB_NAME};
 
 fn read(rel: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel);

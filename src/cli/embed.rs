@@ -20,6 +20,8 @@ pub struct EmbedArgs {
     /// Images to embed (JPEG, PNG or WebP).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 #[derive(Serialize)]

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use idv::eval::metrics::det_points;
-use idv::eval::pairs::{read_pairs_csv, score_pairs, EnrolFailure, EvalReport};
+use idv::eval::pairs::{read_pairs_csv, score_pairs, EnrolFailure, EvalReport, Labelled};
 use idv::eval::plot::draw_det_png;
 use idv::models::ModelKind;
 use idv::pipeline::{FaceAnalyzer, Faces};
@@ -34,6 +34,8 @@ pub struct EvalArgs {
     pub worst: usize,
     #[command(flatten)]
     pub thresholds: ThresholdArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 pub fn run(
@@ -61,6 +63,7 @@ pub fn run(
             Ok(analysis) => match analysis.faces.into_iter().next() {
                 Some(face) => embeddings.push(Some(face.embedding)),
                 None => {
+                    bar.suspend(|| warn_not_enrolled(&args, row, "no_face", "no face found"));
                     failures.push(EnrolFailure {
                         file: row.file.clone(),
                         reason: "no_face".into(),
@@ -69,6 +72,7 @@ pub fn run(
                 }
             },
             Err(e) if e.exit == 3 => {
+                bar.suspend(|| warn_not_enrolled(&args, row, e.code, &e.message));
                 failures.push(EnrolFailure {
                     file: row.file.clone(),
                     reason: e.code.into(),
@@ -82,6 +86,17 @@ pub fn run(
     bar.finish_and_clear();
 
     let report = score_pairs(&rows, &embeddings, failures, &thresholds, args.worst);
+    if report.rates.genuine_pairs + report.rates.impostor_pairs == 0 {
+        return Err(CliError::input(
+            "no_pairs_scored",
+            format!(
+                "no pair of {} could be scored: {} of {} images failed to enrol (named above)",
+                args.pairs.display(),
+                report.failures_to_enrol.len(),
+                report.images
+            ),
+        ));
+    }
     let mut warnings = Vec::new();
     if let Some(plot) = &args.plot {
         let points = det_points(&report.genuine_scores, &report.impostor_scores);
@@ -112,6 +127,34 @@ pub fn run(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Names a row whose image could not be enrolled; the pairs it is in are left out and counted.
+fn warn_not_enrolled(args: &EvalArgs, row: &Labelled, code: &str, message: &str) {
+    eprintln!(
+        "warning: {}:{} ({}): {code}: {message}; its pairs are not scored",
+        args.pairs.display(),
+        row.line,
+        row.file
+    );
+}
+
+/// A rate as a percentage, `n/a` when it could not be measured (no pairs of a kind were scored).
+fn percent(rate: f64, decimals: usize) -> String {
+    if rate.is_finite() {
+        format!("{:.decimals$} %", 100.0 * rate)
+    } else {
+        "n/a".into()
+    }
+}
+
+/// A score threshold, `n/a` when it could not be measured.
+fn threshold(t: f64) -> String {
+    if t.is_finite() {
+        format!("{t:.3}")
+    } else {
+        "n/a".into()
+    }
+}
+
 fn print_human(r: &EvalReport) {
     println!(
         "images: {} of {} identities; enrolled {} ({} failed to enrol)",
@@ -133,27 +176,31 @@ fn print_human(r: &EvalReport) {
             String::new()
         }
     );
-    println!(
-        "EER:    {:.3} % at threshold {:.3}",
-        100.0 * r.rates.eer,
-        r.rates.eer_threshold
-    );
+    if r.rates.genuine_pairs == 0 || r.rates.impostor_pairs == 0 {
+        println!("EER:    n/a (it needs both genuine and impostor pairs)");
+    } else {
+        println!(
+            "EER:    {} at threshold {}",
+            percent(r.rates.eer, 3),
+            threshold(r.rates.eer_threshold as f64)
+        );
+    }
     for p in &r.rates.at_fmr {
         println!(
-            "FNMR:   {:>7.3} % at FMR {:.0e} (threshold {:.3}, measured FMR {:.4} %)",
-            100.0 * p.fnmr,
+            "FNMR:   {:>9} at FMR {:.0e} (threshold {}, measured FMR {})",
+            percent(p.fnmr, 3),
             p.target_fmr,
-            p.threshold,
-            100.0 * p.fmr
+            threshold(p.threshold as f64),
+            percent(p.fmr, 4)
         );
     }
     let c = &r.at_configured;
     println!(
-        "configured: match at {:.2} → FMR {:.4} %, FNMR {:.3} %; {:.3} % of genuine pairs below no-match {:.2}",
+        "configured: match at {:.2} → FMR {}, FNMR {}; {} of genuine pairs below no-match {:.2}",
         c.match_at,
-        100.0 * c.fmr_at_match,
-        100.0 * c.fnmr_at_match,
-        100.0 * c.genuine_rejected,
+        percent(c.fmr_at_match, 4),
+        percent(c.fnmr_at_match, 3),
+        percent(c.genuine_rejected, 3),
         c.no_match_below
     );
     println!("lowest genuine pairs:");

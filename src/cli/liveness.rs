@@ -28,6 +28,8 @@ pub struct LivenessArgs {
     /// Print one JSON object instead of the human summary.
     #[arg(long, env = "IDV_JSON")]
     pub json: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 /// The `--challenge` list (a newtype: clap would read a bare `Vec` as a repeated flag).
@@ -65,7 +67,7 @@ pub fn liveness_of(
 ) -> Result<(idv::inference::Engine, LivenessReport), CliError> {
     let mut config = settings.liveness;
     config.mirrored |= mirrored;
-    let bytes = read_video(video, &settings.video)?;
+    let bytes = read_video(video, &settings.video).map_err(|e| e.about("video", video))?;
     let engine = load_engine(engine_args, &LIVENESS_MODELS)?;
     let report = {
         let faces = FaceAnalyzer::new(&engine, settings.detector);
@@ -79,7 +81,9 @@ pub fn liveness_of(
             &settings.quality,
         )
         .map_err(|e| match e {
-            idv::pipeline::liveness::LivenessError::Video(v) => CliError::from(v),
+            idv::pipeline::liveness::LivenessError::Video(v) => {
+                CliError::from(v).about("video", video)
+            }
             idv::pipeline::liveness::LivenessError::Inference(i) => CliError::from(i),
         })?
     };

@@ -7,6 +7,7 @@ mod liveness;
 mod serve;
 mod verify;
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -23,8 +24,6 @@ use idv::settings::Settings;
     about = "Biometric identity verification: ID document photo vs selfie"
 )]
 pub struct Cli {
-    #[command(flatten)]
-    pub engine: EngineArgs,
     /// TOML file with thresholds, quality gates, detector and input limits (see docs/CONFIG.md).
     #[arg(long, env = "IDV_CONFIG", global = true)]
     pub config: Option<PathBuf>,
@@ -42,19 +41,21 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Args, Debug)]
+/// Where and how the face models run; flattened into each subcommand that loads them (and only those).
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Model engine")]
 pub struct EngineArgs {
     /// Path to libonnxruntime.so.1.31.1 (default: ORT_DYLIB_PATH, then .idv/onnxruntime/ from `make setup`).
-    #[arg(long, env = "IDV_ORT_LIB", global = true)]
+    #[arg(long, env = "IDV_ORT_LIB")]
     pub ort_lib: Option<PathBuf>,
     /// Folder holding the model files listed in models/manifest.toml.
-    #[arg(long, env = "IDV_MODELS", default_value = "models", global = true)]
+    #[arg(long, env = "IDV_MODELS", default_value = "models")]
     pub models: PathBuf,
     /// Where the models run. `cuda` needs a build with `--features cuda` and fails rather than fall back.
-    #[arg(long, env = "IDV_DEVICE", value_enum, default_value_t = Device::Cpu, global = true)]
+    #[arg(long, env = "IDV_DEVICE", value_enum, default_value_t = Device::Cpu)]
     pub device: Device,
     /// Threads per model run. 1 suits concurrent work; 2+ only helps an otherwise idle machine.
-    #[arg(long, env = "IDV_INTRA_THREADS", default_value_t = 1, global = true)]
+    #[arg(long, env = "IDV_INTRA_THREADS", default_value_t = 1)]
     pub intra_threads: usize,
 }
 
@@ -103,6 +104,8 @@ pub struct CliError {
     pub code: &'static str,
     pub message: String,
     pub exit: u8,
+    /// The input it is about, when it is about one of several (`selfie`), and its path.
+    pub input: Option<(&'static str, PathBuf)>,
 }
 
 impl CliError {
@@ -111,15 +114,45 @@ impl CliError {
             code,
             message: message.into(),
             exit: 1,
+            input: None,
         }
     }
     /// Bad input (an image or a list we were given), as opposed to a broken installation.
     pub fn input(code: &'static str, message: impl Into<String>) -> Self {
         CliError {
-            code,
-            message: message.into(),
             exit: 3,
+            ..CliError::new(code, message)
         }
+    }
+
+    /// Names the input this error is about (`document`, `selfie`, `video`) and its path in the message,
+    /// so a user with two images knows which one to fix.
+    pub fn about(mut self, input: &'static str, path: &Path) -> Self {
+        let shown = path.display().to_string();
+        self.message = if self.message.contains(&shown) {
+            format!("{input}: {}", self.message)
+        } else {
+            format!("{input} {shown}: {}", self.message)
+        };
+        self.input = Some((input, path.to_path_buf()));
+        self
+    }
+
+    /// The error as one JSON object, for commands asked for `--json`: a script reading stdout gets
+    /// `{"error": {"code", "input", "path", "message"}}` instead of nothing.
+    pub fn to_json(&self) -> serde_json::Value {
+        let (input, path) = match &self.input {
+            Some((input, path)) => (Some(*input), Some(path.display().to_string())),
+            None => (None, None),
+        };
+        serde_json::json!({
+            "error": {
+                "code": self.code,
+                "input": input,
+                "path": path,
+                "message": self.message,
+            }
+        })
     }
 }
 
@@ -149,6 +182,12 @@ pub enum LogFormat {
     Json,
 }
 
+/// Whether log lines get ANSI colours: only on a terminal, and never when `NO_COLOR` is set to anything
+/// but the empty string (no-color.org). Log files and collectors must not receive escape codes.
+pub fn log_colours(stream_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stream_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
 /// Logs go to stderr (stdout carries results). They never contain biometric data or subject references.
 pub fn init_tracing(cli: &Cli) {
     let default = if matches!(cli.command, Command::Serve(_)) {
@@ -160,6 +199,10 @@ pub fn init_tracing(cli: &Cli) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| default.into());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(log_colours(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR").as_deref(),
+        ))
         .with_writer(std::io::stderr);
     match cli.log_format {
         LogFormat::Text => builder.init(),
@@ -167,18 +210,56 @@ pub fn init_tracing(cli: &Cli) {
     }
 }
 
+/// Makes a write to a closed stdout end the process quietly, as it does for other Unix tools
+/// (`idv liveness v.mp4 | head -3`). Rust ignores SIGPIPE, so such a write is an error and `println!`
+/// panics on it (exit 101); the default action ends the process by the signal instead. Not for
+/// `serve`: a service outlives whoever reads its output.
+pub fn end_quietly_on_closed_stdout(cli: &Cli) {
+    #[cfg(unix)]
+    if !matches!(cli.command, Command::Serve(_)) {
+        // SAFETY: called at start-up, before any thread is spawned; restores a default disposition.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
+}
+
+impl Command {
+    /// The subcommand prints one JSON document on stdout (`--json`), so its errors go there too.
+    fn prints_json(&self) -> bool {
+        match self {
+            Command::Verify(args) => args.json,
+            Command::Liveness(args) => args.json,
+            Command::Eval(args) => args.json,
+            _ => false,
+        }
+    }
+}
+
 pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    let json = cli.command.prints_json();
+    let result = run_command(cli);
+    if let (true, Err(e)) = (json, &result) {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&e.to_json()).expect("serialisable")
+        );
+    }
+    result
+}
+
+fn run_command(cli: Cli) -> Result<ExitCode, CliError> {
     let mut settings = Settings::load(cli.config.as_deref())
         .map_err(|e| CliError::new("config_invalid", e.to_string()))?;
     if let Some(file) = &cli.master_key_file {
         settings.privacy.master_key_file = Some(file.display().to_string());
     }
     match cli.command {
-        Command::Verify(args) => verify::run(&cli.engine, settings, args),
-        Command::Embed(args) => embed::run(&cli.engine, settings, args),
-        Command::Eval(args) => eval::run(&cli.engine, settings, args),
-        Command::Liveness(args) => liveness::run(&cli.engine, settings, args),
-        Command::Serve(args) => serve::run(&cli.engine, settings, args),
+        Command::Verify(args) => verify::run(&args.engine.clone(), settings, args),
+        Command::Embed(args) => embed::run(&args.engine.clone(), settings, args),
+        Command::Eval(args) => eval::run(&args.engine.clone(), settings, args),
+        Command::Liveness(args) => liveness::run(&args.engine.clone(), settings, args),
+        Command::Serve(args) => serve::run(&args.engine.clone(), settings, args),
         Command::Keys(args) => admin::keys(settings, args),
         Command::Reviewers(args) => admin::reviewers(settings, args),
         Command::Audit(args) => admin::audit(settings, args),
@@ -255,4 +336,40 @@ pub fn read_bounded(
         return Err(too_large(size));
     }
     std::fs::read(path).map_err(unreadable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn logs_are_coloured_only_on_a_terminal_without_no_color() {
+        assert!(log_colours(true, None));
+        assert!(log_colours(true, Some(OsStr::new(""))));
+        assert!(!log_colours(true, Some(OsStr::new("1"))));
+        assert!(!log_colours(false, None));
+    }
+
+    #[test]
+    fn an_input_error_names_the_input_once() {
+        let path = Path::new("/tmp/me.jpg");
+        let e = CliError::input("image_corrupt", "the JPEG file is corrupt").about("selfie", path);
+        assert_eq!(e.message, "selfie /tmp/me.jpg: the JPEG file is corrupt");
+        let e = CliError::input("file_unreadable", "cannot read /tmp/me.jpg: gone")
+            .about("selfie", path);
+        assert_eq!(e.message, "selfie: cannot read /tmp/me.jpg: gone");
+        assert_eq!(e.to_json()["error"]["input"], "selfie");
+        assert_eq!(e.to_json()["error"]["path"], "/tmp/me.jpg");
+        assert_eq!(
+            CliError::new("runtime_unavailable", "x").to_json()["error"]["input"],
+            serde_json::Value::Null
+        );
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

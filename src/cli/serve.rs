@@ -31,6 +31,8 @@ pub struct ServeArgs {
     pub job_lease_secs: Option<u64>,
     #[command(flatten)]
     pub thresholds: super::verify::ThresholdArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 pub fn run(

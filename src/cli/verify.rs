@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use clap::Args;
 use idv::models::ModelKind;
-use idv::pipeline::policy::MatchThresholds;
+use idv::pipeline::policy::{match_outcome, MatchThresholds, Outcome};
 use idv::pipeline::verify::{verify, verify_video, ImageReport, Verification};
 use idv::pipeline::FaceAnalyzer;
 use idv::settings::{Settings, POLICY_VERSION};
@@ -38,6 +38,8 @@ pub struct VerifyArgs {
     pub json: bool,
     #[command(flatten)]
     pub thresholds: ThresholdArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 /// Overrides of the configured match thresholds.
@@ -93,8 +95,9 @@ pub fn run(
     let analyzer = FaceAnalyzer::new(&engine, settings.detector);
 
     let started = Instant::now();
-    let document = read_image(&args.document, &settings.limits)?;
-    let selfie = read_image(selfie_path, &settings.limits)?;
+    let document = read_document(&args, &settings)?;
+    let selfie =
+        read_image(selfie_path, &settings.limits).map_err(|e| e.about("selfie", selfie_path))?;
     let decode = started.elapsed();
     let verification = verify(
         &analyzer,
@@ -132,7 +135,7 @@ fn run_video(
     video: &std::path::Path,
     thresholds: &MatchThresholds,
 ) -> Result<ExitCode, CliError> {
-    let document = read_image(&args.document, &settings.limits)?;
+    let document = read_document(args, settings)?;
     let challenge = args.challenge.clone().map(|c| c.0).unwrap_or_default();
     let (engine, liveness) =
         super::liveness::liveness_of(engine_args, settings, video, &challenge, args.mirrored)?;
@@ -164,6 +167,11 @@ fn run_video(
     Ok(ExitCode::SUCCESS)
 }
 
+/// The document image, an error naming it when it cannot be used.
+fn read_document(args: &VerifyArgs, settings: &Settings) -> Result<image::RgbImage, CliError> {
+    read_image(&args.document, &settings.limits).map_err(|e| e.about("document", &args.document))
+}
+
 fn ms(d: std::time::Duration) -> f64 {
     (d.as_secs_f64() * 1e5).round() / 100.0
 }
@@ -180,11 +188,10 @@ fn print_human(v: &Verification, t: &Timings) {
     );
     print_image("document", &v.document);
     print_image("selfie", &v.selfie);
-    if v.reasons.is_empty() {
-        println!("reasons:  none");
-    } else {
-        println!("reasons:  {}", v.reasons.join(", "));
-    }
+    println!(
+        "{}",
+        reasons_line(v.outcome, v.similarity, &v.thresholds, &v.reasons)
+    );
     let stage = |r: &ImageReport| {
         let s = &r.timings_ms;
         format!(
@@ -202,6 +209,32 @@ fn print_human(v: &Verification, t: &Timings) {
         stage(&v.selfie),
         t.total
     );
+}
+
+/// The reasons, saying whether they changed the outcome: a reason only ever turns a `no_match` into
+/// `uncertain`; beside any other outcome it is advisory (the service still sends the case to a person).
+fn reasons_line(
+    outcome: Outcome,
+    similarity: Option<f32>,
+    thresholds: &MatchThresholds,
+    reasons: &[String],
+) -> String {
+    if reasons.is_empty() {
+        return "reasons:  none".into();
+    }
+    let listed = reasons.join(", ");
+    let without_reasons = match_outcome(similarity, thresholds, false);
+    if similarity.is_none() {
+        format!("reasons (why the faces were not compared): {listed}")
+    } else if without_reasons == outcome {
+        format!("reasons (advisory, the outcome stands): {listed}")
+    } else {
+        format!(
+            "reasons (these make the outcome {} instead of {}): {listed}",
+            outcome.as_str(),
+            without_reasons.as_str()
+        )
+    }
 }
 
 fn print_image(label: &str, r: &ImageReport) {
@@ -223,5 +256,36 @@ fn print_image(label: &str, r: &ImageReport) {
             );
         }
         _ => println!("{label:<9} no face found"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reasons_say_whether_they_change_the_outcome() {
+        let t = MatchThresholds::default();
+        let frontal = ["selfie_not_frontal".to_string()];
+        assert_eq!(
+            reasons_line(Outcome::Match, Some(0.8), &t, &[]),
+            "reasons:  none"
+        );
+        assert_eq!(
+            reasons_line(Outcome::Match, Some(0.8), &t, &frontal),
+            "reasons (advisory, the outcome stands): selfie_not_frontal"
+        );
+        assert_eq!(
+            reasons_line(Outcome::Uncertain, Some(0.35), &t, &frontal),
+            "reasons (advisory, the outcome stands): selfie_not_frontal"
+        );
+        assert_eq!(
+            reasons_line(Outcome::Uncertain, Some(0.1), &t, &frontal),
+            "reasons (these make the outcome uncertain instead of no_match): selfie_not_frontal"
+        );
+        assert_eq!(
+            reasons_line(Outcome::Uncertain, None, &t, &["selfie_no_face".into()]),
+            "reasons (why the faces were not compared): selfie_no_face"
+        );
     }
 }

@@ -16,6 +16,8 @@ pub const TARGET_FMRS: [f64; 3] = [1e-2, 1e-3, 1e-4];
 pub struct Labelled {
     pub identity: String,
     pub file: String,
+    /// Line of the list it was read from (1-based), to name the row in messages.
+    pub line: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -27,38 +29,56 @@ pub enum PairsError {
     },
     #[error("{path}:{line}: expected `identity,file`")]
     Malformed { path: PathBuf, line: usize },
+    #[error("{path}:{line}: {message}")]
+    Unparsable {
+        path: PathBuf,
+        line: u64,
+        message: String,
+    },
     #[error("{path} lists no images")]
     Empty { path: PathBuf },
 }
 
-/// Parses `identity,file` rows (a header row naming those columns is skipped; blank lines and `#`
-/// comments too).
+/// Parses `identity,file` rows as CSV (RFC 4180 quoting, so a quoted field may hold a comma; a header
+/// row naming those columns is skipped; blank lines and `#` comments too).
 pub fn parse_pairs_csv(text: &str, path: &Path) -> Result<Vec<Labelled>, PairsError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .comment(Some(b'#'))
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
     let mut rows = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
+    for (i, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| PairsError::Unparsable {
+            path: path.to_path_buf(),
+            line: e.position().map_or(0, |p| p.line()),
+            message: e.to_string(),
+        })?;
+        let line = record.position().map_or(0, |p| p.line()) as usize;
+        if record.iter().all(str::is_empty) {
             continue;
         }
-        let Some((identity, file)) = line.split_once(',') else {
-            return Err(PairsError::Malformed {
-                path: path.to_path_buf(),
-                line: i + 1,
-            });
+        let malformed = || PairsError::Malformed {
+            path: path.to_path_buf(),
+            line,
         };
-        let unquote = |s: &str| s.trim().trim_matches('"').to_string();
-        let (identity, file) = (unquote(identity), unquote(file));
+        let (identity, file) = match (record.len(), record.get(0), record.get(1)) {
+            (2, Some(identity), Some(file)) => (identity, file),
+            _ => return Err(malformed()),
+        };
         if i == 0 && identity.eq_ignore_ascii_case("identity") && file.eq_ignore_ascii_case("file")
         {
             continue;
         }
         if identity.is_empty() || file.is_empty() {
-            return Err(PairsError::Malformed {
-                path: path.to_path_buf(),
-                line: i + 1,
-            });
+            return Err(malformed());
         }
-        rows.push(Labelled { identity, file });
+        rows.push(Labelled {
+            identity: identity.to_string(),
+            file: file.to_string(),
+            line,
+        });
     }
     if rows.is_empty() {
         return Err(PairsError::Empty {
@@ -204,9 +224,22 @@ mod tests {
             rows[1],
             Labelled {
                 identity: "bob".into(),
-                file: "b/2.jpg".into()
+                file: "b/2.jpg".into(),
+                line: 5,
             }
         );
+    }
+
+    #[test]
+    fn a_quoted_field_may_hold_a_comma() {
+        let text = "identity,file\n\"Smith, John\",\"photos/smith, j.jpg\"\nalice,a.jpg\n";
+        let rows = parse_pairs_csv(text, Path::new("p.csv")).unwrap();
+        assert_eq!(rows[0].identity, "Smith, John");
+        assert_eq!(rows[0].file, "photos/smith, j.jpg");
+        assert_eq!((rows[1].identity.as_str(), rows[1].line), ("alice", 3));
+        // An unquoted extra comma is a third column: refused, naming the line.
+        let err = parse_pairs_csv("alice,a.jpg\nbob,b,2.jpg\n", Path::new("p.csv")).unwrap_err();
+        assert_eq!(err.to_string(), "p.csv:2: expected `identity,file`");
     }
 
     #[test]
@@ -224,9 +257,11 @@ mod tests {
     fn scores_pairs_and_skips_failed_enrolments() {
         let rows: Vec<Labelled> = [("a", "a1"), ("a", "a2"), ("b", "b1"), ("b", "b2")]
             .iter()
-            .map(|(i, f)| Labelled {
+            .enumerate()
+            .map(|(line, (i, f))| Labelled {
                 identity: i.to_string(),
                 file: f.to_string(),
+                line: line + 1,
             })
             .collect();
         let e = |v: [f32; 2]| Embedding::from_raw(&v).map(|(e, _)| e);

@@ -76,7 +76,7 @@ pub fn draw_det_png(
     rates: &ErrorRates,
     title: &str,
 ) -> Result<Vec<String>> {
-    // plotters picks the encoder from the extension; refuse early rather than write some other format.
+    // The file is always a PNG; refuse another extension rather than write a PNG under a wrong name.
     if !path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("png"))
@@ -91,10 +91,23 @@ pub fn draw_det_png(
             FONT_PATHS.join(", ")
         ));
     }
-    let root = BitMapBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
-    warnings.extend(draw(&root, points, rates, title, text).context("drawing DET plot")?);
-    root.present()
-        .with_context(|| format!("writing DET plot {}", path.display()))?;
+    // Drawn into an RGB buffer and encoded by `image`: plotters' own encoder would bring a second,
+    // older `image` into the build.
+    let mut rgb = vec![0u8; WIDTH as usize * HEIGHT as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (WIDTH, HEIGHT)).into_drawing_area();
+        warnings.extend(draw(&root, points, rates, title, text).context("drawing DET plot")?);
+        root.present().context("drawing DET plot")?;
+    }
+    image::save_buffer_with_format(
+        path,
+        &rgb,
+        WIDTH,
+        HEIGHT,
+        image::ExtendedColorType::Rgb8,
+        image::ImageFormat::Png,
+    )
+    .with_context(|| format!("writing DET plot {}", path.display()))?;
     Ok(warnings)
 }
 

@@ -7,13 +7,10 @@ use std::sync::OnceLock;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 
+use super::error::InferenceError;
 use super::worker::{warm_up, ModelWorker, Outputs};
-use crate::models::{Manifest, ModelError, ModelKind};
-
-/// The ONNX Runtime release idv is built and tested against.
-pub const ORT_LIB_NAME: &str = "libonnxruntime.so.1.31.1";
-/// Where `make setup` puts it, relative to the project folder.
-pub const ORT_LIB_LOCAL: &str = ".idv/onnxruntime/libonnxruntime.so.1.31.1";
+use super::ORT_LIB_LOCAL;
+use crate::models::{Manifest, ModelKind};
 
 #[derive(
     Debug,
@@ -58,34 +55,6 @@ impl Default for EngineConfig {
             sessions_per_model: 1,
         }
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum InferenceError {
-    #[error(
-        "ONNX Runtime 1.31.1 was not found (looked for {looked}); run `make setup`, or pass --ort-lib / set IDV_ORT_LIB to the path of {ORT_LIB_NAME}"
-    )]
-    RuntimeMissing { looked: String },
-    #[error("cannot load ONNX Runtime from {path}: {message}")]
-    RuntimeLoad { path: PathBuf, message: String },
-    #[error(transparent)]
-    Model(#[from] ModelError),
-    #[error("cannot create the {model} session: {message}")]
-    Session { model: ModelKind, message: String },
-    #[error("the CUDA device was requested but this build has no CUDA support; rebuild with `cargo build --release --features cuda`")]
-    CudaNotBuilt,
-    #[error("running the {model} model failed: {message}")]
-    Run { model: ModelKind, message: String },
-    #[error("the {model} model takes {expected} values, got {actual}")]
-    BadInput {
-        model: ModelKind,
-        expected: usize,
-        actual: usize,
-    },
-    #[error("the {0} model is not loaded")]
-    NotLoaded(ModelKind),
-    #[error("the {0} model worker has stopped")]
-    WorkerGone(ModelKind),
 }
 
 /// Finds the ONNX Runtime library: the explicit path, `ORT_DYLIB_PATH`, then the project-local set-up

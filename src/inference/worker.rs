@@ -12,7 +12,7 @@ use ort::session::Session;
 use ort::value::TensorRef;
 use tokio::sync::oneshot;
 
-use super::engine::InferenceError;
+use super::error::InferenceError;
 use crate::models::ModelKind;
 
 /// Every output of one run, flattened, in the order of the names the worker was built with.

@@ -6,4 +6,4 @@ pub mod signals;
 pub mod verdict;
 
 pub use challenge::{Action, Challenge};
-pub use verdict::{decide, LivenessConfig, LivenessDecision, Verdict};
+pub use verdict::{liveness_verdict, LivenessConfig, LivenessDecision, Verdict};

@@ -2,11 +2,10 @@
 
 use serde::Serialize;
 
-use crate::pipeline::verify::FaceQuality;
 use crate::vision::align::similarity_transform;
 use crate::vision::embed::Embedding;
 use crate::vision::pose::HeadPose;
-use crate::vision::quality::Exposure;
+use crate::vision::quality::{CaptureQuality, Exposure, FaceQuality};
 use crate::vision::{BoxF, Point};
 
 /// The primary face of one frame.
@@ -77,10 +76,12 @@ impl FaceSignals {
             height: self.bbox.height(),
             cut_off: self.cut_off,
             norm: self.norm,
-            sharpness: self.sharpness,
-            exposure: self.exposure,
-            pose: self.pose,
-            p_closed: self.p_closed,
+            capture: Some(CaptureQuality {
+                sharpness: self.sharpness,
+                exposure: self.exposure,
+                pose: self.pose,
+                p_closed: self.p_closed,
+            }),
         }
     }
 }

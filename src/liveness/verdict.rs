@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::challenge::Action;
 use super::signals::{shape_change, FaceSignals, FrameSignals};
-use crate::pipeline::verify::{face_quality_reasons, QualityConfig, Role};
+use crate::vision::quality::{face_quality_reasons, FaceSource, QualityConfig};
 
 /// Thresholds of the verdict and the per-frame work; `[liveness]` in the configuration file.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -162,7 +162,7 @@ pub struct LivenessDecision {
 pub const FAIL_REASONS: [&str; 2] = ["challenge_not_performed", "no_face_motion"];
 
 /// The verdict on a video. Pure: same inputs, same decision.
-pub fn decide(
+pub fn liveness_verdict(
     actions: &[Action],
     frames: &[FrameSignals],
     config: &LivenessConfig,
@@ -272,7 +272,7 @@ pub fn decide(
         }
 
         let q = best_face.quality(frames[b].faces);
-        reasons.extend(face_quality_reasons(Role::Selfie, &q, quality));
+        reasons.extend(face_quality_reasons(FaceSource::Selfie, &q, quality));
     } else {
         reasons.push("no_usable_frame".into());
     }
@@ -602,7 +602,7 @@ mod tests {
     }
 
     fn run(actions: &[Action], spec: Vec<F>) -> LivenessDecision {
-        decide(
+        liveness_verdict(
             actions,
             &frames(spec),
             &LivenessConfig::default(),
@@ -686,7 +686,7 @@ mod tests {
             mirrored: true,
             ..LivenessConfig::default()
         };
-        let d = decide(
+        let d = liveness_verdict(
             &[Action::TurnRight],
             &frames(turn_video(-30.0)),
             &mirrored,
@@ -702,7 +702,7 @@ mod tests {
         for f in &mut fs {
             f.face.as_mut().unwrap().nose_offset = 0.01;
         }
-        let d = decide(
+        let d = liveness_verdict(
             &[Action::TurnLeft],
             &fs,
             &LivenessConfig::default(),
@@ -746,7 +746,7 @@ mod tests {
         for f in &mut frames {
             f.face.as_mut().unwrap().landmarks68 = fixed.clone();
         }
-        let d = decide(
+        let d = liveness_verdict(
             &[Action::TurnLeft],
             &frames,
             &LivenessConfig::default(),
@@ -830,7 +830,7 @@ mod tests {
         assert_eq!(best_frame(&fs, &LivenessConfig::default()), Some(3));
         // The best frame's quality gates refer a poor capture.
         fs[3].face.as_mut().unwrap().sharpness = 1.0;
-        let d = decide(
+        let d = liveness_verdict(
             &[Action::Blink],
             &fs,
             &LivenessConfig::default(),

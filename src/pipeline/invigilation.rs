@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use super::face::{FaceAnalyzer, Faces};
 use super::policy::MatchThresholds;
-use super::verify::{face_quality_reasons, primary_face_signals, QualityConfig, Role};
+use super::verify::primary_face_signals;
 use crate::inference::InferenceError;
 use crate::vision::embed::Embedding;
+use crate::vision::quality::{face_quality_reasons, FaceSource, QualityConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -157,7 +158,7 @@ pub fn check_frame(
         match primary_face_signals(analyzer, frame, &analysis)? {
             Some(s) => (
                 Some((s.pose.yaw, s.pose.pitch)),
-                face_quality_reasons(Role::Frame, &s.quality(analysis.detected), quality)
+                face_quality_reasons(FaceSource::Frame, &s.quality(analysis.detected), quality)
                     .into_iter()
                     // Head direction is reported as `looking_away`; not a quality problem here.
                     .filter(|r| r != "frame_not_frontal")

@@ -15,17 +15,17 @@ use image::RgbImage;
 use serde::Serialize;
 
 use super::face::{FaceAnalyzer, Located, LocatedFace};
-use super::verify::QualityConfig;
 use crate::inference::{Engine, InferenceError};
 use crate::liveness::signals::{nose_offset, FaceSignals, FrameSignals};
 use crate::liveness::verdict::{
-    check_actions, decide, ActionResult, LivenessConfig, Verdict, VideoSummary,
+    check_actions, liveness_verdict, ActionResult, LivenessConfig, Verdict, VideoSummary,
 };
 use crate::liveness::Action;
 use crate::media::video::{decode_video, VideoError, VideoFrame, VideoInfo, VideoLimits};
 use crate::models::ModelKind;
 use crate::vision::embed::Embedding;
-use crate::vision::{detect, eye, landmarks, liveness, pose, quality, BoxF, Canvas};
+use crate::vision::quality::{self, QualityConfig};
+use crate::vision::{detect, eye, landmarks, passive, pose, BoxF, Canvas};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LivenessError {
@@ -179,13 +179,13 @@ impl<'e> FrameAnalyzer<'e> {
             let identity = work
                 .identity
                 .then(|| scope.spawn(|| self.faces.embed_points(image, &face.landmarks)));
-            let passive = liveness::crop(face_box, w, h)
+            let passive = passive::crop(face_box, w, h)
                 .filter(|_| work.passive)
                 .map(|crop| {
                     scope.spawn(move || {
                         self.engine
-                            .run(ModelKind::Liveness, liveness::input_tensor(&canvas, crop))
-                            .map(|out| liveness::p_live(&out[0]))
+                            .run(ModelKind::Liveness, passive::input_tensor(&canvas, crop))
+                            .map(|out| passive::p_live(&out[0]))
                     })
                 });
 
@@ -453,7 +453,7 @@ pub struct BestFrame {
 
 /// One row of the per-frame table: the signals and the cosine to the best frame where embedded.
 #[derive(Debug, Clone, Serialize)]
-pub struct FrameRow {
+pub struct AnalysedFrame {
     #[serde(flatten)]
     pub signals: FrameSignals,
     pub similarity: Option<f32>,
@@ -474,7 +474,7 @@ pub struct LivenessReport {
     pub actions_seen: Vec<Action>,
     pub summary: VideoSummary,
     pub video: VideoInfo,
-    pub frames: Vec<FrameRow>,
+    pub frames: Vec<AnalysedFrame>,
     #[serde(rename = "timings_ms")]
     pub timings: VideoTimings,
     #[serde(skip)]
@@ -502,7 +502,7 @@ pub fn report(
     quality: &QualityConfig,
 ) -> LivenessReport {
     let frames = analysed.frames;
-    let decision = decide(challenge, &frames, config, quality);
+    let decision = liveness_verdict(challenge, &frames, config, quality);
     let best_face = decision
         .best_frame
         .and_then(|i| frames[i].face.as_ref().map(|f| (i, f)));
@@ -528,7 +528,7 @@ pub fn report(
                 (Some(best), Some(e)) => Some(best.cosine(e)),
                 _ => None,
             };
-            FrameRow {
+            AnalysedFrame {
                 signals,
                 similarity,
             }

@@ -61,7 +61,7 @@ impl Outcome {
 
 /// The outcome for a similarity (`None` when the faces could not be compared). A `no_match` resting on
 /// an image with a quality problem is only `uncertain`: a poor capture must not turn into a rejection.
-pub fn decide(
+pub fn match_outcome(
     similarity: Option<f32>,
     thresholds: &MatchThresholds,
     quality_problem: bool,
@@ -110,18 +110,18 @@ mod tests {
 
     #[test]
     fn three_way_outcome_at_the_thresholds() {
-        assert_eq!(decide(Some(0.4), &T, false), Outcome::Match);
-        assert_eq!(decide(Some(0.9), &T, true), Outcome::Match);
-        assert_eq!(decide(Some(0.399), &T, false), Outcome::Uncertain);
-        assert_eq!(decide(Some(0.3), &T, false), Outcome::Uncertain);
-        assert_eq!(decide(Some(0.299), &T, false), Outcome::NoMatch);
-        assert_eq!(decide(Some(-0.5), &T, false), Outcome::NoMatch);
+        assert_eq!(match_outcome(Some(0.4), &T, false), Outcome::Match);
+        assert_eq!(match_outcome(Some(0.9), &T, true), Outcome::Match);
+        assert_eq!(match_outcome(Some(0.399), &T, false), Outcome::Uncertain);
+        assert_eq!(match_outcome(Some(0.3), &T, false), Outcome::Uncertain);
+        assert_eq!(match_outcome(Some(0.299), &T, false), Outcome::NoMatch);
+        assert_eq!(match_outcome(Some(-0.5), &T, false), Outcome::NoMatch);
     }
 
     #[test]
     fn no_comparison_or_poor_quality_is_never_a_rejection() {
-        assert_eq!(decide(None, &T, false), Outcome::Uncertain);
-        assert_eq!(decide(Some(0.0), &T, true), Outcome::Uncertain);
+        assert_eq!(match_outcome(None, &T, false), Outcome::Uncertain);
+        assert_eq!(match_outcome(Some(0.0), &T, true), Outcome::Uncertain);
     }
 
     #[test]

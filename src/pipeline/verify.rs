@@ -1,135 +1,18 @@
 //! Document photo vs selfie: the two analyses, their quality flags and the outcome.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::document::analyse_document;
 use super::face::{Analysis, FaceAnalyzer, Faces, LocatedFace, StageTimings};
 use super::liveness::{FrameAnalyzer, FrameWork, LivenessReport};
-use super::policy::{decide, MatchThresholds, Outcome};
+use super::policy::{match_outcome, MatchThresholds, Outcome};
 use crate::inference::InferenceError;
 use crate::liveness::signals::FaceSignals;
 use crate::liveness::Verdict;
 use crate::models::ModelKind;
 use crate::vision::embed::Embedding;
-use crate::vision::pose::HeadPose;
-use crate::vision::quality::Exposure;
+use crate::vision::quality::{face_quality_reasons, FaceQuality, FaceSource, QualityConfig};
 use crate::vision::{BoxF, Point};
-
-/// Quality gates of a still face (a selfie, a video's best frame, a document portrait where they apply),
-/// each a reason code when it trips.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct QualityConfig {
-    /// Faces shorter than this (pixels) are too small to compare reliably (`*_face_too_small`).
-    pub min_face_px: f32,
-    /// Raw embedding norm below which a face is blurred, partial or badly aligned (`*_low_quality`).
-    pub min_norm: f32,
-    /// Variance of the Laplacian of the 112×112 gray face crop below which it is blurred (`*_blurry`).
-    pub min_sharpness: f32,
-    /// Mean face luminance (0–255) below which it is too dark (`*_too_dark`).
-    pub min_luma: f32,
-    /// Mean face luminance above which it is too bright (`*_too_bright`).
-    pub max_luma: f32,
-    /// Share of blown-out (≥ 250) face pixels above which it is too bright (`*_too_bright`).
-    pub max_bright_share: f32,
-    /// |yaw| beyond which a face is not frontal (`*_not_frontal`), degrees.
-    pub max_yaw_deg: f32,
-    /// |pitch| beyond which a face is not frontal; generous because the pose model's pitch is rough.
-    pub max_pitch_deg: f32,
-    /// |roll| beyond which a face is not frontal, degrees.
-    pub max_roll_deg: f32,
-    /// P(closed) of either eye at or above which the eyes are closed (`*_eyes_closed`).
-    pub max_eye_closed: f32,
-}
-
-impl Default for QualityConfig {
-    fn default() -> Self {
-        // 40 px: the smallest document portraits that still matched (48 px) keep a margin.
-        // 2.3: below every upright face in the measurements (2.55), above most rotated ones.
-        // The sharpness, light and pose gates sit well outside what the shared selfie clips show
-        // (docs/LIVENESS.md), so they only trip on captures a person should look at.
-        QualityConfig {
-            min_face_px: 40.0,
-            min_norm: 2.3,
-            min_sharpness: 20.0,
-            min_luma: 40.0,
-            max_luma: 225.0,
-            max_bright_share: 0.2,
-            max_yaw_deg: 25.0,
-            max_pitch_deg: 30.0,
-            max_roll_deg: 20.0,
-            max_eye_closed: 0.5,
-        }
-    }
-}
-
-/// What the quality gates look at in one face.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct FaceQuality {
-    /// Faces detected in the picture.
-    pub faces: usize,
-    pub height: f32,
-    pub cut_off: bool,
-    pub norm: Option<f32>,
-    pub sharpness: f32,
-    pub exposure: Exposure,
-    pub pose: HeadPose,
-    pub p_closed: [Option<f32>; 2],
-}
-
-/// Reason codes of the quality gates for one face (pure).
-pub fn face_quality_reasons(role: Role, q: &FaceQuality, config: &QualityConfig) -> Vec<String> {
-    let p = role.prefix();
-    let checks = [
-        (q.cut_off, "face_cut_off"),
-        (q.height < config.min_face_px, "face_too_small"),
-        (q.norm.is_some_and(|n| n < config.min_norm), "low_quality"),
-        (role == Role::Selfie && q.faces > 1, "multiple_faces"),
-        (q.sharpness < config.min_sharpness, "blurry"),
-        (q.exposure.mean_luma < config.min_luma, "too_dark"),
-        (
-            q.exposure.mean_luma > config.max_luma
-                || q.exposure.bright_share > config.max_bright_share,
-            "too_bright",
-        ),
-        (
-            !(q.pose.yaw.abs() <= config.max_yaw_deg
-                && q.pose.pitch.abs() <= config.max_pitch_deg
-                && q.pose.roll.abs() <= config.max_roll_deg),
-            "not_frontal",
-        ),
-        (
-            q.p_closed
-                .iter()
-                .any(|c| c.is_none_or(|c| c >= config.max_eye_closed)),
-            "eyes_closed",
-        ),
-    ];
-    checks
-        .iter()
-        .filter(|(tripped, _)| *tripped)
-        .map(|(_, code)| format!("{p}_{code}"))
-        .collect()
-}
-
-/// Which image a finding is about; reason codes are prefixed with it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Document,
-    Selfie,
-    /// A webcam frame during remote invigilation.
-    Frame,
-}
-
-impl Role {
-    fn prefix(self) -> &'static str {
-        match self {
-            Role::Document => "document",
-            Role::Selfie => "selfie",
-            Role::Frame => "frame",
-        }
-    }
-}
 
 /// What was found in one image (no embedding: reports may be logged or stored).
 #[derive(Debug, Clone, Serialize)]
@@ -151,27 +34,28 @@ pub struct ImageReport {
     pub timings_ms: StageTimings,
 }
 
-/// Reason codes for one analysed image (pure).
-pub fn image_reasons(role: Role, analysis: &Analysis, quality: &QualityConfig) -> Vec<String> {
-    let p = role.prefix();
+/// Reason codes for one analysed image (pure): `*_no_face`, or every quality gate of its primary face,
+/// the capture gates only when `signals` were measured (they need the eye and pose models).
+pub fn image_reasons(
+    source: FaceSource,
+    analysis: &Analysis,
+    signals: Option<&FaceSignals>,
+    quality: &QualityConfig,
+) -> Vec<String> {
     let Some(face) = analysis.primary() else {
-        return vec![format!("{p}_no_face")];
+        return vec![format!("{}_no_face", source.prefix())];
     };
-    let mut reasons = Vec::new();
-    if analysis.cut_off {
-        reasons.push(format!("{p}_face_cut_off"));
-    }
-    if face.height() < quality.min_face_px {
-        reasons.push(format!("{p}_face_too_small"));
-    }
-    if face.norm < quality.min_norm {
-        reasons.push(format!("{p}_low_quality"));
-    }
-    // A document may carry a second, small "ghost" portrait; only a selfie with two people is a concern.
-    if role == Role::Selfie && analysis.detected > 1 {
-        reasons.push(format!("{p}_multiple_faces"));
-    }
-    reasons
+    let measured = match signals {
+        Some(s) => s.quality(analysis.detected),
+        None => FaceQuality {
+            faces: analysis.detected,
+            height: face.height(),
+            cut_off: analysis.cut_off,
+            norm: Some(face.norm),
+            capture: None,
+        },
+    };
+    face_quality_reasons(source, &measured, quality)
 }
 
 fn report(analysis: &Analysis, rotation: Option<u16>, reasons: Vec<String>) -> ImageReport {
@@ -247,18 +131,21 @@ pub fn primary_face_signals(
     Ok(Some(signals))
 }
 
-/// The sharpness, light, pose and eye gates of a still image's primary face (none without the eye and
-/// pose models).
-pub fn quality_gates(
-    role: Role,
+/// The reasons of a still selfie: every quality gate of its primary face, the capture gates when the
+/// eye and pose models are loaded.
+fn selfie_reasons(
     analyzer: &FaceAnalyzer,
     image: &image::RgbImage,
     analysis: &Analysis,
     quality: &QualityConfig,
 ) -> Result<Vec<String>, InferenceError> {
-    Ok(primary_face_signals(analyzer, image, analysis)?
-        .map(|s| face_quality_reasons(role, &s.quality(analysis.detected), quality))
-        .unwrap_or_default())
+    let signals = primary_face_signals(analyzer, image, analysis)?;
+    Ok(image_reasons(
+        FaceSource::Selfie,
+        analysis,
+        signals.as_ref(),
+        quality,
+    ))
 }
 
 /// Compares the face on an ID document with the face in a selfie.
@@ -271,19 +158,14 @@ pub fn verify(
 ) -> Result<Verification, InferenceError> {
     let (doc, rotation) = analyse_document(analyzer, document)?;
     let me = analyzer.analyse(selfie, Faces::Primary)?;
-    let doc_reasons = image_reasons(Role::Document, &doc, quality);
-    let mut me_reasons = image_reasons(Role::Selfie, &me, quality);
-    for reason in quality_gates(Role::Selfie, analyzer, selfie, &me, quality)? {
-        if !me_reasons.contains(&reason) {
-            me_reasons.push(reason);
-        }
-    }
+    let doc_reasons = image_reasons(FaceSource::Document, &doc, None, quality);
+    let me_reasons = selfie_reasons(analyzer, selfie, &me, quality)?;
     let similarity = match (doc.primary(), me.primary()) {
         (Some(a), Some(b)) => Some(a.embedding.cosine(&b.embedding)),
         _ => None,
     };
     let reasons: Vec<String> = doc_reasons.iter().chain(&me_reasons).cloned().collect();
-    let outcome = decide(similarity, thresholds, !reasons.is_empty());
+    let outcome = match_outcome(similarity, thresholds, !reasons.is_empty());
     Ok(Verification {
         outcome,
         similarity,
@@ -325,7 +207,7 @@ pub fn verify_video(
     quality: &QualityConfig,
 ) -> Result<VideoVerification, InferenceError> {
     let (doc, rotation) = analyse_document(analyzer, document)?;
-    let doc_reasons = image_reasons(Role::Document, &doc, quality);
+    let doc_reasons = image_reasons(FaceSource::Document, &doc, None, quality);
     let similarity = match (doc.primary(), &liveness.best_embedding) {
         (Some(d), Some(best)) => Some(d.embedding.cosine(best)),
         _ => None,
@@ -336,7 +218,7 @@ pub fn verify_video(
         .cloned()
         .collect();
     let weak = !doc_reasons.is_empty() || liveness.verdict != Verdict::Pass;
-    let outcome = decide(similarity, thresholds, weak);
+    let outcome = match_outcome(similarity, thresholds, weak);
     Ok(VideoVerification {
         accepted: liveness.verdict == Verdict::Pass && outcome == Outcome::Match,
         outcome,
@@ -393,12 +275,7 @@ pub fn verify_capture(
     let (selfie, selfie_to_video) = match still {
         Some(image) => {
             let me = analyzer.analyse(image, Faces::Primary)?;
-            let mut me_reasons = image_reasons(Role::Selfie, &me, quality);
-            for reason in quality_gates(Role::Selfie, analyzer, image, &me, quality)? {
-                if !me_reasons.contains(&reason) {
-                    me_reasons.push(reason);
-                }
-            }
+            let mut me_reasons = selfie_reasons(analyzer, image, &me, quality)?;
             let similarity = match (me.primary(), &v.liveness.best_embedding) {
                 (Some(a), Some(b)) => Some(a.embedding.cosine(b)),
                 _ => None,
@@ -452,27 +329,6 @@ fn best_frame_report(liveness: &LivenessReport) -> ImageReport {
 mod tests {
     use super::*;
 
-    fn good() -> FaceQuality {
-        FaceQuality {
-            faces: 1,
-            height: 200.0,
-            cut_off: false,
-            norm: Some(3.8),
-            sharpness: 300.0,
-            exposure: Exposure {
-                mean_luma: 120.0,
-                dark_share: 0.0,
-                bright_share: 0.01,
-            },
-            pose: HeadPose {
-                yaw: 5.0,
-                pitch: -8.0,
-                roll: 2.0,
-            },
-            p_closed: [Some(0.01), Some(0.02)],
-        }
-    }
-
     #[test]
     fn a_verdict_other_than_pass_always_leaves_a_reason() {
         assert_eq!(verdict_reason(Verdict::Pass, &[]), None);
@@ -496,43 +352,5 @@ mod tests {
         assert_eq!(still_matches_video(Some(0.5), 0.5), Some(true));
         assert_eq!(still_matches_video(Some(0.2), 0.5), Some(false));
         assert_eq!(still_matches_video(None, 0.5), None);
-    }
-
-    #[test]
-    fn each_quality_gate_has_its_reason_at_its_threshold() {
-        let c = QualityConfig::default();
-        assert!(face_quality_reasons(Role::Selfie, &good(), &c).is_empty());
-        type Spoil = fn(&mut FaceQuality);
-        let cases: [(Spoil, &str); 9] = [
-            (|q| q.height = 39.0, "selfie_face_too_small"),
-            (|q| q.norm = Some(2.0), "selfie_low_quality"),
-            (|q| q.faces = 2, "selfie_multiple_faces"),
-            (|q| q.sharpness = 19.0, "selfie_blurry"),
-            (|q| q.exposure.mean_luma = 30.0, "selfie_too_dark"),
-            (|q| q.exposure.bright_share = 0.3, "selfie_too_bright"),
-            (|q| q.pose.yaw = -26.0, "selfie_not_frontal"),
-            (|q| q.p_closed[1] = Some(0.5), "selfie_eyes_closed"),
-            (|q| q.cut_off = true, "selfie_face_cut_off"),
-        ];
-        for (spoil, reason) in cases {
-            let mut q = good();
-            spoil(&mut q);
-            assert_eq!(
-                face_quality_reasons(Role::Selfie, &q, &c),
-                vec![reason.to_string()]
-            );
-        }
-        // A pose the model could not measure is not frontal; a missing eye crop is not an open eye.
-        let mut q = good();
-        q.pose.roll = f32::NAN;
-        q.p_closed[0] = None;
-        assert_eq!(
-            face_quality_reasons(Role::Selfie, &q, &c),
-            vec!["selfie_not_frontal", "selfie_eyes_closed"]
-        );
-        // A second face on a document is its ghost portrait, not a second person.
-        let mut q = good();
-        q.faces = 2;
-        assert!(face_quality_reasons(Role::Document, &q, &c).is_empty());
     }
 }

@@ -8,8 +8,9 @@ use crate::domain::Decision;
 use crate::liveness::{Action, LivenessConfig, Verdict};
 use crate::pipeline::liveness::LivenessReport;
 use crate::pipeline::policy::{service_decision, MatchThresholds, Outcome};
-use crate::pipeline::verify::{QualityConfig, Verification};
+use crate::pipeline::verify::Verification;
 use crate::settings::POLICY_VERSION;
+use crate::vision::quality::QualityConfig;
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ModelId {
@@ -232,7 +233,7 @@ mod tests {
             "scores": {"similarity": 0.35, "liveness": null, "document_face_score": 0.9,
                        "selfie_face_score": 0.8, "document_quality": 3.9, "selfie_quality": 2.1},
             "policy_version": "p1", "thresholds": {"match_at": 0.4, "no_match_below": 0.3},
-            "quality_gates": crate::pipeline::verify::QualityConfig::default(),
+            "quality_gates": crate::vision::quality::QualityConfig::default(),
             "models": [{"name": "fr_feature", "sha256": "ab"}], "lawful_basis": "explicit_consent",
             "input_digests": {"document": "d1", "selfie": "s1"}, "document_rotation": 90,
             "decided_at": "2026-11-22T00:00:00Z", "retention_until": "2032-11-22T00:00:00Z",

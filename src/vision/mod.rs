@@ -12,7 +12,7 @@ pub mod embed;
 pub mod eye;
 pub mod geometry;
 pub mod landmarks;
-pub mod liveness;
+pub mod passive;
 pub mod pose;
 pub mod quality;
 

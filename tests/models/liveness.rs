@@ -12,10 +12,10 @@ use idv::liveness::challenge::parse_actions;
 use idv::liveness::{Action, LivenessConfig, Verdict};
 use idv::media::video::VideoLimits;
 use idv::pipeline::liveness::{report, FrameAnalyzer, LivenessReport, FRAMES_IN_FLIGHT};
-use idv::pipeline::policy::{decide as match_outcome, MatchThresholds, Outcome};
-use idv::pipeline::verify::QualityConfig;
+use idv::pipeline::policy::{match_outcome, MatchThresholds, Outcome};
 use idv::pipeline::{FaceAnalyzer, Faces};
 use idv::vision::detect::DetectorConfig;
+use idv::vision::quality::QualityConfig;
 
 use crate::support::{engine_all, ffmpeg, load, sample, scratch, shared_data};
 

@@ -3,9 +3,10 @@
 
 use idv::pipeline::document::{analyse_document, rotate};
 use idv::pipeline::policy::{MatchThresholds, Outcome};
-use idv::pipeline::verify::{verify, QualityConfig, Verification};
+use idv::pipeline::verify::{verify, Verification};
 use idv::pipeline::{FaceAnalyzer, Faces};
 use idv::vision::detect::DetectorConfig;
+use idv::vision::quality::QualityConfig;
 
 use crate::support::{engine, load, sample, shared_data};
 
