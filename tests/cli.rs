@@ -378,3 +378,24 @@ fn logs_written_to_a_pipe_have_no_colour_codes() {
     assert!(stderr.contains("models loaded"), "{stderr}");
     assert!(!stderr.contains('\x1b'), "{stderr:?}");
 }
+
+#[test]
+fn serve_on_a_busy_port_names_the_address_and_leaves_nothing_behind() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let dir = scratch("busy-port");
+    let db = dir.join("idv.db");
+    let url = format!("sqlite://{}", db.display());
+    let out = idv(&["serve", "--listen", &addr, "--database", &url]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&addr),
+        "the error names the address: {stderr}"
+    );
+    assert!(!db.exists(), "no database was created");
+    assert!(
+        !dir.join("idv-master.key").exists(),
+        "no master key was created"
+    );
+}

@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::time::Duration;
 
+use idv::domain::clock::Clock;
 use idv::store::{now_ms, ChallengeRow};
 use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
@@ -526,7 +526,9 @@ on_both!(
 );
 
 on_both!(expired_and_unknown_links_are_refused, |db: Db| async move {
-    let app = TestApp::spawn(db).await;
+    let clock = Clock::manual(now_ms());
+    let settings = settings_for(&fresh_database(db).await).await;
+    let app = TestApp::spawn_with_clock(settings, clock.clone()).await;
     let key = app.key("scheme", "submitter").await;
     let (_, url) = capture_link(&app, &key, "applicant-2", json!({"expires_in_secs": 1})).await;
     let (status, _) = app
@@ -537,8 +539,7 @@ on_both!(expired_and_unknown_links_are_refused, |db: Db| async move {
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    // TODO(clock): real time, until the server's clock can be injected (the lead is adding one in src).
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(1100);
     let (status, html, _) = page(&app, &url).await;
     assert_eq!(status, StatusCode::GONE);
     assert!(html.contains("capture_link_expired"));
@@ -643,7 +644,7 @@ async fn an_applicant_completes_the_capture_page_in_chromium() {
     let app = TestApp::spawn_with(settings).await;
     let key = app.key("scheme", "submitter").await;
     let reviewer = app.key("scheme", "reviewer").await;
-    // TODO(clock): expired by real time (the browser runs below take far longer than its second).
+    // Expired by real time: the browser runs below take far longer than its second, so nothing waits.
     let (_, expiring) = capture_link(
         &app,
         &key,

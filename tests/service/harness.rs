@@ -4,6 +4,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use idv::domain::clock::Clock;
 use idv::domain::token::{generate_secret, new_id, token_hash};
 use idv::http::Application;
 use idv::inference::Engine;
@@ -108,10 +109,16 @@ impl TestApp {
     }
 
     pub async fn spawn_with(settings: Settings) -> TestApp {
+        TestApp::spawn_with_clock(settings, Clock::system()).await
+    }
+
+    /// With a clock the test moves (`Clock::manual`) instead of waiting for real time to pass.
+    pub async fn spawn_with_clock(settings: Settings, clock: Clock) -> TestApp {
         let db_url = settings.service.database.clone();
         let app = Application::build(settings, shared_engine())
             .await
-            .expect("app builds");
+            .expect("app builds")
+            .with_clock(clock);
         let base = format!("http://{}", app.local_addr());
         let store = app.store().clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
