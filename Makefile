@@ -24,6 +24,9 @@ test:
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	@./scripts/setup.sh --with-reference
+	.idv/bin/cargo-deny --offline check licenses bans sources
+	python3 ../shared/tools/layers.py
 
 ## Criterion benchmarks of each stage and the whole per-image pipeline (see docs/BENCHMARKS.md).
 bench: setup
