@@ -5,6 +5,8 @@
 
 use askama::Template;
 
+use crate::http::page::render;
+
 /// Who is signed in, for the page header and its sign-out form.
 pub struct Reviewer<'a> {
     pub username: &'a str,
@@ -22,12 +24,6 @@ mod filters {
     ) -> askama::Result<String> {
         Ok(crate::domain::text::percent_encode(&value.to_string()))
     }
-}
-
-/// A page that cannot fail to render: the templates only display the page's own data.
-fn render(page: &impl Template) -> String {
-    page.render()
-        .expect("a console page renders (its values only display)")
 }
 
 #[derive(Template)]

@@ -6,22 +6,6 @@ use std::fmt;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
-/// HTML-escapes text for element content and double-quoted attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// The escaper of every `.html` template (askama.toml names it), so every value a page shows is escaped
 /// by construction: `&`, `<`, `>`, `"` and `'` become `&amp;`, `&lt;`, `&gt;`, `&quot;` and `&#39;`,
 /// safe in element content and in attribute values (always double-quoted in our templates). askama's
@@ -49,6 +33,13 @@ impl askama::filters::Escaper for HtmlEscaper {
         }
         dest.write_str(&s[from..])
     }
+}
+
+/// A page from its template. Rendering cannot fail: the templates only display their page's own data
+/// (strings, numbers, and filters that always succeed).
+pub fn render(page: &impl askama::Template) -> String {
+    page.render()
+        .expect("a page's template only displays its data")
 }
 
 /// The headers of every page idv serves to a browser (console and capture page): `csp`, nothing
