@@ -7,6 +7,7 @@ use askama::Template;
 use sha2::{Digest, Sha256};
 
 use crate::domain::Purpose;
+use crate::http::page::render;
 use crate::settings::Settings;
 
 /// Bumped when the notices are rewritten; the digest after it tells apart what configuration fills in.
@@ -118,11 +119,9 @@ fn blocks(text: &str) -> Vec<Block<'_>> {
 
 /// The notice's markup as HTML, its text escaped (pure).
 fn to_html(text: &str) -> String {
-    NoticeHtml {
+    render(&NoticeHtml {
         blocks: blocks(text),
-    }
-    .render()
-    .expect("a notice renders (its blocks only display)")
+    })
 }
 
 #[cfg(test)]
