@@ -10,6 +10,7 @@ pub mod notice;
 
 use std::pin::Pin;
 
+use askama::Template;
 use axum::body::HttpBody;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::header::{self, HeaderName, HeaderValue};
@@ -21,17 +22,15 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use self::notice::notice;
+use self::notice::{notice, Notice};
 use crate::http::extract::{idempotency_key, JsonBody};
 use crate::http::multipart::read_submission;
-use crate::http::page::{esc, page_headers};
+use crate::http::page::{page_headers, render};
 use crate::service::capture_links::{self, LinkSubmission};
 use crate::service::challenges::ChallengeView;
 use crate::service::error::{ApiError, ErrorCode};
 use crate::service::state::AppState;
 
-const PAGE: &str = include_str!("page.html");
-const ERROR_PAGE: &str = include_str!("error.html");
 const SCRIPT: &str = include_str!("capture.js");
 const STYLE: &str = include_str!("capture.css");
 
@@ -76,15 +75,6 @@ async fn style() -> Response {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE).into_response()
 }
 
-/// Fills `{{name}}` placeholders; values are inserted as given (escape them first) (pure).
-fn fill(template: &str, values: &[(&str, &str)]) -> String {
-    values
-        .iter()
-        .fold(template.to_string(), |page, (name, value)| {
-            page.replace(&format!("{{{{{name}}}}}"), value)
-        })
-}
-
 /// A time as the page says it: "2 December 2026, 09:30 UTC" (pure).
 fn human_time(ms: i64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp(ms / 1000)
@@ -94,6 +84,15 @@ fn human_time(ms: i64) -> String {
     )
     .expect("a valid format");
     t.format(&format).unwrap_or_default()
+}
+
+/// The page of a link that cannot be used: why, what to do, and the code to quote.
+#[derive(Template)]
+#[template(path = "capture/error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
+    code: &'a str,
 }
 
 /// What the person reads when a link cannot be used.
@@ -117,15 +116,41 @@ fn refusal_page(e: &ApiError) -> Response {
             "Please try again in a few minutes.",
         ),
     };
-    let body = fill(
-        ERROR_PAGE,
-        &[
-            ("title", &esc(title)),
-            ("message", &esc(message)),
-            ("code", e.code.code()),
-        ],
-    );
-    (e.code.status(), Html(body)).into_response()
+    let body = ErrorPage {
+        title,
+        message,
+        code: e.code.code(),
+    };
+    (e.code.status(), Html(render(&body))).into_response()
+}
+
+/// The page that opens a usable link (templates/capture/page.html); its script does the rest.
+#[derive(Template)]
+#[template(path = "capture/page.html")]
+struct CapturePage<'a> {
+    purpose_title: &'a str,
+    notice_version: &'a str,
+    /// The notice and what declining means: HTML built by the notice's own template, shown as it is.
+    notice_html: &'a str,
+    decline_html: &'a str,
+    /// When the link expires, in words.
+    expires_human: String,
+    /// Whether the applicant has already agreed (the page then starts at the document).
+    consented: bool,
+    max_video_bytes: u64,
+}
+
+/// The capture page for a usable link (pure).
+fn capture_page(n: &Notice, expires_at: i64, consented: bool, max_video_bytes: u64) -> String {
+    render(&CapturePage {
+        purpose_title: n.title,
+        notice_version: &n.version,
+        notice_html: &n.html,
+        decline_html: &n.decline_html,
+        expires_human: human_time(expires_at),
+        consented,
+        max_video_bytes,
+    })
 }
 
 /// The page itself, or what went wrong with the link.
@@ -135,27 +160,13 @@ async fn page(State(state): State<AppState>, Path(token): Path<String>) -> Respo
         Err(e) => return refusal_page(&e),
     };
     let n = notice(purpose, &state.settings);
-    let max_video = state.settings.video.max_bytes.to_string();
-    let body = fill(
-        PAGE,
-        &[
-            ("purpose_title", &esc(n.title)),
-            ("notice_html", &n.html),
-            ("decline_html", &n.decline_html),
-            ("notice_version", &esc(&n.version)),
-            ("expires_human", &esc(&human_time(link.expires_at))),
-            (
-                "consented",
-                if link.consent_ref.is_some() {
-                    "true"
-                } else {
-                    "false"
-                },
-            ),
-            ("max_video_bytes", &max_video),
-        ],
-    );
-    Html(body).into_response()
+    Html(capture_page(
+        &n,
+        link.expires_at,
+        link.consent_ref.is_some(),
+        state.settings.video.max_bytes,
+    ))
+    .into_response()
 }
 
 #[derive(Deserialize)]
@@ -268,13 +279,58 @@ async fn submission(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Purpose;
+    use crate::settings::Settings;
+
+    /// Markup and both quotes.
+    const HOSTILE: &str = "<script>alert('x')</script>\"><b x='y'>";
+    const ESCAPED: &str =
+        "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&quot;&gt;&lt;b x=&#39;y&#39;&gt;";
+
+    fn pages() -> Vec<String> {
+        let settings = Settings::default();
+        let mut pages = vec![];
+        for purpose in [Purpose::EcsApplication, Purpose::RemoteInvigilation] {
+            for consented in [false, true] {
+                let n = notice(purpose, &settings);
+                pages.push(capture_page(&n, 1_796_203_800_000, consented, 1 << 20));
+            }
+        }
+        for code in [
+            ErrorCode::CaptureLinkUsed,
+            ErrorCode::CaptureLinkExpired,
+            ErrorCode::CaptureLinkNotFound,
+            ErrorCode::Internal,
+        ] {
+            let page = refusal_page(&ApiError::new(code));
+            let body = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+                .block_on(axum::body::to_bytes(page.into_body(), usize::MAX))
+                .unwrap();
+            pages.push(String::from_utf8(body.to_vec()).unwrap());
+        }
+        pages
+    }
 
     #[test]
     fn placeholders_are_filled_everywhere_they_appear() {
-        assert_eq!(
-            fill("{{a}} and {{a}}, {{b}}", &[("a", "x"), ("b", "&lt;")]),
-            "x and x, &lt;"
-        );
+        #[derive(Template)]
+        #[template(source = "{{a}} and {{a}}, {{b}}", ext = "html")]
+        struct Filled<'a> {
+            a: &'a str,
+            b: &'a str,
+        }
+        assert_eq!(Filled { a: "x", b: "<" }.render().unwrap(), "x and x, &lt;");
+        let n = notice(Purpose::EcsApplication, &Settings::default());
+        let html = capture_page(&n, 1_796_203_800_000, false, 1 << 20);
+        assert!(html.contains(&format!("<title>Identity check – {}</title>", n.title)));
+        assert!(html.contains(&format!("<span class=\"purpose\">{}</span>", n.title)));
+        assert_eq!(html.matches(&n.version).count(), 2);
+        assert!(html.contains("data-consented=\"false\" data-max-video-bytes=\"1048576\""));
+        assert!(html.contains("until 2 December 2026, 09:30 UTC."));
+        assert!(html.contains(&n.html) && html.contains(&n.decline_html));
+        assert!(html.ends_with("</html>\n"));
     }
 
     #[test]
@@ -284,26 +340,47 @@ mod tests {
 
     #[test]
     fn every_placeholder_of_the_pages_is_one_the_server_fills() {
-        let filled = [
-            "purpose_title",
-            "notice_html",
-            "decline_html",
-            "notice_version",
-            "expires_human",
-            "consented",
-            "max_video_bytes",
-        ];
-        for (template, names) in [
-            (PAGE, &filled[..]),
-            (ERROR_PAGE, &["title", "message", "code"]),
-        ] {
-            let mut rest = template;
-            while let Some(start) = rest.find("{{") {
-                let end = rest[start..].find("}}").expect("closed placeholder") + start;
-                let name = &rest[start + 2..end];
-                assert!(names.contains(&name), "unfilled placeholder {{{{{name}}}}}");
-                rest = &rest[end + 2..];
+        for page in pages() {
+            for mark in ["{{", "}}", "{%", "%}", "{#", "#}"] {
+                assert!(!page.contains(mark), "unfilled placeholder {mark}: {page}");
             }
         }
+    }
+
+    #[test]
+    fn every_field_of_the_pages_is_escaped_and_the_notice_shown_as_built() {
+        static TITLE: &str = HOSTILE;
+        let mut settings = Settings::default();
+        settings.capture.controller = HOSTILE.into();
+        settings.capture.privacy_contact = HOSTILE.into();
+        let n = Notice {
+            title: TITLE,
+            version: HOSTILE.into(),
+            ..notice(Purpose::EcsApplication, &settings)
+        };
+        // The contact and the controller, escaped where the notice was built.
+        assert!(n.html.matches(ESCAPED).count() >= 2, "{}", n.html);
+        let html = capture_page(&n, 0, true, 1);
+        assert!(
+            !html.contains("<script>") && !html.contains("<b x"),
+            "{html}"
+        );
+        assert!(!html.contains("'x'"), "{html}");
+        // The title twice, the version twice; the notice as built.
+        let in_notice = n.html.matches(ESCAPED).count() + n.decline_html.matches(ESCAPED).count();
+        assert_eq!(html.matches(ESCAPED).count(), 4 + in_notice, "{html}");
+        assert!(html.contains(&format!("data-notice-version=\"{ESCAPED}\"")));
+        assert!(html.contains(&n.html) && html.contains(&n.decline_html));
+
+        let html = render(&ErrorPage {
+            title: HOSTILE,
+            message: HOSTILE,
+            code: HOSTILE,
+        });
+        assert!(
+            !html.contains("<script>") && !html.contains("<b x"),
+            "{html}"
+        );
+        assert_eq!(html.matches(ESCAPED).count(), 4, "{html}");
     }
 }

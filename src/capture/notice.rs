@@ -3,16 +3,17 @@
 //! retention periods) and the version ends with a digest of exactly what is shown, so a consent always
 //! names the words the person read: change a period or a sentence and the version changes with it.
 
+use askama::Template;
 use sha2::{Digest, Sha256};
 
 use crate::domain::Purpose;
-use crate::http::page::esc;
+use crate::http::page::render;
 use crate::settings::Settings;
 
 /// Bumped when the notices are rewritten; the digest after it tells apart what configuration fills in.
 const EDITION: &str = "2026-12";
 
-/// A notice as shown, already HTML (its text escaped).
+/// A notice as shown, already HTML (its text escaped by templates/capture/notice.html).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Notice {
     /// What the page is for, as its heading says.
@@ -72,23 +73,36 @@ pub fn notice(purpose: Purpose, settings: &Settings) -> Notice {
     }
 }
 
+/// One block of a notice's small markup.
+enum Block<'a> {
+    Heading(&'a str),
+    List(Vec<&'a str>),
+    /// Its lines joined by spaces.
+    Paragraph(String),
+}
+
+#[derive(Template)]
+#[template(path = "capture/notice.html")]
+struct NoticeHtml<'a> {
+    blocks: Vec<Block<'a>>,
+}
+
 /// The notices' small markup: blocks separated by blank lines; `## ` starts a heading, lines starting
 /// `- ` make a list, anything else is a paragraph (pure).
-fn to_html(text: &str) -> String {
-    let mut out = String::new();
+fn blocks(text: &str) -> Vec<Block<'_>> {
+    let mut out = Vec::new();
     for block in text.split("\n\n").map(str::trim).filter(|b| !b.is_empty()) {
         let mut lines = block.lines().peekable();
         while let Some(line) = lines.next() {
             if let Some(heading) = line.strip_prefix("## ") {
-                out.push_str(&format!("<h3>{}</h3>\n", esc(heading)));
+                out.push(Block::Heading(heading));
             } else if let Some(item) = line.strip_prefix("- ") {
-                out.push_str("<ul>\n");
-                out.push_str(&format!("<li>{}</li>\n", esc(item)));
+                let mut items = vec![item];
                 while let Some(item) = lines.peek().and_then(|l| l.strip_prefix("- ")) {
-                    out.push_str(&format!("<li>{}</li>\n", esc(item)));
+                    items.push(item);
                     lines.next();
                 }
-                out.push_str("</ul>\n");
+                out.push(Block::List(items));
             } else {
                 let mut paragraph = line.to_string();
                 while let Some(next) = lines.peek().filter(|l| !l.starts_with("- ")) {
@@ -96,11 +110,18 @@ fn to_html(text: &str) -> String {
                     paragraph.push_str(next);
                     lines.next();
                 }
-                out.push_str(&format!("<p>{}</p>\n", esc(&paragraph)));
+                out.push(Block::Paragraph(paragraph));
             }
         }
     }
     out
+}
+
+/// The notice's markup as HTML, its text escaped (pure).
+fn to_html(text: &str) -> String {
+    render(&NoticeHtml {
+        blocks: blocks(text),
+    })
 }
 
 #[cfg(test)]

@@ -1,10 +1,11 @@
-//! The console's pages, rendered from plain data (pure). Every value from outside goes through `esc`;
-//! attributes are always double-quoted. No inline script or style: the Content-Security-Policy is
-//! `default-src 'self'`, and the one stylesheet is `/review/static/console.css`.
+//! The console's pages, rendered from plain data (pure) by the askama templates in templates/console/:
+//! every value is escaped by construction (askama.toml), and attributes are always double-quoted. No
+//! inline script or style: the Content-Security-Policy is `default-src 'self'`, and the one stylesheet is
+//! `/review/static/console.css`.
 
-use std::fmt::Write as _;
+use askama::Template;
 
-use crate::http::page::{esc, query_value};
+use crate::http::page::render;
 
 /// Who is signed in, for the page header and its sign-out form.
 pub struct Reviewer<'a> {
@@ -13,49 +14,35 @@ pub struct Reviewer<'a> {
     pub csrf: &'a str,
 }
 
-fn page(title: &str, reviewer: Option<&Reviewer>, body: &str) -> String {
-    let mut h = String::new();
-    let _ = write!(
-        h,
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <meta name=\"referrer\" content=\"no-referrer\">\
-         <title>{} · idv review</title><link rel=\"stylesheet\" href=\"/review/static/console.css\"></head><body>\
-         <header class=\"top\"><a class=\"brand\" href=\"/review/queue\">idv · review</a>",
-        esc(title)
-    );
-    if let Some(r) = reviewer {
-        let _ = write!(
-            h,
-            "<span class=\"who\">{} · {}</span>\
-             <form method=\"post\" action=\"/review/signout\" class=\"signout\">\
-             <input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">Sign out</button></form>",
-            esc(r.username),
-            esc(r.org),
-            esc(r.csrf)
-        );
+/// The templates' own filters.
+mod filters {
+    /// A value as one URI component (an id in a path, a query value): percent-encoded.
+    #[askama::filter_fn]
+    pub fn percent_encode<T: std::fmt::Display>(
+        value: T,
+        _: &dyn askama::Values,
+    ) -> askama::Result<String> {
+        Ok(crate::domain::text::percent_encode(&value.to_string()))
     }
-    let _ = writeln!(h, "</header><main>{body}</main></body></html>");
-    h
+}
+
+#[derive(Template)]
+#[template(path = "console/signin.html")]
+struct SigninPage<'a> {
+    title: &'a str,
+    reviewer: Option<&'a Reviewer<'a>>,
+    signin_token: &'a str,
+    error: Option<&'a str>,
 }
 
 /// The sign-in form; `error` is shown as it is (always the same generic text).
 pub fn signin_page(signin_token: &str, error: Option<&str>) -> String {
-    let mut b = String::from("<section class=\"signin\"><h1>Reviewer sign-in</h1>");
-    if let Some(e) = error {
-        let _ = write!(b, "<p class=\"error\" role=\"alert\">{}</p>", esc(e));
-    }
-    let _ = write!(
-        b,
-        "<form method=\"post\" action=\"/review/signin\" autocomplete=\"off\">\
-         <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-         <label>Username <input name=\"username\" required autocomplete=\"username\" autocapitalize=\"none\" spellcheck=\"false\"></label>\
-         <label>Password <input name=\"password\" type=\"password\" required autocomplete=\"current-password\"></label>\
-         <label>Authenticator code <input name=\"code\" required inputmode=\"numeric\" pattern=\"[0-9]{{6}}\" maxlength=\"6\" autocomplete=\"one-time-code\"></label>\
-         <button type=\"submit\">Sign in</button></form></section>",
-        esc(signin_token)
-    );
-    page("Sign in", None, &b)
+    render(&SigninPage {
+        title: "Sign in",
+        reviewer: None,
+        signin_token,
+        error,
+    })
 }
 
 /// One row of the queue.
@@ -67,59 +54,29 @@ pub struct QueueRow {
     pub created_at: String,
 }
 
+#[derive(Template)]
+#[template(path = "console/queue.html")]
+struct QueuePage<'a> {
+    title: &'a str,
+    reviewer: Option<&'a Reviewer<'a>>,
+    rows: &'a [QueueRow],
+    purposes: &'a [&'a str],
+    selected: Option<&'a str>,
+}
+
 pub fn queue_page(
     reviewer: &Reviewer,
     rows: &[QueueRow],
     purposes: &[&str],
     selected: Option<&str>,
 ) -> String {
-    let mut b = String::from("<h1>Open cases</h1><nav class=\"filter\">Purpose: ");
-    let link = |label: &str, href: String, on: bool| {
-        format!(
-            "<a href=\"{}\"{}>{}</a>",
-            esc(&href),
-            if on {
-                " class=\"on\" aria-current=\"page\""
-            } else {
-                ""
-            },
-            esc(label)
-        )
-    };
-    b.push_str(&link("all", "/review/queue".into(), selected.is_none()));
-    for p in purposes {
-        b.push_str(&link(
-            p,
-            format!("/review/queue?purpose={}", query_value(p)),
-            selected == Some(*p),
-        ));
-    }
-    b.push_str("</nav>");
-    if rows.is_empty() {
-        b.push_str("<p class=\"empty\">No open cases.</p>");
-        return page("Queue", Some(reviewer), &b);
-    }
-    b.push_str(
-        "<table class=\"queue\"><thead><tr><th>Opened</th><th>Purpose</th><th>Kind</th><th>Reasons</th><th></th></tr></thead><tbody>",
-    );
-    for r in rows {
-        let reasons: Vec<String> = r
-            .reasons
-            .iter()
-            .map(|x| format!("<code>{}</code>", esc(x)))
-            .collect();
-        let _ = write!(
-            b,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><a class=\"open\" href=\"/review/cases/{}\">Open case</a></td></tr>",
-            esc(&r.created_at),
-            esc(&r.purpose),
-            esc(&r.kind),
-            reasons.join(" "),
-            esc(&query_value(&r.id))
-        );
-    }
-    b.push_str("</tbody></table>");
-    page("Queue", Some(reviewer), &b)
+    render(&QueuePage {
+        title: "Queue",
+        reviewer: Some(reviewer),
+        rows,
+        purposes,
+        selected,
+    })
 }
 
 /// A resolution already recorded.
@@ -188,155 +145,126 @@ pub const OUTCOMES: [(&str, &str); 3] = [
     ),
 ];
 
+/// One of the two faces: its image if held, a placeholder if not.
+struct Face {
+    kind: &'static str,
+    label: &'static str,
+    held: bool,
+}
+
+/// The similarity on a scale from -1 to 1, with the thresholds as its low and high marks.
+struct Meter {
+    similarity: f32,
+    match_at: f32,
+    no_match_below: f32,
+}
+
+#[derive(Template)]
+#[template(path = "console/case.html")]
+struct CasePage<'a> {
+    title: String,
+    reviewer: Option<&'a Reviewer<'a>>,
+    csrf: &'a str,
+    c: &'a CaseView,
+    faces: [Face; 2],
+    video: bool,
+    similarity: String,
+    band: &'static str,
+    meter: Option<Meter>,
+    match_at: String,
+    no_match_below: String,
+    document_face_score: String,
+    selfie_face_score: String,
+    liveness: String,
+    outcomes: [(&'static str, &'static str); 3],
+}
+
 pub fn case_page(reviewer: &Reviewer, c: &CaseView) -> String {
-    let id = esc(&c.id);
-    let id_path = esc(&query_value(&c.id));
-    let mut b = String::new();
-    let _ = write!(
-        b,
-        "<p class=\"back\"><a href=\"/review/queue\">← Queue</a></p>\
-         <h1>Case <code>{id}</code></h1>\
-         <p class=\"meta\">{} · {} · opened {} · <span class=\"status {}\">{}</span></p>",
-        esc(&c.purpose),
-        esc(&c.kind),
-        esc(&c.created_at),
-        esc(&c.status),
-        esc(&c.status)
-    );
-    if let Some(n) = &c.notice {
-        let _ = write!(b, "<p class=\"error\" role=\"alert\">{}</p>", esc(n));
-    }
-    b.push_str("<div class=\"faces\">");
-    for (kind, label) in [("document", "ID document"), ("selfie", "Selfie")] {
-        if c.media.iter().any(|m| m == kind) {
-            let _ = write!(
-                b,
-                "<figure><img id=\"{kind}-image\" src=\"/review/cases/{id_path}/media/{kind}\" alt=\"{label} image\"><figcaption>{label}</figcaption></figure>"
-            );
-        } else {
-            let _ = write!(
-                b,
-                "<figure class=\"missing\"><div class=\"none\">not held (retention or erasure)</div><figcaption>{label}</figcaption></figure>"
-            );
-        }
-    }
-    // The liveness video loads only when played, so each view in the audit log is a real one.
-    if c.media.iter().any(|m| m == "video") {
-        let _ = write!(
-            b,
-            "<figure><video id=\"video-clip\" controls preload=\"none\" src=\"/review/cases/{id_path}/media/video\">\
-             The liveness video cannot be played in this browser.</video><figcaption>Liveness video</figcaption></figure>"
-        );
-    }
-    b.push_str("</div>");
-    if !c.other_media.is_empty() {
-        let kinds: Vec<String> = c.other_media.iter().map(|k| esc(k)).collect();
-        let _ = write!(
-            b,
-            "<p class=\"note\">Also held, not shown here: {}.</p>",
-            kinds.join(", ")
-        );
-    }
-    b.push_str("<div class=\"evidence\"><section><h2>Face comparison</h2><dl>");
-    let _ = write!(
-        b,
-        "<dt>Similarity</dt><dd><strong id=\"similarity\">{}</strong> <span class=\"band\">{}</span>",
-        num(c.similarity),
-        band(c.similarity, c.match_at, c.no_match_below)
-    );
-    if let (Some(s), Some(m), Some(n)) = (c.similarity, c.match_at, c.no_match_below) {
-        let _ = write!(
-            b,
-            "<br><meter min=\"-1\" max=\"1\" low=\"{n}\" high=\"{m}\" optimum=\"1\" value=\"{s}\" title=\"similarity {s:.3}\"></meter>"
-        );
-    }
-    b.push_str("</dd>");
-    let _ = write!(
-        b,
-        "<dt>Match at or above</dt><dd id=\"match-at\">{}</dd>\
-         <dt>No match below</dt><dd id=\"no-match-below\">{}</dd>\
-         <dt>Automated decision</dt><dd>{} ({})</dd>\
-         <dt>Face detection</dt><dd>document {} · selfie {}</dd>\
-         <dt>Liveness</dt><dd id=\"liveness\">{}</dd>\
-         <dt>Policy</dt><dd>{}</dd></dl></section>",
-        num(c.match_at),
-        num(c.no_match_below),
-        esc(c.decision.as_deref().unwrap_or("—")),
-        esc(c.comparison.as_deref().unwrap_or("—")),
-        num(c.document_face_score),
-        num(c.selfie_face_score),
-        match (&c.liveness_check, c.liveness) {
-            (Some(check), Some(l)) => format!("{}; passive liveness score {l:.3}", esc(check)),
-            (Some(check), None) => esc(check),
-            (None, Some(l)) => format!("passive liveness score {l:.3}"),
-            (None, None) => "not assessed (no video)".into(),
+    let held = |kind: &str| c.media.iter().any(|m| m == kind);
+    let liveness = match (&c.liveness_check, c.liveness) {
+        (Some(check), Some(l)) => format!("{check}; passive liveness score {l:.3}"),
+        (Some(check), None) => check.clone(),
+        (None, Some(l)) => format!("passive liveness score {l:.3}"),
+        (None, None) => "not assessed (no video)".into(),
+    };
+    render(&CasePage {
+        title: format!("Case {}", c.id),
+        reviewer: Some(reviewer),
+        csrf: reviewer.csrf,
+        c,
+        faces: [
+            Face {
+                kind: "document",
+                label: "ID document",
+                held: held("document"),
+            },
+            Face {
+                kind: "selfie",
+                label: "Selfie",
+                held: held("selfie"),
+            },
+        ],
+        video: held("video"),
+        similarity: num(c.similarity),
+        band: band(c.similarity, c.match_at, c.no_match_below),
+        meter: match (c.similarity, c.match_at, c.no_match_below) {
+            (Some(similarity), Some(match_at), Some(no_match_below)) => Some(Meter {
+                similarity,
+                match_at,
+                no_match_below,
+            }),
+            _ => None,
         },
-        esc(c.policy_version.as_deref().unwrap_or("—")),
-    );
-    b.push_str("<section><h2>Reason codes</h2>");
-    if c.reasons.is_empty() {
-        b.push_str("<p>none</p>");
-    } else {
-        b.push_str("<ul class=\"reasons\">");
-        for r in &c.reasons {
-            let _ = write!(b, "<li><code>{}</code></li>", esc(r));
-        }
-        b.push_str("</ul>");
-    }
-    b.push_str("</section>");
-    match &c.resolution {
-        Some(r) => {
-            let _ = write!(
-                b,
-                "<section class=\"resolved\" id=\"resolution\"><h2>Resolution</h2><dl>\
-                 <dt>Outcome</dt><dd id=\"outcome\">{}</dd><dt>Reason</dt><dd>{}</dd>\
-                 <dt>By</dt><dd>{}</dd><dt>At</dt><dd>{}</dd></dl></section>",
-                esc(&r.outcome),
-                esc(&r.reason),
-                esc(&r.resolved_by),
-                esc(&r.resolved_at)
-            );
-        }
-        None => {
-            let _ = write!(
-                b,
-                "<section class=\"resolve\"><h2>Resolution</h2>\
-                 <form method=\"post\" action=\"/review/cases/{id_path}/resolution\">\
-                 <input type=\"hidden\" name=\"csrf\" value=\"{}\"><fieldset><legend>Outcome</legend>",
-                esc(reviewer.csrf)
-            );
-            for (value, label) in OUTCOMES {
-                let _ = write!(
-                    b,
-                    "<label><input type=\"radio\" name=\"outcome\" value=\"{value}\" required> {label}</label>"
-                );
-            }
-            b.push_str(
-                "</fieldset><label>Reason (required: what you saw)\
-                 <textarea name=\"reason\" required maxlength=\"2000\" rows=\"3\"></textarea></label>\
-                 <p class=\"hint\">The automated decision stays as it is; your resolution is recorded beside it.</p>\
-                 <button type=\"submit\">Record resolution</button></form></section>",
-            );
-        }
-    }
-    b.push_str("</div>");
-    page(&format!("Case {}", c.id), Some(reviewer), &b)
+        match_at: num(c.match_at),
+        no_match_below: num(c.no_match_below),
+        document_face_score: num(c.document_face_score),
+        selfie_face_score: num(c.selfie_face_score),
+        liveness,
+        outcomes: OUTCOMES,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "console/error.html")]
+struct ErrorPage<'a> {
+    /// The short message, as the page's title and heading.
+    title: &'a str,
+    reviewer: Option<&'a Reviewer<'a>>,
+    code: &'a str,
 }
 
 /// An error page: a short message and the stable code.
 pub fn error_page(reviewer: Option<&Reviewer>, code: &str, message: &str) -> String {
-    let body = format!(
-        "<section class=\"problem\"><h1>{}</h1><p>Code: <code id=\"error-code\">{}</code></p>\
-         <p><a href=\"/review/queue\">Back to the queue</a></p></section>",
-        esc(message),
-        esc(code)
-    );
-    page(message, reviewer, &body)
+    render(&ErrorPage {
+        title: message,
+        reviewer,
+        code,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A value as a console template shows it: escaped by askama.toml's escaper.
+    fn esc(v: &str) -> String {
+        #[derive(Template)]
+        #[template(source = "{{ v }}", ext = "html")]
+        struct Shown<'a> {
+            v: &'a str,
+        }
+        Shown { v }.render().unwrap()
+    }
+
+    /// A value as a console template puts it in a link (`percent_encode`, then escaped).
+    fn query_value(v: &str) -> String {
+        #[derive(Template)]
+        #[template(source = "{{ v|percent_encode }}", ext = "html")]
+        struct Linked<'a> {
+            v: &'a str,
+        }
+        Linked { v }.render().unwrap()
+    }
 
     #[test]
     fn escaping_covers_markup_and_both_quotes() {
@@ -465,6 +393,90 @@ mod tests {
             "between the thresholds (uncertain)"
         );
         assert_eq!(band(None, Some(0.4), Some(0.3)), "not available");
+    }
+
+    /// Markup and both quotes, in every field a console page shows.
+    const HOSTILE: &str = "<script>alert('x')</script>\"><b x='y'>";
+    const ESCAPED: &str =
+        "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&quot;&gt;&lt;b x=&#39;y&#39;&gt;";
+
+    /// No markup from `HOSTILE` got through, and it shows, escaped, exactly `times` times.
+    fn assert_escaped(html: &str, times: usize) {
+        assert!(
+            !html.contains("<script") && !html.contains("<b x"),
+            "{html}"
+        );
+        assert!(!html.contains("'x'"), "{html}");
+        assert_eq!(html.matches(ESCAPED).count(), times, "{html}");
+    }
+
+    #[test]
+    fn every_field_of_every_page_is_escaped() {
+        let r = Reviewer {
+            username: HOSTILE,
+            org: HOSTILE,
+            csrf: HOSTILE,
+        };
+        // The title, then the header: username, org and the sign-out form's token.
+        assert_escaped(&error_page(Some(&r), HOSTILE, HOSTILE), 4 + 2);
+        assert_escaped(&signin_page(HOSTILE, Some(HOSTILE)), 2);
+
+        let rows = [QueueRow {
+            id: HOSTILE.into(),
+            purpose: HOSTILE.into(),
+            kind: HOSTILE.into(),
+            reasons: vec![HOSTILE.into(), HOSTILE.into()],
+            created_at: HOSTILE.into(),
+        }];
+        let html = queue_page(&r, &rows, &[HOSTILE], Some(HOSTILE));
+        // The header, the purpose filter, the row (opened, purpose, kind, two reasons).
+        assert_escaped(&html, 3 + 1 + 5);
+        let id = crate::domain::text::percent_encode(HOSTILE);
+        assert!(html.contains(&format!("href=\"/review/cases/{id}\"")));
+        assert!(html.contains(&format!("href=\"/review/queue?purpose={id}\"")));
+
+        let c = CaseView {
+            id: HOSTILE.into(),
+            purpose: HOSTILE.into(),
+            kind: HOSTILE.into(),
+            status: HOSTILE.into(),
+            created_at: HOSTILE.into(),
+            reasons: vec![HOSTILE.into()],
+            decision: Some(HOSTILE.into()),
+            comparison: Some(HOSTILE.into()),
+            liveness_check: Some(HOSTILE.into()),
+            policy_version: Some(HOSTILE.into()),
+            media: vec!["document".into(), "selfie".into(), "video".into()],
+            other_media: vec![HOSTILE.into()],
+            notice: Some(HOSTILE.into()),
+            ..case()
+        };
+        // Title and header, then id, purpose, kind, opened, status twice, notice, other media,
+        // decision, comparison, liveness, policy, reason, and the form's token.
+        let html = case_page(&r, &c);
+        assert_escaped(&html, 4 + 14);
+        for path in [
+            "media/document",
+            "media/selfie",
+            "media/video",
+            "resolution",
+        ] {
+            assert!(
+                html.contains(&format!("/review/cases/{id}/{path}\"")),
+                "{path}"
+            );
+        }
+        let resolved = CaseView {
+            resolution: Some(ResolutionView {
+                outcome: HOSTILE.into(),
+                reason: HOSTILE.into(),
+                resolved_by: HOSTILE.into(),
+                resolved_at: HOSTILE.into(),
+            }),
+            ..c
+        };
+        // The form's token gives way to the resolution's four fields.
+        assert_escaped(&case_page(&r, &resolved), 4 + 13 + 4);
     }
 
     #[test]

@@ -21,9 +21,10 @@ use serde::Deserialize;
 
 use self::html::{CaseView, QueueRow, ResolutionView, Reviewer};
 use self::session::{cookie_value, set_cookie, SESSION_COOKIE, SIGNIN_COOKIE};
+use crate::domain::text::percent_encode;
 use crate::domain::token::{random_token, token_matches};
 use crate::domain::{Purpose, ReviewOutcome};
-use crate::http::page::{media_response, page_headers, query_value};
+use crate::http::page::{media_response, page_headers};
 use crate::service::error::{ApiError, ErrorCode};
 use crate::service::record::LivenessRecord;
 use crate::service::reviewers::{self, SignedIn};
@@ -404,7 +405,7 @@ async fn resolve(
     // A textarea may hold line breaks; the API's reasons are one line of printable text.
     let reason = form.reason.split_whitespace().collect::<Vec<_>>().join(" ");
     match reviews::resolve(&state, &signed.0.caller(), &id, outcome, &reason).await {
-        Ok(case) => see_other(&format!("/review/cases/{}", query_value(&case.id))),
+        Ok(case) => see_other(&format!("/review/cases/{}", percent_encode(&case.id))),
         Err(e) if e.code == ErrorCode::InvalidField => {
             let notice = "A reason is required (at most 2000 characters).";
             case_with_notice(&state, &signed, &id, notice).await
