@@ -135,8 +135,8 @@ fn opt(v: Option<f32>, decimals: usize) -> String {
 }
 
 pub fn print_human(r: &LivenessReport) {
-    let verdict = serde_json::to_value(r.verdict).expect("serialisable");
-    println!("verdict:  {}", verdict.as_str().unwrap_or("?"));
+    let verdict = r.verdict.as_str();
+    println!("verdict:  {verdict}");
     println!(
         "reasons:  {}",
         if r.reasons.is_empty() {

@@ -151,14 +151,14 @@ fn run_video(
         super::liveness::print_json(&v);
         return Ok(ExitCode::SUCCESS);
     }
-    let outcome = serde_json::to_value(v.outcome).expect("serialisable");
+    let outcome = v.outcome.as_str();
     let similarity = v
         .similarity
         .map_or("not compared".to_string(), |s| format!("similarity {s:.3}"));
     println!(
         "accepted: {}  (face match {}, {similarity}; match at >= {:.2}, no match below {:.2})",
         if v.accepted { "yes" } else { "no" },
-        outcome.as_str().unwrap_or("?"),
+        outcome,
         v.thresholds.match_at,
         v.thresholds.no_match_below
     );

@@ -7,15 +7,12 @@ pub mod text;
 pub mod token;
 pub mod totp;
 
-macro_rules! string_enum {
-    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($(#[$vm])* $variant),+ }
-
+/// The names of an enum's variants, from one list: `ALL` (in order), `as_str`, `parse` and `Display`.
+/// For enums that keep their own derives (e.g. pure result types in `liveness` and `pipeline`).
+macro_rules! enum_names {
+    ($name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub const ALL: [$name; [$($text),+].len()] = [$($name::$variant),+];
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text),+ }
             }
@@ -29,6 +26,19 @@ macro_rules! string_enum {
                 f.write_str(self.as_str())
             }
         }
+    };
+}
+pub(crate) use enum_names;
+
+/// A vocabulary enum: serde (snake_case) and OpenAPI derives, [`enum_names!`], and sqlx text encoding.
+macro_rules! string_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($(#[$vm])* $variant),+ }
+
+        enum_names!($name { $($variant => $text),+ });
 
         // Stored as the same text in SQLite and PostgreSQL (TEXT columns), through `str` on either
         // engine: the database holds exactly the strings above, and a value this enum does not know
@@ -144,7 +154,7 @@ mod tests {
     #[test]
     fn round_trips_and_rejects_unknown_values() {
         for r in Role::ALL {
-            assert_eq!(Role::parse(r.as_str()), Some(*r));
+            assert_eq!(Role::parse(r.as_str()), Some(r));
         }
         assert_eq!(
             Purpose::parse("ecs_application"),

@@ -2,7 +2,6 @@
 //! camera, in order. Generation is pure given a random source; storing a challenge, expiring it and using
 //! it once are the service's job.
 
-use std::fmt;
 use std::str::FromStr;
 
 use rand::seq::IndexedRandom;
@@ -21,36 +20,21 @@ pub enum Action {
     TurnRight,
 }
 
-impl Action {
-    pub const ALL: [Action; 3] = [Action::Blink, Action::TurnLeft, Action::TurnRight];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Blink => "blink",
-            Action::TurnLeft => "turn_left",
-            Action::TurnRight => "turn_right",
-        }
-    }
-}
-
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+crate::domain::enum_names!(Action {
+    Blink => "blink",
+    TurnLeft => "turn_left",
+    TurnRight => "turn_right",
+});
 
 impl FromStr for Action {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Action::ALL
-            .into_iter()
-            .find(|a| a.as_str() == s.trim())
-            .ok_or_else(|| {
-                format!(
-                    "unknown action `{}` (expected blink, turn_left or turn_right)",
-                    s.trim()
-                )
-            })
+        Action::parse(s.trim()).ok_or_else(|| {
+            format!(
+                "unknown action `{}` (expected blink, turn_left or turn_right)",
+                s.trim()
+            )
+        })
     }
 }
 

@@ -108,15 +108,11 @@ pub enum Verdict {
     Refer,
 }
 
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Pass => "pass",
-            Verdict::Fail => "fail",
-            Verdict::Refer => "refer",
-        }
-    }
-}
+crate::domain::enum_names!(Verdict {
+    Pass => "pass",
+    Fail => "fail",
+    Refer => "refer",
+});
 
 /// Where each asked action was found.
 #[derive(Debug, Clone, PartialEq, Serialize)]

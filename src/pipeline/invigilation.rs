@@ -51,15 +51,11 @@ pub enum Anomaly {
     DifferentPerson,
 }
 
-impl Anomaly {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Anomaly::NoFace => "no_face",
-            Anomaly::MultipleFaces => "multiple_faces",
-            Anomaly::DifferentPerson => "different_person",
-        }
-    }
-}
+crate::domain::enum_names!(Anomaly {
+    NoFace => "no_face",
+    MultipleFaces => "multiple_faces",
+    DifferentPerson => "different_person",
+});
 
 /// The result for one frame, as answered and stored (no image, no embedding).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -49,15 +49,11 @@ pub enum Outcome {
     Uncertain,
 }
 
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Match => "match",
-            Outcome::NoMatch => "no_match",
-            Outcome::Uncertain => "uncertain",
-        }
-    }
-}
+crate::domain::enum_names!(Outcome {
+    Match => "match",
+    NoMatch => "no_match",
+    Uncertain => "uncertain",
+});
 
 /// The outcome for a similarity (`None` when the faces could not be compared). A `no_match` resting on
 /// an image with a quality problem is only `uncertain`: a poor capture must not turn into a rejection.

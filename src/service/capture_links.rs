@@ -100,15 +100,6 @@ impl LinkState {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LinkState::Open => "open",
-            LinkState::Consented => "consented",
-            LinkState::Submitted => "submitted",
-            LinkState::Expired => "expired",
-        }
-    }
-
     /// Why the page can no longer use the link, if it cannot.
     pub fn refusal(self) -> Option<ErrorCode> {
         match self {
@@ -118,6 +109,13 @@ impl LinkState {
         }
     }
 }
+
+crate::domain::enum_names!(LinkState {
+    Open => "open",
+    Consented => "consented",
+    Submitted => "submitted",
+    Expired => "expired",
+});
 
 /// How long a new link lasts: what was asked for, within the configured maximum (pure).
 pub fn link_ttl(asked: Option<u64>, default: u64, max: u64) -> Result<u64, String> {
