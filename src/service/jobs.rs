@@ -14,7 +14,8 @@ use super::process::{
 use super::record::InputDigests;
 use super::state::AppState;
 use crate::domain::{ConsentStatus, MediaKind, Purpose, VerificationStatus};
-use crate::store::{now_ms, ClaimedJob, JobOutcome, NewAudit, StoreError};
+use crate::store::{now_ms, ClaimedJob, JobOutcome, NewAudit, StoreError, VerificationRow};
+use crate::vault::SubjectKey;
 
 const IDLE_POLL: Duration = Duration::from_millis(250);
 const INPUTS_MISSING: &str = "job inputs missing";
@@ -65,46 +66,65 @@ async fn process_job(state: &AppState, job: ClaimedJob) -> Result<(), StoreError
     else {
         return Err(StoreError::JobInputs("job without verification"));
     };
-    let fail = |code: &str| failure(&row.org, &row.id, &row.subject_id, code);
     if job.attempts > state.settings.service.job_max_attempts {
-        let (outcome, audit) = fail("processing_failed");
-        return state
-            .store
-            .complete_job(&row.id, owner, &outcome, None, &[], &audit)
-            .await;
+        return end_failed(state, &row, "processing_failed").await;
     }
     // The consent is checked again: it may have been withdrawn while the job waited.
-    let consent = state.store.get_consent(&row.org, &row.consent_ref).await?;
-    let consent = match consent {
+    let consent = match state.store.get_consent(&row.org, &row.consent_ref).await? {
         Some(c) if c.status == ConsentStatus::Active && Purpose::parse(&row.purpose).is_some() => c,
-        _ => {
-            let (outcome, audit) = fail(ErrorCode::ConsentWithdrawn.code());
-            return state
-                .store
-                .complete_job(&row.id, owner, &outcome, None, &[], &audit)
-                .await;
-        }
+        _ => return end_failed(state, &row, ErrorCode::ConsentWithdrawn.code()).await,
     };
     // No key: the subject was erased while the job waited (erasure also deletes the job, so this is a
     // race); restricted: processing must stop. Either way the job ends without evaluation.
     let subject = match state.vault.subject_key(&state.store, &row.subject_id).await {
         Ok(Some(k)) if k.restricted_at.is_none() => k,
         Ok(Some(_)) => {
-            let (outcome, audit) = fail(ErrorCode::ProcessingRestricted.code());
-            return state
-                .store
-                .complete_job(&row.id, owner, &outcome, None, &[], &audit)
-                .await;
+            return end_failed(state, &row, ErrorCode::ProcessingRestricted.code()).await
         }
-        Ok(None) => {
-            let (outcome, audit) = fail(ErrorCode::SubjectErased.code());
-            return state
-                .store
-                .complete_job(&row.id, owner, &outcome, None, &[], &audit)
-                .await;
-        }
+        Ok(None) => return end_failed(state, &row, ErrorCode::SubjectErased.code()).await,
         Err(e) => return Err(StoreError::Keys(e.to_string())),
     };
+    let (inputs, digests) = job_inputs(state, &row, &subject, job.challenge_id.as_deref()).await?;
+    let permit = state.admission.enter_background().await;
+    match evaluate(state, inputs, permit).await {
+        Ok(evaluated) => {
+            let d = decision_to_record(state, &row, &consent, &evaluated, digests);
+            let embeddings = seal_embeddings(&subject, &row, &evaluated.verification.embeddings);
+            state
+                .store
+                .complete_job(
+                    &row.id,
+                    owner,
+                    &d.outcome,
+                    d.review.as_ref(),
+                    &embeddings,
+                    &d.audit,
+                )
+                .await
+        }
+        Err(e) if e.code.status().is_client_error() => end_failed(state, &row, e.code.code()).await,
+        Err(e) if e.code == ErrorCode::Timeout => Err(StoreError::JobTimedOut),
+        Err(_) => Err(StoreError::JobFailed),
+    }
+}
+
+/// Ends a job that cannot be evaluated as `failed`, with the code saying why.
+async fn end_failed(state: &AppState, row: &VerificationRow, code: &str) -> Result<(), StoreError> {
+    let (outcome, audit) = failure(&row.org, &row.id, &row.subject_id, code);
+    state
+        .store
+        .complete_job(&row.id, &state.instance_id, &outcome, None, &[], &audit)
+        .await
+}
+
+/// A job's inputs, unsealed: the document, and the selfie or the video with its challenge (and the
+/// still selfie sent with it), with their digests.
+async fn job_inputs(
+    state: &AppState,
+    row: &VerificationRow,
+    subject: &SubjectKey,
+    challenge_id: Option<&str>,
+) -> Result<(Inputs, InputDigests), StoreError> {
     let media = state.store.verification_media(&row.id).await?;
     let open = |kind: MediaKind| -> Result<Option<(String, bytes::Bytes)>, StoreError> {
         let Some(m) = media.iter().find(|m| m.kind == kind) else {
@@ -124,7 +144,7 @@ async fn process_job(state: &AppState, job: ClaimedJob) -> Result<(), StoreError
         selfie: selfie.as_ref().map(|(sha, _)| sha.clone()),
         video: video.as_ref().map(|(sha, _)| sha.clone()),
     };
-    let capture = match (video, job.challenge_id.as_deref()) {
+    let capture = match (video, challenge_id) {
         (Some((_, video)), Some(challenge_id)) => {
             let challenge = state
                 .store
@@ -145,34 +165,7 @@ async fn process_job(state: &AppState, job: ClaimedJob) -> Result<(), StoreError
         ),
         _ => return Err(StoreError::JobInputs("a video job without its challenge")),
     };
-    let inputs = Inputs { document, capture };
-    let permit = state.admission.enter_background().await;
-    match evaluate(state, inputs, permit).await {
-        Ok(evaluated) => {
-            let d = decision_to_record(state, &row, &consent, &evaluated, digests);
-            let embeddings = seal_embeddings(&subject, &row, &evaluated.verification.embeddings);
-            state
-                .store
-                .complete_job(
-                    &row.id,
-                    owner,
-                    &d.outcome,
-                    d.review.as_ref(),
-                    &embeddings,
-                    &d.audit,
-                )
-                .await
-        }
-        Err(e) if e.code.status().is_client_error() => {
-            let (outcome, audit) = fail(e.code.code());
-            state
-                .store
-                .complete_job(&row.id, owner, &outcome, None, &[], &audit)
-                .await
-        }
-        Err(e) if e.code == ErrorCode::Timeout => Err(StoreError::JobTimedOut),
-        Err(_) => Err(StoreError::JobFailed),
-    }
+    Ok((Inputs { document, capture }, digests))
 }
 
 /// A job that cannot be evaluated: recorded as failed with its code (no decision was made).

@@ -20,11 +20,13 @@ use super::record::{reduce_record, DecisionRecord};
 use super::reviews::ReviewView;
 use super::state::AppState;
 use super::verifications::VerificationView;
+use crate::audit::AuditEntry;
 use crate::domain::clock::rfc3339;
 use crate::domain::token::new_id;
 use crate::domain::{ConsentStatus, MediaClass, Purpose, Role, VerificationStatus};
 use crate::settings::RecordsOnErasure;
-use crate::store::{ErasureCounts, ErasureRow, NewAudit};
+use crate::store::{ErasureCounts, ErasureRow, MediaRow, NewAudit};
+use crate::vault::SubjectKey;
 use crate::vision::embed::Embedding;
 
 #[derive(Deserialize, ToSchema)]
@@ -131,6 +133,67 @@ fn audit(
     }
 }
 
+/// One sealed item as exported: what it is, and with `include_media` its content (images and videos
+/// as base64, embeddings as numbers).
+fn media_item(
+    m: &MediaRow,
+    key: Option<&SubjectKey>,
+    include_media: bool,
+) -> Result<MediaItem, ApiError> {
+    let (mut content_base64, mut embedding) = (None, None);
+    if include_media {
+        // Items sealed under an earlier (erased) key of this subject cannot be opened; none should
+        // remain, as erasure deletes them.
+        let plain = key
+            .filter(|k| k.key_id == m.key_id)
+            .map(|k| k.open(&media_context(&m.id), &m.sealed))
+            .transpose()?;
+        if let Some(plain) = plain {
+            if m.class == MediaClass::Embedding {
+                embedding = Embedding::from_le_bytes(&plain).map(|e| e.as_slice().to_vec());
+            } else {
+                content_base64 = Some(base64::engine::general_purpose::STANDARD.encode(plain));
+            }
+        }
+    }
+    Ok(MediaItem {
+        id: m.id.clone(),
+        kind: m.kind.to_string(),
+        verification_id: m.verification_id.clone(),
+        consent_ref: m.consent_ref.clone(),
+        purpose: m.purpose.clone(),
+        sha256: m.sha256.clone(),
+        created_at: rfc3339(m.created_at),
+        content_base64,
+        embedding,
+    })
+}
+
+impl From<&AuditEntry> for AuditItem {
+    fn from(e: &AuditEntry) -> Self {
+        AuditItem {
+            seq: e.seq,
+            at: rfc3339(e.at),
+            actor: e.actor.clone(),
+            event: e.event.clone(),
+            entity: e.entity.clone(),
+            details: serde_json::from_str(&e.details).unwrap_or(Value::Null),
+        }
+    }
+}
+
+impl From<&ErasureRow> for ErasureItem {
+    fn from(e: &ErasureRow) -> Self {
+        ErasureItem {
+            id: e.id.clone(),
+            erased_at: rfc3339(e.erased_at),
+            actor: e.actor.clone(),
+            reason: e.reason.clone(),
+            counts: serde_json::from_str(&e.counts).unwrap_or(Value::Null),
+        }
+    }
+}
+
 /// Export everything held about a subject (right of access and portability).
 pub async fn export(
     state: &AppState,
@@ -147,37 +210,11 @@ pub async fn export(
         .await?;
     let key = state.vault.subject_key(&state.store, &subject_id).await?;
 
-    let mut media = Vec::with_capacity(records.media.len());
-    for m in &records.media {
-        let (mut content_base64, mut embedding) = (None, None);
-        if query.include_media {
-            // Items sealed under an earlier (erased) key of this subject cannot be opened; none
-            // should remain, as erasure deletes them.
-            let plain = key
-                .as_ref()
-                .filter(|k| k.key_id == m.key_id)
-                .map(|k| k.open(&media_context(&m.id), &m.sealed))
-                .transpose()?;
-            if let Some(plain) = plain {
-                if m.class == MediaClass::Embedding {
-                    embedding = Embedding::from_le_bytes(&plain).map(|e| e.as_slice().to_vec());
-                } else {
-                    content_base64 = Some(base64::engine::general_purpose::STANDARD.encode(plain));
-                }
-            }
-        }
-        media.push(MediaItem {
-            id: m.id.clone(),
-            kind: m.kind.to_string(),
-            verification_id: m.verification_id.clone(),
-            consent_ref: m.consent_ref.clone(),
-            purpose: m.purpose.clone(),
-            sha256: m.sha256.clone(),
-            created_at: rfc3339(m.created_at),
-            content_base64,
-            embedding,
-        });
-    }
+    let media = records
+        .media
+        .iter()
+        .map(|m| media_item(m, key.as_ref(), query.include_media))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut sessions = Vec::with_capacity(records.sessions.len());
     for session in &records.sessions {
         let frames = invigilation::timeline(state, &session.id).await?;
@@ -211,29 +248,8 @@ pub async fn export(
             .map(|l| CaptureLinkView::new(l, Some(subject_ref.clone()), state.clock.now_ms()))
             .collect(),
         media,
-        audit_events: records
-            .audit
-            .iter()
-            .map(|e| AuditItem {
-                seq: e.seq,
-                at: rfc3339(e.at),
-                actor: e.actor.clone(),
-                event: e.event.clone(),
-                entity: e.entity.clone(),
-                details: serde_json::from_str(&e.details).unwrap_or(Value::Null),
-            })
-            .collect(),
-        erasures: records
-            .erasures
-            .iter()
-            .map(|e| ErasureItem {
-                id: e.id.clone(),
-                erased_at: rfc3339(e.erased_at),
-                actor: e.actor.clone(),
-                reason: e.reason.clone(),
-                counts: serde_json::from_str(&e.counts).unwrap_or(Value::Null),
-            })
-            .collect(),
+        audit_events: records.audit.iter().map(AuditItem::from).collect(),
+        erasures: records.erasures.iter().map(ErasureItem::from).collect(),
     };
     let details = json!({
         "include_media": query.include_media,
