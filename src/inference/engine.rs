@@ -8,9 +8,9 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 
 use super::error::InferenceError;
-use super::worker::{warm_up, ModelWorker, Outputs};
+use super::worker::{warm_up, ModelWorker, Outputs, ShapedOutputs, Signature};
 use super::ORT_LIB_LOCAL;
-use crate::models::{Manifest, ModelKind};
+use crate::models::{Manifest, ModelKind, ModelSpec, TensorSpec};
 
 #[derive(
     Debug,
@@ -113,41 +113,89 @@ fn init_runtime(path: &Path) -> Result<&'static ort::environment::Environment, I
 
 /// The loaded models, each behind its own worker thread.
 pub struct Engine {
-    workers: BTreeMap<ModelKind, ModelWorker>,
+    workers: BTreeMap<ModelKind, Loaded>,
     /// (model, sha256) of what is loaded: recorded with every decision.
     model_ids: Vec<(ModelKind, String)>,
 }
 
+/// One loaded model: its worker, what its input admits, and a recogniser's labels.
+struct Loaded {
+    worker: ModelWorker,
+    input: TensorSpec,
+    dictionary: Option<Vec<String>>,
+}
+
 impl Engine {
-    /// Loads ONNX Runtime (once per process) and the given models, each checked against the manifest.
+    /// Loads ONNX Runtime (once per process) and the given models, each checked against the manifest
+    /// (and a recogniser's dictionary with it), and runs each once on zeros of its warm-up shape.
     pub fn load(config: &EngineConfig, kinds: &[ModelKind]) -> Result<Engine, InferenceError> {
         let manifest = Manifest::builtin();
         let mut workers = BTreeMap::new();
         let mut model_ids = Vec::new();
         for &kind in kinds {
             let spec = manifest.spec(kind)?;
-            let outputs: Vec<String> = spec.outputs.iter().map(|o| o.name.clone()).collect();
-            let shape = spec.inputs[0].shape.clone();
+            let dictionary = match &spec.dictionary {
+                Some(_) => Some(manifest.verified_dictionary(&config.models_dir, kind)?),
+                None => None,
+            };
+            let signature = Signature {
+                input: spec.inputs[0].name.clone(),
+                shape: spec.inputs[0].fixed_shape(),
+                outputs: spec.outputs.iter().map(|o| o.name.clone()).collect(),
+            };
+            let warm_shape = spec
+                .warm_up_input_shape()
+                .ok_or_else(|| InferenceError::OutputMismatch {
+                    model: kind,
+                    message: "the manifest gives no warm-up shape for its dynamic input".into(),
+                })?;
             let sessions = (0..config.sessions_per_model.max(1))
                 .map(|_| {
                     let mut session = open_session(config, kind)?;
-                    warm_up(kind, &mut session, &shape, &outputs)?;
+                    let shapes = warm_up(kind, &mut session, &signature, &warm_shape)?;
+                    check_outputs(kind, spec, &shapes, dictionary.as_deref())?;
                     Ok(session)
                 })
                 .collect::<Result<Vec<_>, InferenceError>>()?;
-            workers.insert(kind, ModelWorker::spawn(kind, sessions, shape, outputs));
+            let loaded = Loaded {
+                worker: ModelWorker::spawn(kind, sessions, signature),
+                input: spec.inputs[0].clone(),
+                dictionary,
+            };
+            workers.insert(kind, loaded);
             model_ids.push((kind, spec.sha256.clone()));
         }
         tracing::info!(models = ?kinds, device = ?config.device, intra_threads = config.intra_threads, "models loaded");
         Ok(Engine { workers, model_ids })
     }
 
-    /// Runs one model on one input (blocking; call from a blocking context).
+    fn loaded(&self, kind: ModelKind) -> Result<&Loaded, InferenceError> {
+        self.workers.get(&kind).ok_or(InferenceError::NotLoaded(kind))
+    }
+
+    /// Runs one model of fixed input shape on one input (blocking; call from a blocking context).
     pub fn run(&self, kind: ModelKind, input: Vec<f32>) -> Result<Outputs, InferenceError> {
-        self.workers
-            .get(&kind)
-            .ok_or(InferenceError::NotLoaded(kind))?
-            .run(input)
+        self.loaded(kind)?.worker.run(input)
+    }
+
+    /// Runs one model on an input of the given shape (for models with dynamic dimensions, such as the
+    /// OCR detector and recognisers) and returns every output with its shape. Blocking.
+    pub fn run_shaped(
+        &self,
+        kind: ModelKind,
+        shape: Vec<usize>,
+        input: Vec<f32>,
+    ) -> Result<ShapedOutputs, InferenceError> {
+        let loaded = self.loaded(kind)?;
+        if !loaded.input.admits(&shape) {
+            return Err(InferenceError::BadShape { model: kind, shape });
+        }
+        loaded.worker.run_shaped(shape, input)
+    }
+
+    /// A recogniser's labels, one a line of its dictionary (checked by sha256 when it was loaded).
+    pub fn dictionary(&self, kind: ModelKind) -> Option<&[String]> {
+        self.workers.get(&kind)?.dictionary.as_deref()
     }
 
     pub fn has(&self, kind: ModelKind) -> bool {
@@ -157,6 +205,38 @@ impl Engine {
     pub fn model_ids(&self) -> &[(ModelKind, String)] {
         &self.model_ids
     }
+}
+
+/// The warm-up run's output shapes fit the manifest, and a recogniser has one score per label: the CTC
+/// blank, each dictionary line, and a space.
+fn check_outputs(
+    kind: ModelKind,
+    spec: &ModelSpec,
+    shapes: &[Vec<usize>],
+    dictionary: Option<&[String]>,
+) -> Result<(), InferenceError> {
+    let mismatch = |message: String| InferenceError::OutputMismatch {
+        model: kind,
+        message,
+    };
+    for (want, got) in spec.outputs.iter().zip(shapes) {
+        if !want.admits(got) {
+            return Err(mismatch(format!(
+                "`{}` has shape {got:?}, the manifest says {:?}",
+                want.name, want.shape
+            )));
+        }
+    }
+    if let (Some(labels), Some(shape)) = (dictionary, shapes.first()) {
+        let scores = shape.last().copied().unwrap_or(0);
+        if scores != labels.len() + 2 {
+            return Err(mismatch(format!(
+                "{scores} scores per step for a dictionary of {} labels (expected labels + 2)",
+                labels.len()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// One bare session of a checked model, with idv's session options. `Engine::load` puts each behind a

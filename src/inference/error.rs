@@ -28,6 +28,12 @@ pub enum InferenceError {
         expected: usize,
         actual: usize,
     },
+    #[error("the {model} model does not take an input of shape {shape:?}")]
+    BadShape { model: ModelKind, shape: Vec<usize> },
+    #[error("the {0} model has dynamic dimensions: run it with an input shape")]
+    ShapeNeeded(ModelKind),
+    #[error("the {model} model's output does not fit the manifest: {message}")]
+    OutputMismatch { model: ModelKind, message: String },
     #[error("the {0} model is not loaded")]
     NotLoaded(ModelKind),
     #[error("the {0} model worker has stopped")]

@@ -6,6 +6,7 @@ pub mod worker;
 
 pub use engine::{Device, Engine, EngineConfig};
 pub use error::InferenceError;
+pub use worker::{ShapedOutputs, Tensor};
 
 /// The ONNX Runtime release idv is built and tested against.
 pub const ORT_LIB_NAME: &str = "libonnxruntime.so.1.31.1";

@@ -1,4 +1,5 @@
-//! Pure pre- and post-processing for the face models: no ONNX Runtime, no I/O.
+//! Pure pre- and post-processing for the face models and the document OCR models (`ocr`): no ONNX
+//! Runtime, no I/O.
 //!
 //! Every function here takes plain values and returns plain values, so each step is unit-tested
 //! without models. The exact recipes (crop rules, colour orders, normalisations) are those measured
@@ -12,6 +13,7 @@ pub mod embed;
 pub mod eye;
 pub mod geometry;
 pub mod landmarks;
+pub mod ocr;
 pub mod passive;
 pub mod pose;
 pub mod quality;
