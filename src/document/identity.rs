@@ -371,7 +371,10 @@ mod tests {
         assert!(!name_agrees("Anna", "", false));
         assert!(!name_agrees("Иван", "IVAN", false));
         assert!(!name_agrees("Anna", "ANN?", false));
-        assert!(!name_agrees("Иван", "Иван", false), "an MRZ holds no Cyrillic");
+        assert!(
+            !name_agrees("Иван", "Иван", false),
+            "an MRZ holds no Cyrillic"
+        );
         assert!(!name_agrees("Anna4", "ANNA4", false));
     }
 
@@ -555,7 +558,9 @@ mod tests {
     /// variant (the form ICAO recommends).
     #[test]
     fn arbitrary_typed_names() {
-        let pool: Vec<char> = "aÄöüÅøßÞ-' ,<\u{308}\u{0}Иé字😀\u{2013}ǅŉĸ".chars().collect();
+        let pool: Vec<char> = "aÄöüÅøßÞ-' ,<\u{308}\u{0}Иé字😀\u{2013}ǅŉĸ"
+            .chars()
+            .collect();
         let mut state: u64 = 0x2545_F491_4F6C_DD1D;
         let mut next = move || {
             state ^= state << 13;
@@ -565,15 +570,22 @@ mod tests {
         };
         for _ in 0..2000 {
             let len = (next() % 40) as usize;
-            let name: String = (0..len).map(|_| pool[(next() % pool.len() as u64) as usize]).collect();
+            let name: String = (0..len)
+                .map(|_| pool[(next() % pool.len() as u64) as usize])
+                .collect();
             let variants = mrz_name_variants(&name);
             assert!(!variants.is_empty() && variants.len() <= MAX_VARIANTS);
             let first = &variants[0];
-            assert!(!first.starts_with('<') && !first.ends_with('<') && !first.contains("<<"), "{name:?} → {first}");
+            assert!(
+                !first.starts_with('<') && !first.ends_with('<') && !first.contains("<<"),
+                "{name:?} → {first}"
+            );
             if !first.contains('?') {
                 assert!(name_agrees(&name, first, false), "{name:?} → {first}");
             }
-            let other: String = (0..len).map(|_| pool[(next() % pool.len() as u64) as usize]).collect();
+            let other: String = (0..len)
+                .map(|_| pool[(next() % pool.len() as u64) as usize])
+                .collect();
             let _ = name_agrees(&name, &other, true);
             let identity = declared(&name, &other, ymd(2000, 1, 1));
             let _ = identity.validate();

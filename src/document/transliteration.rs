@@ -124,7 +124,11 @@ pub(crate) fn pieces(name: &str) -> Vec<Piece> {
     let mut pending_separator = false;
     for c in name.to_uppercase().chars() {
         if is_combining_mark(c) {
-            let last = if pending_separator { None } else { out.last().copied() };
+            let last = if pending_separator {
+                None
+            } else {
+                out.last().copied()
+            };
             let composed = match (last, c) {
                 (Some(["A"]), '\u{0308}') => Some('Ä'),
                 (Some(["O"]), '\u{0308}') => Some('Ö'),
