@@ -5,6 +5,7 @@
 //! No models, no images, no I/O, and nothing else of idv is imported: `pipeline` finds and recognises
 //! the MRZ rows and hands their text here; `service` stores what comes back.
 
+pub mod checks;
 pub mod identity;
 pub mod mrz;
 mod transliteration;
