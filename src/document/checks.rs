@@ -101,7 +101,7 @@ impl DocumentPolicy {
 pub struct DocumentFindings<'a> {
     /// The best read of the zone, valid or not; `None` when none was read.
     pub mrz: Option<&'a MrzRead>,
-    /// Its fields (from [`super::mrz::fields`]).
+    /// Its fields (from [`super::mrz::fields()`]).
     pub fields: Option<&'a MrzFields>,
     /// Whether the portrait is on the page that carries the zone; `None` when no portrait was found
     /// (a face-finding matter, reported elsewhere). A TD1 card's zone is on its back: the pipeline

@@ -20,7 +20,7 @@ pub fn clean(text: &str) -> String {
         match c {
             '«' => out.push_str("<<"),
             '<' | '‹' | '＜' | '(' | '[' | '{' => out.push('<'),
-            // Full-width forms (U+FF01..U+FF5E) are ASCII shifted by U+FEE0.
+            // Full-width digits and letters (U+FF10..U+FF5A) are ASCII shifted by U+FEE0.
             '\u{FF10}'..='\u{FF5A}' => {
                 let ascii = char::from_u32(u32::from(c) - 0xFEE0).unwrap_or(' ');
                 if ascii.is_ascii_alphanumeric() {

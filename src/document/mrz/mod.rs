@@ -1,5 +1,5 @@
 //! The machine-readable zone (ICAO 9303 parts 3–7): its formats, check digits, reading OCR'd rows
-//! into lines ([`assemble`]), validating exact lines ([`parse`]) and the fields ([`fields`]).
+//! into lines ([`assemble()`]), validating exact lines ([`parse()`]) and the fields ([`fields()`]).
 //!
 //! A read ([`MrzRead`]) keeps the lines exactly as read after correction, every check digit one by one,
 //! and every character the reading changed, so that a record can show what was printed, what was
