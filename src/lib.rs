@@ -6,12 +6,14 @@
 //! `pipeline` (face, verify, liveness, invigilation orchestration and the pure policy); `liveness` (the
 //! pure challenge and verdict); `vision` (per-model pre- and post-processing); `inference` (ONNX Runtime
 //! workers) and `media` (decoding untrusted bytes); `store`, `vault` and `audit` (persistence);
-//! `domain` (vocabulary, clock, tokens) at the bottom. `eval` measures accuracy on labelled data.
+//! `document` (pure: the MRZ, the declared identity, the document checks) and `domain` (vocabulary,
+//! clock, tokens) at the bottom. `eval` measures accuracy on labelled data.
 
 pub mod api;
 pub mod audit;
 pub mod capture;
 pub mod console;
+pub mod document;
 pub mod domain;
 pub mod eval;
 pub mod http;
