@@ -5,6 +5,7 @@ mod embed;
 mod eval;
 mod liveness;
 mod serve;
+mod specimen;
 mod verify;
 
 use std::io::IsTerminal;
@@ -79,6 +80,8 @@ pub enum Command {
     Audit(admin::AuditArgs),
     /// Apply the retention policy (idv serve also does it in the background).
     Retention(admin::RetentionArgs),
+    /// Make a specimen identity document (marked SPECIMEN) from a sample face, for trials and tests.
+    Specimen(specimen::SpecimenArgs),
 }
 
 /// The database every data command shares.
@@ -263,6 +266,7 @@ fn run_command(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Keys(args) => admin::keys(settings, args),
         Command::Reviewers(args) => admin::reviewers(settings, args),
         Command::Audit(args) => admin::audit(settings, args),
+        Command::Specimen(args) => specimen::run(settings, args),
         Command::Retention(args) => admin::retention(settings, args),
     }
 }
