@@ -3,9 +3,9 @@ SHELL := /bin/bash
 CARGO ?= cargo
 IDV := target/release/idv
 
-.PHONY: setup build run test lint bench eval fuzz fuzz-video clean-setup
+.PHONY: setup build run test lint bench eval eval-documents fuzz fuzz-video clean-setup
 
-## Fetch ONNX Runtime, the models and the sample faces (idempotent; checks sha256).
+## Fetch ONNX Runtime, the face and OCR models and the sample faces (idempotent; checks sha256).
 setup:
 	@./scripts/setup.sh
 
@@ -32,10 +32,15 @@ lint:
 bench: setup
 	$(CARGO) bench --locked --bench pipeline
 	$(CARGO) bench --locked --bench liveness
+	$(CARGO) bench --locked --bench document
 
 ## Accuracy on the shared labelled set (see docs/ACCURACY.md).
 eval: build
 	$(IDV) eval --pairs $${IDV_SHARED_DATA:-../shared/data}/pairs.csv --root $${IDV_SHARED_DATA:-../shared/data} --plot docs/det.png
+
+## MRZ reading on the PassportEye specimens, one intra-op thread (fully valid share, time per document).
+eval-documents: build
+	$(IDV) eval-documents --root $${IDV_SHARED_DATA:-../shared/data}/passporteye --intra-threads 1
 
 fuzz:
 	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run decode_image -- -max_total_time=60
@@ -44,4 +49,4 @@ fuzz-video:
 	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run decode_video -- -max_total_time=180
 
 clean-setup:
-	rm -rf .idv models/*.onnx testdata
+	rm -rf .idv models/*.onnx models/*.dict.txt models/*.part testdata

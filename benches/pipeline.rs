@@ -58,7 +58,9 @@ fn bench(c: &mut Criterion) {
         .map(|kind| {
             (
                 open_session(&config, kind).unwrap(),
-                manifest.spec(kind).unwrap().inputs[0].fixed_shape().unwrap(),
+                manifest.spec(kind).unwrap().inputs[0]
+                    .fixed_shape()
+                    .unwrap(),
             )
         })
         .collect();
@@ -75,7 +77,9 @@ fn bench(c: &mut Criterion) {
         (ModelKind::Feature, &feat_input),
     ] {
         let mut session = open_session(&config, kind).unwrap();
-        let shape = manifest.spec(kind).unwrap().inputs[0].fixed_shape().unwrap();
+        let shape = manifest.spec(kind).unwrap().inputs[0]
+            .fixed_shape()
+            .unwrap();
         group.bench_function(kind.key(), |b| {
             b.iter(|| {
                 let tensor = TensorRef::from_array_view((shape.clone(), input.as_slice())).unwrap();

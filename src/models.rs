@@ -279,7 +279,11 @@ mod tests {
             assert_eq!(spec.sha256.len(), 64, "{kind}");
             assert!(spec.file.ends_with(".onnx"));
             assert_eq!(spec.inputs.len(), 1);
-            assert!(m.sources.contains_key(&spec.source), "{kind}: {}", spec.source);
+            assert!(
+                m.sources.contains_key(&spec.source),
+                "{kind}: {}",
+                spec.source
+            );
             let warm = spec.warm_up_input_shape().expect("a warm-up shape");
             assert!(spec.inputs[0].admits(&warm), "{kind}: {warm:?}");
         }

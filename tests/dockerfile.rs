@@ -459,7 +459,13 @@ fn dockerignore_keeps_unchecked_local_files_out() {
         .map(|l| l.trim().trim_end_matches('/').to_string())
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .collect();
-    for needed in [".idv", "models/*.onnx", "models/*.dict.txt", "target", "testdata"] {
+    for needed in [
+        ".idv",
+        "models/*.onnx",
+        "models/*.dict.txt",
+        "target",
+        "testdata",
+    ] {
         assert!(ignored.contains(needed), ".dockerignore lacks {needed}");
     }
 }

@@ -1,8 +1,10 @@
 //! Subcommands, their flags (each also an `IDV_*` environment variable) and their shared plumbing.
 
 mod admin;
+mod document;
 mod embed;
 mod eval;
+mod eval_documents;
 mod liveness;
 mod serve;
 mod specimen;
@@ -42,7 +44,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Where and how the face models run; flattened into each subcommand that loads them (and only those).
+/// Where and how the models run; flattened into each subcommand that loads them (and only those).
 #[derive(Args, Debug, Clone)]
 #[command(next_help_heading = "Model engine")]
 pub struct EngineArgs {
@@ -66,8 +68,12 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Detect, align and embed every face of each image (JSON Lines with --json).
     Embed(embed::EmbedArgs),
+    /// Read the machine-readable zone (MRZ) of an identity document photo and check its check digits.
+    Document(document::DocumentArgs),
     /// Measure verification accuracy on an identity-labelled image list.
     Eval(eval::EvalArgs),
+    /// Measure MRZ reading over a folder of document photos (validity, exact lines, time).
+    EvalDocuments(eval_documents::EvalDocumentsArgs),
     /// Check a selfie video for liveness against a challenge (blink, head turns).
     Liveness(liveness::LivenessArgs),
     /// Run the HTTP service.
@@ -234,6 +240,8 @@ impl Command {
             Command::Verify(args) => args.json,
             Command::Liveness(args) => args.json,
             Command::Eval(args) => args.json,
+            Command::Document(args) => args.json,
+            Command::EvalDocuments(args) => args.json,
             _ => false,
         }
     }
@@ -261,6 +269,8 @@ fn run_command(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Verify(args) => verify::run(&args.engine.clone(), settings, args),
         Command::Embed(args) => embed::run(&args.engine.clone(), settings, args),
         Command::Eval(args) => eval::run(&args.engine.clone(), settings, args),
+        Command::Document(args) => document::run(&args.engine.clone(), settings, args),
+        Command::EvalDocuments(args) => eval_documents::run(&args.engine.clone(), settings, args),
         Command::Liveness(args) => liveness::run(&args.engine.clone(), settings, args),
         Command::Serve(args) => serve::run(&args.engine.clone(), settings, args),
         Command::Keys(args) => admin::keys(settings, args),

@@ -143,12 +143,12 @@ impl Engine {
                 shape: spec.inputs[0].fixed_shape(),
                 outputs: spec.outputs.iter().map(|o| o.name.clone()).collect(),
             };
-            let warm_shape = spec
-                .warm_up_input_shape()
-                .ok_or_else(|| InferenceError::OutputMismatch {
-                    model: kind,
-                    message: "the manifest gives no warm-up shape for its dynamic input".into(),
-                })?;
+            let warm_shape =
+                spec.warm_up_input_shape()
+                    .ok_or_else(|| InferenceError::OutputMismatch {
+                        model: kind,
+                        message: "the manifest gives no warm-up shape for its dynamic input".into(),
+                    })?;
             let sessions = (0..config.sessions_per_model.max(1))
                 .map(|_| {
                     let mut session = open_session(config, kind)?;
@@ -170,7 +170,9 @@ impl Engine {
     }
 
     fn loaded(&self, kind: ModelKind) -> Result<&Loaded, InferenceError> {
-        self.workers.get(&kind).ok_or(InferenceError::NotLoaded(kind))
+        self.workers
+            .get(&kind)
+            .ok_or(InferenceError::NotLoaded(kind))
     }
 
     /// Runs one model of fixed input shape on one input (blocking; call from a blocking context).

@@ -1,13 +1,231 @@
-//! ID documents: find the upright orientation of a photo taken or scanned sideways (models.md §2.3.6).
+//! ID documents: read the machine-readable zone ([`read_mrz`]), and find the upright orientation of a
+//! portrait photographed or scanned sideways ([`analyse_document`], models.md §2.3.6).
 //!
-//! The detector finds faces at any right angle, and the landmark model draws an upright face on anything,
-//! so neither can tell the orientation. The raw embedding norm can: an upright face gives ≈ 3.3–4.5, the
-//! same face at 90/180/270° ≈ 1.5–2.7.
+//! Reading the MRZ (the recipe of `../shared/reference/mrz/`): the text detector runs on the photo
+//! scaled to a long side of [`MrzConfig::long_sides`]; its boxes are merged into rows; the MRZ-like rows
+//! (long and thin) are recognised widest first with the rows stacked round them, and every stack of 2–3
+//! recognised rows is assembled by `document::mrz` (line lengths, letter/digit fixes, check digits),
+//! stopping at the first fully valid read. Up to four right-angle turns are tried, the quarter turns
+//! first when most boxes stand upright. Check digits do not cover the name line, and the tiny recogniser
+//! reads some `<` fillers of names as `A` or `C`: the chosen read's name row is read again by the small
+//! recogniser, and that read is kept when the MRZ it gives is also valid.
+//!
+//! For portraits: the face detector finds faces at any right angle, and the landmark model draws an
+//! upright face on anything, so neither can tell the orientation. The raw embedding norm can: an upright
+//! face gives ≈ 3.3–4.5, the same face at 90/180/270° ≈ 1.5–2.7.
+
+mod search;
+
+use std::time::Instant;
 
 use image::RgbImage;
+use serde::Serialize;
 
+use self::search::{detect_turned, outer_quad, plausible, recognise, score, search, Found, Spent};
 use super::face::{Analysis, FaceAnalyzer, Faces};
-use crate::inference::InferenceError;
+use crate::document::mrz::{assemble, MrzRead};
+use crate::inference::{Engine, InferenceError};
+use crate::models::ModelKind;
+use crate::vision::ocr::ctc::Alphabet;
+use crate::vision::ocr::detect::{self, DetectConfig};
+use crate::vision::ocr::rows::vertical_vote;
+use crate::vision::ocr::turn::Turn;
+
+/// How the MRZ is searched for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MrzConfig {
+    /// The detector's long sides, tried in turn (each over every orientation) until a read is valid:
+    /// a small one is fast and finds most zones, a larger one finds the small print of the rest.
+    pub long_sides: Vec<u32>,
+    /// The detector's map reading; its `long_side` is set from `long_sides`.
+    pub detect: DetectConfig,
+    /// The recogniser's input width at most (a 44-character row is about 900 at height 48).
+    pub max_row_width: usize,
+    /// Re-read the chosen name row with the small recogniser (when it is loaded).
+    pub reread_names: bool,
+}
+
+impl Default for MrzConfig {
+    fn default() -> Self {
+        MrzConfig {
+            long_sides: vec![640, 960],
+            detect: DetectConfig::default(),
+            max_row_width: 1600,
+            reread_names: true,
+        }
+    }
+}
+
+/// Where the time of one reading went, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct DocumentTimings {
+    /// The text detector's runs (model time).
+    pub detect_ms: f64,
+    /// The tiny recogniser's runs (model time).
+    pub recognise_ms: f64,
+    /// The small recogniser's re-read of the name row (model time).
+    pub reread_ms: f64,
+    /// The whole reading, pre- and post-processing included.
+    pub total_ms: f64,
+    /// Orientations searched (over every detector size).
+    pub rotations_tried: u32,
+    /// Rows recognised (both recognisers).
+    pub rows_recognised: u32,
+}
+
+/// The result of looking for the machine-readable zone on a document photo.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MrzReading {
+    /// The best read found (valid or not), or `None` when no stack of rows looked like an MRZ.
+    pub read: Option<MrzRead>,
+    /// The MRZ rows' outer quad in the original image's pixel coordinates, its corners in the text's
+    /// reading order: top-left, top-right, bottom-right, bottom-left of the zone as read.
+    pub quad: Option<[(f32, f32); 4]>,
+    /// The clockwise turn (0, 90, 180, 270) applied to the photo to read it.
+    pub rotation_degrees: u16,
+    pub timings: DocumentTimings,
+}
+
+impl MrzReading {
+    pub fn valid(&self) -> bool {
+        self.read.as_ref().is_some_and(|r| r.valid)
+    }
+}
+
+/// Reads the MRZ of a document photo with the default [`MrzConfig`]. Needs the OCR detector and the
+/// tiny recogniser loaded (`ModelKind::DOCUMENT`); the small recogniser too for the name re-read.
+pub fn read_mrz(engine: &Engine, image: &RgbImage) -> Result<MrzReading, InferenceError> {
+    read_mrz_with(engine, image, &MrzConfig::default())
+}
+
+fn alphabet(engine: &Engine, kind: ModelKind) -> Result<Alphabet, InferenceError> {
+    let dictionary = engine
+        .dictionary(kind)
+        .ok_or(InferenceError::NotLoaded(kind))?;
+    Alphabet::mrz(dictionary).ok_or_else(|| InferenceError::OutputMismatch {
+        model: kind,
+        message: "its dictionary lacks characters of the MRZ alphabet".into(),
+    })
+}
+
+/// [`read_mrz`] with an explicit configuration.
+pub fn read_mrz_with(
+    engine: &Engine,
+    image: &RgbImage,
+    config: &MrzConfig,
+) -> Result<MrzReading, InferenceError> {
+    let started = Instant::now();
+    let tiny = alphabet(engine, ModelKind::OcrRecognise)?;
+    let mut spent = Spent::default();
+    let mut rotations_tried = 0u32;
+    let (w, h) = image.dimensions();
+    // (found, turn) of the best read so far.
+    let mut best: Option<(Found, Turn)> = None;
+    'sides: for &side in &config.long_sides {
+        let input = detect::input_tensor(image, side);
+        let upright = detect_turned(engine, &input, Turn::new(0, w, h), config, &mut spent)?;
+        let turns: [u16; 4] = if vertical_vote(&upright) > 0 {
+            [90, 270, 0, 180]
+        } else {
+            [0, 180, 90, 270]
+        };
+        for degrees in turns {
+            let turn = Turn::new(degrees, w, h);
+            let boxes = if degrees == 0 {
+                upright.clone()
+            } else {
+                detect_turned(engine, &input, turn, config, &mut spent)?
+            };
+            rotations_tried += 1;
+            let found = search(engine, &tiny, image, &boxes, turn, config, &mut spent)?;
+            if let Some(found) = found {
+                if best
+                    .as_ref()
+                    .is_none_or(|(b, _)| score(&found.read) > score(&b.read))
+                {
+                    best = Some((found, turn));
+                }
+            }
+            if best
+                .as_ref()
+                .is_some_and(|(b, _)| b.read.valid && plausible(&b.read))
+            {
+                break 'sides;
+            }
+        }
+    }
+    let mut reread_ms = 0.0;
+    if let Some((found, turn)) = best.as_mut() {
+        if config.reread_names && found.read.valid && engine.has(ModelKind::OcrRecogniseSmall) {
+            let before = spent.recognise_ms;
+            reread_name(engine, image, found, *turn, config, &mut spent)?;
+            reread_ms = spent.recognise_ms - before;
+            spent.recognise_ms = before;
+        }
+    }
+    let (read, quad, rotation_degrees) = match best {
+        Some((found, turn)) => {
+            let quad =
+                outer_quad(&found.rows).map(|q| q.map(|p| turn.back(p)).map(|[x, y]| (x, y)));
+            (Some(found.read), quad, turn.degrees)
+        }
+        None => (None, None, 0),
+    };
+    let timings = DocumentTimings {
+        detect_ms: spent.detect_ms,
+        recognise_ms: spent.recognise_ms,
+        reread_ms,
+        total_ms: started.elapsed().as_secs_f64() * 1e3,
+        rotations_tried,
+        rows_recognised: spent.rows_recognised,
+    };
+    tracing::debug!(
+        found = read.is_some(),
+        valid = read.as_ref().is_some_and(|r| r.valid),
+        rotation = rotation_degrees,
+        rotations_tried,
+        rows = spent.rows_recognised,
+        total_ms = timings.total_ms,
+        "MRZ search"
+    );
+    Ok(MrzReading {
+        read,
+        quad,
+        rotation_degrees,
+        timings,
+    })
+}
+
+/// Reads the name row of a valid read again with the small recogniser, and keeps the MRZ that gives
+/// when it is valid and plausible too. The name is the first line, or the third of a three-line card (TD1).
+fn reread_name(
+    engine: &Engine,
+    image: &RgbImage,
+    found: &mut Found,
+    turn: Turn,
+    config: &MrzConfig,
+    spent: &mut Spent,
+) -> Result<(), InferenceError> {
+    let small = alphabet(engine, ModelKind::OcrRecogniseSmall)?;
+    let name_row = if found.rows.len() == 3 { 2 } else { 0 };
+    let text = recognise(
+        engine,
+        ModelKind::OcrRecogniseSmall,
+        &small,
+        image,
+        &found.rows[name_row],
+        turn,
+        config,
+        spent,
+    )?;
+    let mut lines: Vec<&str> = found.texts.iter().map(|t| t.text.as_str()).collect();
+    lines[name_row] = &text.text;
+    if let Some(read) = assemble(&lines).filter(|r| r.valid && plausible(r)) {
+        found.read = read;
+        found.texts[name_row] = text;
+    }
+    Ok(())
+}
 
 /// Clockwise rotations tried, in order: upright first, as most documents are.
 pub const ROTATIONS: [u16; 4] = [0, 90, 180, 270];

@@ -69,6 +69,27 @@ pub fn engine_all() -> &'static Engine {
     })
 }
 
+/// The document (MRZ OCR) models, loaded once for the whole test binary.
+pub fn engine_document() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        std::env::set_current_dir(root()).expect("cd to the project");
+        Engine::load(&engine_config(), &ModelKind::DOCUMENT)
+            .expect("document models load (run `make setup`)")
+    })
+}
+
+/// The passport and card specimens of `IDV_SHARED_DATA/passporteye` (PassportEye's test images).
+pub fn passporteye() -> PathBuf {
+    let dir = shared_data().join("passporteye");
+    assert!(
+        dir.join("tests/passport-td3.jpg").is_file(),
+        "{} lacks the PassportEye specimens",
+        dir.display()
+    );
+    dir
+}
+
 /// Runs the `ffmpeg` command (installed by `make setup`) quietly, failing the test on an error.
 pub fn ffmpeg(args: &[&str]) {
     let out = std::process::Command::new("ffmpeg")

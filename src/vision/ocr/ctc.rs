@@ -94,7 +94,12 @@ mod tests {
 
     /// Scores for a sequence of labels by name ("_" is the blank), one step each, 0.9 for the named
     /// label and small values elsewhere; `extra` adds a score to a label at a step.
-    fn scores(alpha: &Alphabet, dict: &[String], steps: &[&str], extra: &[(usize, &str, f32)]) -> Vec<f32> {
+    fn scores(
+        alpha: &Alphabet,
+        dict: &[String],
+        steps: &[&str],
+        extra: &[(usize, &str, f32)],
+    ) -> Vec<f32> {
         let n = alpha.labels();
         let index = |name: &str| {
             if name == "_" {
@@ -130,7 +135,12 @@ mod tests {
     fn repeats_collapse_and_blanks_separate_them() {
         let dict = dictionary();
         let alpha = Alphabet::mrz(&dict).unwrap();
-        let s = scores(&alpha, &dict, &["P", "P", "<", "_", "<", "<", "_", "_", "U", "T", "T", "O"], &[]);
+        let s = scores(
+            &alpha,
+            &dict,
+            &["P", "P", "<", "_", "<", "<", "_", "_", "U", "T", "T", "O"],
+            &[],
+        );
         let d = decode(&s, alpha.labels(), &alpha);
         assert_eq!(d.text, "P<<UTO");
         assert_eq!(d.scores.len(), 6);

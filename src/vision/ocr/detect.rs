@@ -311,7 +311,15 @@ mod tests {
     fn diagonal_neighbours_join_a_region_and_the_count_is_bounded() {
         let mut m = map(50, 50, &[(0, 0, 9, 9, 0.9), (10, 10, 19, 19, 0.9)]);
         assert_eq!(boxes(&m, 50, 50, &DetectConfig::default()).len(), 1);
-        m = map(50, 50, &[(0, 0, 9, 9, 0.9), (20, 20, 29, 29, 0.9), (40, 40, 49, 49, 0.9)]);
+        m = map(
+            50,
+            50,
+            &[
+                (0, 0, 9, 9, 0.9),
+                (20, 20, 29, 29, 0.9),
+                (40, 40, 49, 49, 0.9),
+            ],
+        );
         let config = DetectConfig {
             max_boxes: 2,
             ..DetectConfig::default()

@@ -28,7 +28,11 @@ pub fn convex_hull(points: &[P64]) -> Vec<P64> {
     for pass in 0..2 {
         let start = hull.len();
         for k in 0..pts.len() {
-            let p = if pass == 0 { pts[k] } else { pts[pts.len() - 1 - k] };
+            let p = if pass == 0 {
+                pts[k]
+            } else {
+                pts[pts.len() - 1 - k]
+            };
             while hull.len() >= start + 2
                 && cross(hull[hull.len() - 2], hull[hull.len() - 1], p) <= 0.0
             {
@@ -177,11 +181,13 @@ pub fn order_quad(corners: [P64; 4]) -> Quad {
     let cy = corners.iter().map(|p| p[1]).sum::<f64>() / 4.0;
     let mut sorted = corners;
     // y points down, so increasing atan2 goes clockwise on screen.
-    sorted.sort_by(|a, b| (a[1] - cy).atan2(a[0] - cx).total_cmp(&(b[1] - cy).atan2(b[0] - cx)));
+    sorted.sort_by(|a, b| {
+        (a[1] - cy)
+            .atan2(a[0] - cx)
+            .total_cmp(&(b[1] - cy).atan2(b[0] - cx))
+    });
     let start = (0..4)
-        .min_by(|&i, &j| {
-            (sorted[i][0] + sorted[i][1]).total_cmp(&(sorted[j][0] + sorted[j][1]))
-        })
+        .min_by(|&i, &j| (sorted[i][0] + sorted[i][1]).total_cmp(&(sorted[j][0] + sorted[j][1])))
         .unwrap_or(0);
     std::array::from_fn(|k| {
         let p = sorted[(start + k) % 4];
@@ -280,7 +286,10 @@ mod tests {
             assert!(close(r.area(), truth.area(), 1e-6), "{degrees}: {r:?}");
             assert!(close(r.center[0], 100.0, 1e-6) && close(r.center[1], 60.0, 1e-6));
             let (w, h) = (r.width.max(r.height), r.width.min(r.height));
-            assert!(close(w, 80.0, 1e-6) && close(h, 12.0, 1e-6), "{degrees}: {r:?}");
+            assert!(
+                close(w, 80.0, 1e-6) && close(h, 12.0, 1e-6),
+                "{degrees}: {r:?}"
+            );
             // The long side's direction, modulo a half turn.
             let long = if r.width >= r.height {
                 r.angle
@@ -288,7 +297,10 @@ mod tests {
                 r.angle + std::f64::consts::FRAC_PI_2
             };
             let diff = (long - degrees.to_radians()).rem_euclid(std::f64::consts::PI);
-            assert!(diff < 1e-6 || std::f64::consts::PI - diff < 1e-6, "{degrees}: {r:?}");
+            assert!(
+                diff < 1e-6 || std::f64::consts::PI - diff < 1e-6,
+                "{degrees}: {r:?}"
+            );
         }
     }
 
@@ -297,7 +309,9 @@ mod tests {
         // A pseudo-random cloud: the calipers' answer is the minimum over a fine sweep of angles.
         let mut seed = 12345u64;
         let mut next = || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((seed >> 33) as f64) / (1u64 << 31) as f64
         };
         let pts: Vec<P64> = (0..60)
@@ -310,7 +324,8 @@ mod tests {
             let us: Vec<f64> = pts.iter().map(|p| p[0] * c + p[1] * s).collect();
             let vs: Vec<f64> = pts.iter().map(|p| -p[0] * s + p[1] * c).collect();
             let span = |v: &[f64]| {
-                v.iter().cloned().fold(f64::MIN, f64::max) - v.iter().cloned().fold(f64::MAX, f64::min)
+                v.iter().cloned().fold(f64::MIN, f64::max)
+                    - v.iter().cloned().fold(f64::MAX, f64::min)
             };
             assert!(r.area() <= span(&us) * span(&vs) + 1e-6);
         }

@@ -112,12 +112,22 @@ pub fn is_below(a: &Quad, b: &Quad) -> bool {
     overlap > 0.5 * wa.min(wb)
 }
 
-/// For each row, the rows directly under it ([`is_below`]).
+/// For each row, the rows directly under it: [`is_below`] it, with no other such row between them (a
+/// row under the first and over the second).
 pub fn rows_below(rows: &[Quad]) -> Vec<Vec<usize>> {
     (0..rows.len())
         .map(|i| {
-            (0..rows.len())
+            let under: Vec<usize> = (0..rows.len())
                 .filter(|&j| j != i && is_below(&rows[i], &rows[j]))
+                .collect();
+            under
+                .iter()
+                .copied()
+                .filter(|&j| {
+                    !under
+                        .iter()
+                        .any(|&k| k != j && is_below(&rows[k], &rows[j]))
+                })
                 .collect()
         })
         .collect()
@@ -161,7 +171,10 @@ mod tests {
         let rows = merge_rows(&boxes);
         assert_eq!(rows.len(), 3, "{rows:?}");
         let (w, h, c) = quad_size(&rows[0]);
-        assert!((w - 490.0).abs() < 1.0 && (20.0..22.5).contains(&h), "{w} {h}");
+        assert!(
+            (w - 490.0).abs() < 1.0 && (20.0..22.5).contains(&h),
+            "{w} {h}"
+        );
         assert!((c[1] - 111.0).abs() < 1.0);
         assert_eq!(rows[1], boxes[3]); // top to bottom by centre
         assert_eq!(rows[2], boxes[2]);
@@ -179,7 +192,18 @@ mod tests {
         assert!(!is_below(&top, &far)); // 5 line heights down
         assert!(!is_below(&top, &aside)); // no overlap
         assert!(!is_below(&top, &tiny)); // a fifth of the height
-        assert_eq!(rows_below(&[top, under, far]), vec![vec![1], vec![], vec![]]);
+        assert_eq!(
+            rows_below(&[top, under, far]),
+            vec![vec![1], vec![], vec![]]
+        );
+        // A row 2.5 heights down is under the first, but not directly when a row lies between.
+        let lower = rect(10.0, 150.0, 500.0, 170.0);
+        assert!(is_below(&top, &lower) && is_below(&under, &lower));
+        assert_eq!(
+            rows_below(&[top, under, lower]),
+            vec![vec![1], vec![2], vec![]]
+        );
+        assert_eq!(rows_below(&[top, lower]), vec![vec![1], vec![]]);
     }
 
     #[test]
@@ -200,7 +224,7 @@ mod tests {
     #[test]
     fn mrz_shape_aspect_and_orientation_vote() {
         let line = rect(0.0, 0.0, 440.0, 20.0);
-        let word = rect(0.0, 0.0, 60.0, 20.0);
+        let word = rect(0.0, 0.0, 40.0, 20.0);
         let turned = rect(0.0, 0.0, 20.0, 440.0);
         assert!(mrz_like(&line) && !mrz_like(&word) && !mrz_like(&turned));
         assert!((aspect(&line) - 22.0).abs() < 1e-4);

@@ -82,7 +82,10 @@ pub fn invert(h: &Homography) -> Option<Homography> {
 #[inline]
 pub fn apply(h: &Homography, u: f64, v: f64) -> (f64, f64) {
     let w = h[6] * u + h[7] * v + h[8];
-    ((h[0] * u + h[1] * v + h[2]) / w, (h[3] * u + h[4] * v + h[5]) / w)
+    (
+        (h[0] * u + h[1] * v + h[2]) / w,
+        (h[3] * u + h[4] * v + h[5]) / w,
+    )
 }
 
 /// Bilinear sample at (x, y), the image's edge pixels repeated outside it.
@@ -98,7 +101,12 @@ pub fn sample(image: &RgbImage, x: f64, y: f64) -> [f32; 3] {
         let i = (yi * iw as usize + xi) * 3;
         [raw[i] as f32, raw[i + 1] as f32, raw[i + 2] as f32]
     };
-    let (p00, p10, p01, p11) = (px(x0, y0), px(x0 + 1, y0), px(x0, y0 + 1), px(x0 + 1, y0 + 1));
+    let (p00, p10, p01, p11) = (
+        px(x0, y0),
+        px(x0 + 1, y0),
+        px(x0, y0 + 1),
+        px(x0 + 1, y0 + 1),
+    );
     std::array::from_fn(|c| {
         let top = p00[c] + (p10[c] - p00[c]) * fx;
         let bottom = p01[c] + (p11[c] - p01[c]) * fx;
@@ -127,8 +135,7 @@ pub fn warp_quad(
     samples: usize,
 ) -> Option<RgbF32> {
     let (sw, sh) = strip_size(quad);
-    if sw == 0 || sh == 0 || out_w == 0 || out_h == 0 || image.width() == 0 || image.height() == 0
-    {
+    if sw == 0 || sh == 0 || out_w == 0 || out_h == 0 || image.width() == 0 || image.height() == 0 {
         return None;
     }
     let h = rect_to_quad(sw as f64, sh as f64, quad)?;
@@ -171,7 +178,8 @@ pub fn recogniser_input(
     if sw == 0 || sh == 0 {
         return None;
     }
-    let width = ((HEIGHT as f64 * sw as f64 / sh as f64).ceil() as usize).clamp(16, max_width.max(16));
+    let width =
+        ((HEIGHT as f64 * sw as f64 / sh as f64).ceil() as usize).clamp(16, max_width.max(16));
     // One sample per output pixel up to a halving; beyond that, enough to cover the footprint.
     let samples = ((sh as f64 / HEIGHT as f64) / 1.5).ceil().clamp(1.0, 3.0) as usize;
     let strip = warp_quad(image, quad, width, HEIGHT, samples)?;
@@ -246,15 +254,26 @@ mod tests {
         for degrees in [0.0f64, 12.0, -25.0] {
             let (img, quad) = synthetic(degrees.to_radians());
             let (w, h) = strip_size(&quad);
-            assert!((199..=200).contains(&w) && (39..=40).contains(&h), "{w}×{h}");
+            assert!(
+                (199..=200).contains(&w) && (39..=40).contains(&h),
+                "{w}×{h}"
+            );
             let strip = warp_quad(&img, &quad, 100, 20, 1).unwrap();
             // Away from the edges, the left half is dark and the right half light.
             for y in 3..17 {
                 for x in [5usize, 20, 45] {
-                    assert_eq!(strip.pixel(x, y).map(|v| v.round()), [20.0, 40.0, 60.0], "{degrees}° ({x},{y})");
+                    assert_eq!(
+                        strip.pixel(x, y).map(|v| v.round()),
+                        [20.0, 40.0, 60.0],
+                        "{degrees}° ({x},{y})"
+                    );
                 }
                 for x in [55usize, 80, 95] {
-                    assert_eq!(strip.pixel(x, y).map(|v| v.round()), [230.0, 220.0, 210.0], "{degrees}° ({x},{y})");
+                    assert_eq!(
+                        strip.pixel(x, y).map(|v| v.round()),
+                        [230.0, 220.0, 210.0],
+                        "{degrees}° ({x},{y})"
+                    );
                 }
             }
         }

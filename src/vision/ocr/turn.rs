@@ -106,7 +106,10 @@ mod tests {
             for y in 0..3u32 {
                 for x in 0..5u32 {
                     let [tx, ty] = turn.forward([x as f32, y as f32]);
-                    assert_eq!(turned.get_pixel(tx as u32, ty as u32).0, [x as u8, y as u8, 0]);
+                    assert_eq!(
+                        turned.get_pixel(tx as u32, ty as u32).0,
+                        [x as u8, y as u8, 0]
+                    );
                     assert_eq!(turn.back([tx, ty]), [x as f32, y as f32]);
                 }
             }
@@ -123,7 +126,10 @@ mod tests {
         assert_eq!(&out[..6], &[3.0, 0.0, 4.0, 1.0, 5.0, 2.0]);
         assert_eq!(&out[6..], &[13.0, 10.0, 14.0, 11.0, 15.0, 12.0]);
         let (out, w, h) = turn_planes(&data, 2, 3, 2, 180);
-        assert_eq!((w, h, &out[..6]), (3, 2, &[5.0, 4.0, 3.0, 2.0, 1.0, 0.0][..]));
+        assert_eq!(
+            (w, h, &out[..6]),
+            (3, 2, &[5.0, 4.0, 3.0, 2.0, 1.0, 0.0][..])
+        );
         let (out, _, _) = turn_planes(&data, 2, 3, 2, 270);
         assert_eq!(&out[..6], &[2.0, 5.0, 1.0, 4.0, 0.0, 3.0]);
     }
