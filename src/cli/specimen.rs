@@ -75,7 +75,10 @@ pub fn parse_date(s: &str) -> Result<Date, String> {
 
 pub fn run(settings: Settings, args: SpecimenArgs) -> Result<ExitCode, CliError> {
     if ![0, 90, 180, 270].contains(&args.rotation) {
-        return Err(CliError::input("invalid_argument", "--rotation must be 0, 90, 180 or 270"));
+        return Err(CliError::input(
+            "invalid_argument",
+            "--rotation must be 0, 90, 180 or 270",
+        ));
     }
     let font_bytes = std::fs::read(OCR_B_FONT).map_err(|e| {
         CliError::new(
@@ -90,7 +93,10 @@ pub fn run(settings: Settings, args: SpecimenArgs) -> Result<ExitCode, CliError>
     let engine = load_engine(&args.engine, &ModelKind::MATCHING)?;
     let analysis = FaceAnalyzer::new(&engine, settings.detector).analyse(&photo, Faces::Primary)?;
     let face = analysis.primary().ok_or_else(|| {
-        CliError::input("no_face", format!("{}: no face found for the portrait", args.face.display()))
+        CliError::input(
+            "no_face",
+            format!("{}: no face found for the portrait", args.face.display()),
+        )
     })?;
     let face = portrait_crop(&photo, &face.bbox);
     let today = idv::domain::clock::Clock::system().today();
@@ -99,9 +105,9 @@ pub fn run(settings: Settings, args: SpecimenArgs) -> Result<ExitCode, CliError>
         given_names: args.given_names,
         date_of_birth: args.date_of_birth,
         sex: args.sex,
-        expiry_date: args.expiry.unwrap_or_else(|| {
-            today.replace_year(today.year() + 10).unwrap_or(today)
-        }),
+        expiry_date: args
+            .expiry
+            .unwrap_or_else(|| today.replace_year(today.year() + 10).unwrap_or(today)),
         document_number: args.number,
         issuing_state: args.state.clone(),
         nationality: args.state,

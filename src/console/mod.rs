@@ -447,7 +447,11 @@ fn document_section(d: &DocumentRecord, identity: &IdentityView) -> DocumentSect
             })
             .collect(),
         fields,
-        lines: identity.read.as_ref().map(|r| r.mrz.lines.clone()).unwrap_or_default(),
+        lines: identity
+            .read
+            .as_ref()
+            .map(|r| r.mrz.lines.clone())
+            .unwrap_or_default(),
     }
 }
 

@@ -98,11 +98,7 @@ fn pad(field: &str, len: usize) -> String {
 fn name_field(holder: &SpecimenHolder, len: usize) -> String {
     let first = |s: &str| mrz_name_variants(s).into_iter().next().unwrap_or_default();
     pad(
-        &format!(
-            "{}<<{}",
-            first(&holder.surname),
-            first(&holder.given_names)
-        ),
+        &format!("{}<<{}", first(&holder.surname), first(&holder.given_names)),
         len,
     )
 }
@@ -110,7 +106,10 @@ fn name_field(holder: &SpecimenHolder, len: usize) -> String {
 /// The MRZ lines of a specimen, check digits computed (ICAO 9303 parts 4 and 5).
 pub fn mrz_lines(kind: SpecimenKind, h: &SpecimenHolder) -> Vec<String> {
     let number = pad(&h.document_number, 9);
-    let (birth, expiry) = (checked(&yymmdd(h.date_of_birth)), checked(&yymmdd(h.expiry_date)));
+    let (birth, expiry) = (
+        checked(&yymmdd(h.date_of_birth)),
+        checked(&yymmdd(h.expiry_date)),
+    );
     match kind {
         SpecimenKind::Passport => {
             let personal = "<".repeat(14);
@@ -140,7 +139,13 @@ pub fn mrz_lines(kind: SpecimenKind, h: &SpecimenHolder) -> Vec<String> {
                 pad(&h.nationality, 3),
                 "<".repeat(11)
             );
-            let composite_of = format!("{}{}{}{}", &line1[5..30], &line2_head[0..7], &line2_head[8..15], &line2_head[18..29]);
+            let composite_of = format!(
+                "{}{}{}{}",
+                &line1[5..30],
+                &line2_head[0..7],
+                &line2_head[8..15],
+                &line2_head[18..29]
+            );
             vec![
                 line1,
                 format!("{line2_head}{}", check_digit(&composite_of)),
@@ -151,23 +156,56 @@ pub fn mrz_lines(kind: SpecimenKind, h: &SpecimenHolder) -> Vec<String> {
 }
 
 /// Draws `text` with its top-left corner at (x, y), `height` pixels tall, in `colour`.
-fn draw_text(canvas: &mut RgbImage, font: &FontRef, text: &str, x: f32, y: f32, height: f32, colour: [u8; 3]) {
+fn draw_text(
+    canvas: &mut RgbImage,
+    font: &FontRef,
+    text: &str,
+    x: f32,
+    y: f32,
+    height: f32,
+    colour: [u8; 3],
+) {
     let scaled = font.as_scaled(PxScale::from(height));
     let mut pen = x;
     for c in text.chars() {
         let glyph = scaled.scaled_glyph(c);
         let advance = scaled.h_advance(glyph.id);
-        draw_glyph(canvas, font, glyph.id, PxScale::from(height), pen, y + scaled.ascent(), colour);
+        draw_glyph(
+            canvas,
+            font,
+            glyph.id,
+            PxScale::from(height),
+            pen,
+            y + scaled.ascent(),
+            colour,
+        );
         pen += advance;
     }
 }
 
 /// Draws a monospaced line at a fixed pitch (`pitch` pixels per character), as an MRZ is printed.
 #[allow(clippy::too_many_arguments)]
-fn draw_pitched(canvas: &mut RgbImage, font: &FontRef, text: &str, x: f32, baseline: f32, pitch: f32, height: f32, colour: [u8; 3]) {
+fn draw_pitched(
+    canvas: &mut RgbImage,
+    font: &FontRef,
+    text: &str,
+    x: f32,
+    baseline: f32,
+    pitch: f32,
+    height: f32,
+    colour: [u8; 3],
+) {
     for (i, c) in text.chars().enumerate() {
         let id = font.glyph_id(c);
-        draw_glyph(canvas, font, id, PxScale::from(height), x + i as f32 * pitch, baseline, colour);
+        draw_glyph(
+            canvas,
+            font,
+            id,
+            PxScale::from(height),
+            x + i as f32 * pitch,
+            baseline,
+            colour,
+        );
     }
 }
 
@@ -187,7 +225,10 @@ fn draw_glyph(
     let bounds = outlined.px_bounds();
     let (w, h) = (canvas.width() as i64, canvas.height() as i64);
     outlined.draw(|gx, gy, coverage| {
-        let (px, py) = (bounds.min.x as i64 + gx as i64, bounds.min.y as i64 + gy as i64);
+        let (px, py) = (
+            bounds.min.x as i64 + gx as i64,
+            bounds.min.y as i64 + gy as i64,
+        );
         if px < 0 || py < 0 || px >= w || py >= h {
             return;
         }
@@ -226,14 +267,27 @@ pub fn portrait_crop(photo: &RgbImage, face: &crate::vision::BoxF) -> RgbImage {
 }
 
 /// The portrait box: the face photo scaled to cover it, in grey for a card (cards often print it so).
-fn place_portrait(canvas: &mut RgbImage, portrait: &RgbImage, x: f32, y: f32, w: f32, h: f32, grey: bool) {
+fn place_portrait(
+    canvas: &mut RgbImage,
+    portrait: &RgbImage,
+    x: f32,
+    y: f32,
+    w: f32,
+    h: f32,
+    grey: bool,
+) {
     let (bw, bh) = (w as u32, h as u32);
     let s = (w / portrait.width() as f32).max(h / portrait.height() as f32);
     let (sw, sh) = (
         (portrait.width() as f32 * s).ceil() as u32,
         (portrait.height() as f32 * s).ceil() as u32,
     );
-    let scaled = imageops::resize(portrait, sw.max(bw), sh.max(bh), imageops::FilterType::Triangle);
+    let scaled = imageops::resize(
+        portrait,
+        sw.max(bw),
+        sh.max(bh),
+        imageops::FilterType::Triangle,
+    );
     let (ox, oy) = ((scaled.width() - bw) / 2, (scaled.height() - bh) / 4);
     let mut crop = imageops::crop_imm(&scaled, ox, oy, bw, bh).to_image();
     if grey {
@@ -246,7 +300,14 @@ fn place_portrait(canvas: &mut RgbImage, portrait: &RgbImage, x: f32, y: f32, w:
 }
 
 /// The printed (visual inspection zone) fields, label above value.
-fn printed_fields(canvas: &mut RgbImage, font: &FontRef, h: &SpecimenHolder, x: f32, y: f32, line: f32) {
+fn printed_fields(
+    canvas: &mut RgbImage,
+    font: &FontRef,
+    h: &SpecimenHolder,
+    x: f32,
+    y: f32,
+    line: f32,
+) {
     let date = |d: Date| format!("{:02}.{:02}.{}", d.day(), u8::from(d.month()), d.year());
     let rows = [
         ("Surname", h.surname.to_uppercase()),
@@ -260,28 +321,69 @@ fn printed_fields(canvas: &mut RgbImage, font: &FontRef, h: &SpecimenHolder, x: 
     for (i, (label, value)) in rows.iter().enumerate() {
         let top = y + i as f32 * line;
         draw_text(canvas, font, label, x, top, line * 0.3, [90, 90, 110]);
-        draw_text(canvas, font, value, x, top + line * 0.32, line * 0.45, [20, 20, 30]);
+        draw_text(
+            canvas,
+            font,
+            value,
+            x,
+            top + line * 0.32,
+            line * 0.45,
+            [20, 20, 30],
+        );
     }
 }
 
 /// Draws a specimen document (upright, flat, as scanned).
-pub fn render(kind: SpecimenKind, holder: &SpecimenHolder, portrait: &RgbImage, font: &FontRef) -> RgbImage {
+pub fn render(
+    kind: SpecimenKind,
+    holder: &SpecimenHolder,
+    portrait: &RgbImage,
+    font: &FontRef,
+) -> RgbImage {
     let lines = mrz_lines(kind, holder);
     let pitch = mm(MRZ_PITCH_MM);
     // OCR-B's advance is 0.6 em... measured from the font: size the glyphs so one advance is the pitch.
-    let advance = font.as_scaled(PxScale::from(100.0)).h_advance(font.glyph_id('M')) / 100.0;
+    let advance = font
+        .as_scaled(PxScale::from(100.0))
+        .h_advance(font.glyph_id('M'))
+        / 100.0;
     let mrz_height = pitch / advance.max(0.1);
     let ink = [25, 25, 35];
     match kind {
         SpecimenKind::Passport => {
             // TD3 data page: 125 x 88 mm; MRZ lines 6.35 mm above each other's baseline... ICAO 9303-4.
             let mut page = background(mm(125.0) as u32, mm(88.0) as u32, [236.0, 226.0, 214.0]);
-            draw_text(&mut page, font, "UTOPIA  PASSPORT  SPECIMEN", mm(6.0), mm(3.0), mm(5.0), [120, 40, 40]);
-            place_portrait(&mut page, portrait, mm(6.0), mm(12.0), mm(35.0), mm(45.0), false);
+            draw_text(
+                &mut page,
+                font,
+                "UTOPIA  PASSPORT  SPECIMEN",
+                mm(6.0),
+                mm(3.0),
+                mm(5.0),
+                [120, 40, 40],
+            );
+            place_portrait(
+                &mut page,
+                portrait,
+                mm(6.0),
+                mm(12.0),
+                mm(35.0),
+                mm(45.0),
+                false,
+            );
             printed_fields(&mut page, font, holder, mm(46.0), mm(12.0), mm(6.6));
             for (i, line) in lines.iter().enumerate() {
                 let baseline = mm(88.0 - 13.0 + 5.5 * i as f32);
-                draw_pitched(&mut page, font, line, mm(6.5), baseline, pitch, mrz_height, ink);
+                draw_pitched(
+                    &mut page,
+                    font,
+                    line,
+                    mm(6.5),
+                    baseline,
+                    pitch,
+                    mrz_height,
+                    ink,
+                );
             }
             page
         }
@@ -289,16 +391,50 @@ pub fn render(kind: SpecimenKind, holder: &SpecimenHolder, portrait: &RgbImage, 
             // TD1: 85.6 x 54 mm each side; front (portrait, fields) left, back (MRZ) right.
             let (w, h) = (mm(85.6), mm(54.0));
             let gap = mm(10.0);
-            let mut both = RgbImage::from_pixel((2.0 * w + gap) as u32, h as u32, Rgb([250, 250, 250]));
+            let mut both =
+                RgbImage::from_pixel((2.0 * w + gap) as u32, h as u32, Rgb([250, 250, 250]));
             let mut front = background(w as u32, h as u32, [214.0, 230.0, 238.0]);
-            draw_text(&mut front, font, "UTOPIA IDENTITY CARD  SPECIMEN", mm(4.0), mm(2.5), mm(4.0), [40, 40, 120]);
-            place_portrait(&mut front, portrait, mm(4.0), mm(9.0), mm(24.0), mm(32.0), true);
+            draw_text(
+                &mut front,
+                font,
+                "UTOPIA IDENTITY CARD  SPECIMEN",
+                mm(4.0),
+                mm(2.5),
+                mm(4.0),
+                [40, 40, 120],
+            );
+            place_portrait(
+                &mut front,
+                portrait,
+                mm(4.0),
+                mm(9.0),
+                mm(24.0),
+                mm(32.0),
+                true,
+            );
             printed_fields(&mut front, font, holder, mm(32.0), mm(9.0), mm(6.0));
             let mut back = background(w as u32, h as u32, [220.0, 232.0, 236.0]);
-            draw_text(&mut back, font, "SPECIMEN", mm(4.0), mm(4.0), mm(5.0), [40, 40, 120]);
+            draw_text(
+                &mut back,
+                font,
+                "SPECIMEN",
+                mm(4.0),
+                mm(4.0),
+                mm(5.0),
+                [40, 40, 120],
+            );
             for (i, line) in lines.iter().enumerate() {
                 let baseline = mm(54.0 - 17.0 + 5.5 * i as f32);
-                draw_pitched(&mut back, font, line, mm(4.5), baseline, pitch, mrz_height, ink);
+                draw_pitched(
+                    &mut back,
+                    font,
+                    line,
+                    mm(4.5),
+                    baseline,
+                    pitch,
+                    mrz_height,
+                    ink,
+                );
             }
             imageops::overlay(&mut both, &front, 0, 0);
             imageops::overlay(&mut both, &back, (w + gap) as i64, 0);
@@ -345,7 +481,8 @@ pub fn photograph(document: &RgbImage, shot: &Shot) -> Vec<u8> {
     let (dw, dh) = (document.width() as f32, document.height() as f32);
     let (sw, sh) = ((dw * 1.35).round() as u32, (dh * 1.35).round() as u32);
     let (mx, my) = ((sw as f32 - dw) / 2.0, (sh as f32 - dh) / 2.0);
-    let mut jitter = |v: f32, size: f32| v + rng.random_range(-1.0f32..=1.0) * shot.perspective * size;
+    let mut jitter =
+        |v: f32, size: f32| v + rng.random_range(-1.0f32..=1.0) * shot.perspective * size;
     let quad: [[f32; 2]; 4] = [
         [jitter(mx, dw), jitter(my, dh)],
         [jitter(mx + dw, dw), jitter(my, dh)],
@@ -358,7 +495,11 @@ pub fn photograph(document: &RgbImage, shot: &Shot) -> Vec<u8> {
         // A brown desk with a little grain.
         let g = ((x.wrapping_mul(7919) ^ y.wrapping_mul(104_729) ^ grain) % 17) as f32;
         let wave = ((y as f32 / 9.0 + (x as f32 / 53.0).sin() * 3.0).sin() * 6.0) as f32;
-        Rgb([(120.0 + wave + g) as u8, (86.0 + wave + g) as u8, (60.0 + g) as u8])
+        Rgb([
+            (120.0 + wave + g) as u8,
+            (86.0 + wave + g) as u8,
+            (60.0 + g) as u8,
+        ])
     });
     if let Some(h) = to_document {
         for (x, y, p) in scene.enumerate_pixels_mut() {

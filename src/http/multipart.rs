@@ -98,7 +98,9 @@ pub async fn read_submission(
 /// Where a JSON part went wrong, without echoing its content (it is personal data).
 fn json_error_kind(e: &serde_json::Error) -> String {
     match e.classify() {
-        serde_json::error::Category::Data => format!("a field is missing or wrong (column {})", e.column()),
+        serde_json::error::Category::Data => {
+            format!("a field is missing or wrong (column {})", e.column())
+        }
         _ => format!("not valid JSON (column {})", e.column()),
     }
 }

@@ -79,7 +79,10 @@ pub fn examine_document(
     };
     let reasons = document_reasons(&findings, today, policy);
     Ok(DocumentExamination {
-        expired: fields.as_ref().and_then(|f| f.expiry_date).map(|e| e < today),
+        expired: fields
+            .as_ref()
+            .and_then(|f| f.expiry_date)
+            .map(|e| e < today),
         declared_compared: declared.is_some() && reading.read.is_some(),
         reading,
         fields,
@@ -118,7 +121,9 @@ pub fn on_mrz_page(format: MrzFormat, quad: &[(f32, f32); 4], c: Point) -> bool 
     }
     let along = ((tr.0 - tl.0) / width, (tr.1 - tl.1) / width);
     // "Up" on the page: from the MRZ's bottom edge to its top edge.
-    let up_len = ((tl.0 - bl.0).powi(2) + (tl.1 - bl.1).powi(2)).sqrt().max(1e-3);
+    let up_len = ((tl.0 - bl.0).powi(2) + (tl.1 - bl.1).powi(2))
+        .sqrt()
+        .max(1e-3);
     let up = ((tl.0 - bl.0) / up_len, (tl.1 - bl.1) / up_len);
     let rel = (c[0] - tl.0, c[1] - tl.1);
     let a = (rel.0 * along.0 + rel.1 * along.1) / width;
@@ -131,7 +136,12 @@ mod tests {
     use super::*;
 
     /// An upright TD3 page scanned at 10 px/mm: MRZ from (6, 75) to (118, 86) mm.
-    const PAGE_MRZ: [(f32, f32); 4] = [(60.0, 750.0), (1180.0, 750.0), (1180.0, 860.0), (60.0, 860.0)];
+    const PAGE_MRZ: [(f32, f32); 4] = [
+        (60.0, 750.0),
+        (1180.0, 750.0),
+        (1180.0, 860.0),
+        (60.0, 860.0),
+    ];
 
     #[test]
     fn a_passport_portrait_above_its_mrz_is_on_the_page() {
@@ -165,10 +175,22 @@ mod tests {
             x2: x + 1.0,
             y2: y + 1.0,
         };
-        assert_eq!(unrotated_centre(&b(80.0, 150.0), 90, 200.0, 100.0), [150.0, 20.0]);
-        assert_eq!(unrotated_centre(&b(50.0, 80.0), 180, 200.0, 100.0), [150.0, 20.0]);
+        assert_eq!(
+            unrotated_centre(&b(80.0, 150.0), 90, 200.0, 100.0),
+            [150.0, 20.0]
+        );
+        assert_eq!(
+            unrotated_centre(&b(50.0, 80.0), 180, 200.0, 100.0),
+            [150.0, 20.0]
+        );
         // 270° clockwise sends (x, y) to (y, w - x).
-        assert_eq!(unrotated_centre(&b(20.0, 50.0), 270, 200.0, 100.0), [150.0, 20.0]);
-        assert_eq!(unrotated_centre(&b(150.0, 20.0), 0, 200.0, 100.0), [150.0, 20.0]);
+        assert_eq!(
+            unrotated_centre(&b(20.0, 50.0), 270, 200.0, 100.0),
+            [150.0, 20.0]
+        );
+        assert_eq!(
+            unrotated_centre(&b(150.0, 20.0), 0, 200.0, 100.0),
+            [150.0, 20.0]
+        );
     }
 }

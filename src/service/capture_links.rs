@@ -15,9 +15,9 @@ use super::declared::{checked_declared, declared_of_link, seal_declared_on_link}
 use super::error::{ApiError, ErrorCode};
 use super::state::AppState;
 use super::verifications::{accept, CaptureUploads, NewVerification, Submission};
+use crate::document::identity::DeclaredIdentity;
 use crate::domain::clock::rfc3339;
 use crate::domain::token::{new_id, random_token, token_hash};
-use crate::document::identity::DeclaredIdentity;
 use crate::domain::{ConsentStatus, LawfulBasis, Purpose, Role};
 use crate::store::{CaptureLinkRow, ConsentRow, NewAudit, StoreError};
 use crate::vault::SubjectKey;
@@ -85,7 +85,6 @@ impl CaptureLinkView {
         }
     }
 }
-
 
 /// Where a link is in its life: the API's `status`, and whether the page may still use it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,7 +166,9 @@ pub async fn create(
     let token = random_token();
     let now = state.clock.now_ms();
     let id = new_id("cap");
-    let declared_sealed = declared.as_ref().map(|d| seal_declared_on_link(&subject, &id, d));
+    let declared_sealed = declared
+        .as_ref()
+        .map(|d| seal_declared_on_link(&subject, &id, d));
     let link = CaptureLinkRow {
         declared_key_id: declared_sealed.as_ref().map(|_| subject.key_id.clone()),
         declared_sealed,

@@ -41,5 +41,7 @@ pub fn declared_of_link(
         return Ok(None); // sealed under an erased key: unreadable by design
     }
     let plain = subject.open(&declared_context(&link.id), sealed)?;
-    serde_json::from_slice(&plain).map(Some).map_err(ApiError::internal)
+    serde_json::from_slice(&plain)
+        .map(Some)
+        .map_err(ApiError::internal)
 }

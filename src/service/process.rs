@@ -13,15 +13,15 @@ use super::error::ApiError;
 use super::record::{
     build_record, document_record, liveness_record, DecisionRecord, InputDigests, LivenessRecord,
 };
-use crate::document::identity::DeclaredIdentity;
-use crate::pipeline::document_check::{examine_document, DocumentExamination};
 use super::state::AppState;
+use crate::document::identity::DeclaredIdentity;
 use crate::domain::clock::rfc3339;
 use crate::domain::token::new_id;
 use crate::domain::{Decision, MediaKind, Purpose, ReviewKind, ReviewStatus, VerificationStatus};
 use crate::liveness::Action;
 use crate::media::image::decode_image;
 use crate::media::video::decode_video;
+use crate::pipeline::document_check::{examine_document, DocumentExamination};
 use crate::pipeline::liveness::{check_video, FrameAnalyzer, LivenessError};
 use crate::pipeline::verify::{verify, verify_capture, Verification};
 use crate::pipeline::FaceAnalyzer;
@@ -62,7 +62,11 @@ pub fn seal_media(
 
 /// What a decision derived from the inputs, sealed for keeping: the faces' embeddings (review,
 /// invigilation) and what was read from the document's MRZ (review, the subject's export).
-pub fn seal_derived(key: &SubjectKey, row: &VerificationRow, evaluated: &Evaluated) -> Vec<MediaRow> {
+pub fn seal_derived(
+    key: &SubjectKey,
+    row: &VerificationRow,
+    evaluated: &Evaluated,
+) -> Vec<MediaRow> {
     let e = &evaluated.verification.embeddings;
     let embeddings = [
         (MediaKind::DocumentEmbedding, &e.document),

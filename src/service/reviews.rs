@@ -14,10 +14,10 @@ use super::error::{ApiError, ErrorCode};
 use super::process::media_context;
 use super::state::AppState;
 use super::verifications::VerificationView;
-use crate::domain::clock::rfc3339;
 use crate::document::identity::{
     date_of_birth_agrees, declared_reasons, name_agrees, DeclaredIdentity,
 };
+use crate::domain::clock::rfc3339;
 use crate::domain::{MediaClass, MediaKind, Purpose, ReviewOutcome, ReviewStatus, Role};
 use crate::pipeline::document_check::DocumentData;
 use crate::store::{NewAudit, ReviewCaseRow, VerificationRow};

@@ -12,8 +12,8 @@ use utoipa::{IntoParams, ToSchema};
 use super::bounded_text;
 use super::caller::Caller;
 use super::capture_links::CaptureLinkView;
-use super::declared::declared_of_link;
 use super::consents::ConsentView;
+use super::declared::declared_of_link;
 use super::error::{ApiError, ErrorCode};
 use super::invigilation::{self, SessionView};
 use super::process::media_context;
@@ -257,7 +257,8 @@ pub async fn export(
             .capture_links
             .iter()
             .map(|l| {
-                let mut view = CaptureLinkView::new(l, Some(subject_ref.clone()), state.clock.now_ms());
+                let mut view =
+                    CaptureLinkView::new(l, Some(subject_ref.clone()), state.clock.now_ms());
                 if let Some(key) = &key {
                     view.declared = declared_of_link(l, key)?;
                 }

@@ -12,13 +12,14 @@ use super::bounded_text;
 use super::caller::Caller;
 use super::consents::check_consent;
 use super::declared::checked_declared;
-use crate::document::identity::DeclaredIdentity;
 use super::error::{ApiError, ErrorCode};
 use super::process::{
-    decide_and_record, evaluate, precheck, seal_derived, seal_media, Capture, Inputs, TakenChallenge,
+    decide_and_record, evaluate, precheck, seal_derived, seal_media, Capture, Inputs,
+    TakenChallenge,
 };
 use super::record::{DecisionRecord, InputDigests};
 use super::state::AppState;
+use crate::document::identity::DeclaredIdentity;
 use crate::domain::clock::rfc3339;
 use crate::domain::token::new_id;
 use crate::domain::{MediaKind, Purpose, Role, VerificationStatus};
@@ -399,7 +400,13 @@ impl NewVerification {
         .collect();
         if let Some(declared) = &self.declared {
             let json = serde_json::to_vec(declared).expect("serialisable");
-            sealed.push(seal_media(&self.subject, row, MediaKind::DeclaredIdentity, None, &json));
+            sealed.push(seal_media(
+                &self.subject,
+                row,
+                MediaKind::DeclaredIdentity,
+                None,
+                &json,
+            ));
         }
         sealed
     }

@@ -32,7 +32,8 @@ pub fn shared_engine() -> Arc<Engine> {
         .get_or_init(|| {
             std::env::set_current_dir(root()).unwrap();
             Arc::new(
-                Engine::load(&engine_config(), &ModelKind::ALL).expect("models (run `make setup`)"),
+                Engine::load(&engine_config(), &ModelKind::EVERY)
+                    .expect("models (run `make setup`)"),
             )
         })
         .clone()
@@ -93,8 +94,8 @@ pub async fn settings_for(db_url: &str) -> Settings {
     s.service.rate_limit_burst = 1000.0;
     s.service.rate_limit_per_sec = 1000.0;
     s.review.sample_verified_share = 0.0; // no random review cases: tests count them
-    // The face photos most tests send as "documents" are not documents: reading one would refer every
-    // case with `document_mrz_not_found`. tests/service/documents.rs turns it on with specimens.
+                                          // The face photos most tests send as "documents" are not documents: reading one would refer every
+                                          // case with `document_mrz_not_found`. tests/service/documents.rs turns it on with specimens.
     s.document.read_mrz = false;
     if db_url.starts_with("postgres") {
         s.privacy.master_key_file = Some(postgres_key_file());

@@ -196,7 +196,10 @@ mod tests {
         let quad: Quad = [[10.0, 20.0], [210.0, 5.0], [230.0, 120.0], [0.0, 100.0]];
         let h = rect_to_quad(100.0, 50.0, &quad).unwrap();
         let back = invert(&h).unwrap();
-        for (k, [u, v]) in [[0.0, 0.0], [100.0, 0.0], [100.0, 50.0], [0.0, 50.0]].into_iter().enumerate() {
+        for (k, [u, v]) in [[0.0, 0.0], [100.0, 0.0], [100.0, 50.0], [0.0, 50.0]]
+            .into_iter()
+            .enumerate()
+        {
             let (x, y) = apply(&h, u, v);
             assert!((x - quad[k][0] as f64).abs() < 1e-6 && (y - quad[k][1] as f64).abs() < 1e-6);
             let (u2, v2) = apply(&back, x, y);
