@@ -364,6 +364,7 @@ pub fn start_server_with(
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_idv"))
         .current_dir(root())
         .env("IDV_MASTER_KEY_FILE", postgres_key_file())
+        .env("IDV_CONFIG", root().join("tests/service/faces_only.toml"))
         .args(["serve", "--listen", "127.0.0.1:0", "--database", db_url])
         .args(extra)
         .stdout(std::process::Stdio::piped())
