@@ -12,7 +12,7 @@ use idv::inference::engine::open_session;
 use idv::inference::{Engine, EngineConfig};
 use idv::media::image::{decode_image, DecodeLimits};
 use idv::models::ModelKind;
-use idv::pipeline::document::{read_mrz, read_mrz_with, MrzConfig};
+use idv::pipeline::document::{read_mrz, read_mrz_with, MrzConfig, Reread};
 use idv::vision::ocr::{detect, strip};
 use ort::value::TensorRef;
 
@@ -111,9 +111,16 @@ fn bench(c: &mut Criterion) {
         b.iter(|| read_mrz(&engine, black_box(&image)).unwrap())
     });
     let no_reread = MrzConfig {
-        reread_names: false,
+        reread: Reread::Never,
         ..MrzConfig::default()
     };
+    let always = MrzConfig {
+        reread: Reread::Always,
+        ..MrzConfig::default()
+    };
+    group.bench_function("read_mrz_reread_always", |b| {
+        b.iter(|| read_mrz_with(&engine, black_box(&image), &always).unwrap())
+    });
     group.bench_function("read_mrz_no_reread", |b| {
         b.iter(|| read_mrz_with(&engine, black_box(&image), &no_reread).unwrap())
     });

@@ -335,6 +335,47 @@ fn verify_names_the_input_it_cannot_use_also_in_json() {
 }
 
 #[test]
+fn document_json_reads_the_mrz_and_refuses_bad_input_with_a_stable_code() {
+    let specimen = shared_data().join("passporteye/tests/passport-td2.png");
+    let v = stdout_json(&idv(&["document", path(&specimen), "--json"]));
+    assert_eq!(v["mrz"]["format"], "TD2");
+    assert_eq!(v["mrz"]["valid"], true);
+    assert_eq!(
+        v["mrz"]["lines"],
+        serde_json::json!([
+            "I<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<",
+            "D231458907UTO7408122F1204159<<<<<<<6"
+        ])
+    );
+    assert_eq!(v["mrz"]["check_digits"]["document_number"]["valid"], true);
+    assert_eq!(v["mrz"]["rotation_degrees"], 0);
+    assert_eq!(v["mrz"]["quad"].as_array().unwrap().len(), 4);
+    assert!(v["timings_ms"]["total"].as_f64().unwrap() > 0.0);
+
+    let out = idv(&["document", path(&sample("obama.jpg")), "--json"]);
+    let v = stdout_json(&out);
+    assert_eq!(v["mrz"], Value::Null, "a face photo has no MRZ");
+
+    let dir = scratch("document-input");
+    let text = dir.join("not-an-image.jpg");
+    std::fs::write(&text, "this is not an image").unwrap();
+    let truncated = dir.join("truncated.png");
+    let png = std::fs::read(&specimen).unwrap();
+    std::fs::write(&truncated, &png[..png.len() / 3]).unwrap();
+    for (file, code) in [
+        (&text, "image_unsupported_format"),
+        (&truncated, "image_corrupt"),
+    ] {
+        let out = idv(&["document", path(file), "--json"]);
+        assert_eq!(out.status.code(), Some(3), "{}", file.display());
+        let v: Value = serde_json::from_slice(&out.stdout).expect("a JSON error on stdout");
+        assert_eq!(v["error"]["code"], code, "{v}");
+        assert_eq!(v["error"]["input"], "document");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn only_the_subcommands_that_run_models_take_the_engine_flags() {
     let help = |args: &[&str]| {
         let out = idv(&[args, &["--help"]].concat());
@@ -347,6 +388,8 @@ fn only_the_subcommands_that_run_models_take_the_engine_flags() {
         &["eval"],
         &["liveness"],
         &["serve"],
+        &["document"],
+        &["eval-documents"],
     ] {
         let text = help(args);
         assert!(

@@ -7,7 +7,7 @@ use std::time::Instant;
 use clap::Args;
 use idv::document::mrz::MrzRead;
 use idv::models::ModelKind;
-use idv::pipeline::document::{read_mrz_with, DocumentTimings, MrzConfig, MrzReading};
+use idv::pipeline::document::{read_mrz_with, DocumentTimings, MrzConfig, MrzReading, Reread};
 use idv::settings::Settings;
 use serde::Serialize;
 
@@ -34,9 +34,17 @@ pub struct SearchArgs {
     /// Long sides of the text detector's input, tried in turn until a read is valid.
     #[arg(long, value_delimiter = ',', default_values_t = MrzConfig::default().long_sides)]
     pub detector_sides: Vec<u32>,
-    /// Do not re-read the name line with the small recogniser (faster; names may keep `<` read as A or C).
-    #[arg(long)]
-    pub no_reread: bool,
+    /// When to re-read the name line with the small recogniser: `auto` when the tiny recogniser was
+    /// unsure of a character, `always`, or `never` (faster; names may keep a `<` read as A or C).
+    #[arg(long, value_enum, default_value_t = RereadArg::Auto)]
+    pub name_reread: RereadArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RereadArg {
+    Auto,
+    Always,
+    Never,
 }
 
 impl SearchArgs {
@@ -54,7 +62,11 @@ impl SearchArgs {
         }
         Ok(MrzConfig {
             long_sides: self.detector_sides.clone(),
-            reread_names: !self.no_reread,
+            reread: match self.name_reread {
+                RereadArg::Auto => Reread::default(),
+                RereadArg::Always => Reread::Always,
+                RereadArg::Never => Reread::Never,
+            },
             ..MrzConfig::default()
         })
     }
@@ -62,7 +74,7 @@ impl SearchArgs {
     /// The models the search needs: the small recogniser only when names are re-read.
     pub fn models(&self) -> Vec<ModelKind> {
         let mut kinds = ModelKind::DOCUMENT.to_vec();
-        if self.no_reread {
+        if self.name_reread == RereadArg::Never {
             kinds.retain(|k| *k != ModelKind::OcrRecogniseSmall);
         }
         kinds

@@ -28,6 +28,7 @@ use crate::inference::{Engine, InferenceError};
 use crate::models::ModelKind;
 use crate::vision::ocr::ctc::Alphabet;
 use crate::vision::ocr::detect::{self, DetectConfig};
+use crate::vision::ocr::geometry::quad_prefix;
 use crate::vision::ocr::rows::vertical_vote;
 use crate::vision::ocr::turn::Turn;
 
@@ -41,8 +42,8 @@ pub struct MrzConfig {
     pub detect: DetectConfig,
     /// The recogniser's input width at most (a 44-character row is about 900 at height 48).
     pub max_row_width: usize,
-    /// Re-read the chosen name row with the small recogniser (when it is loaded).
-    pub reread_names: bool,
+    /// When to re-read the chosen name row with the small recogniser (when it is loaded).
+    pub reread: Reread,
 }
 
 impl Default for MrzConfig {
@@ -51,10 +52,29 @@ impl Default for MrzConfig {
             long_sides: vec![640, 960],
             detect: DetectConfig::default(),
             max_row_width: 1600,
-            reread_names: true,
+            reread: Reread::default(),
         }
     }
 }
+
+/// When the name row is read again by the small recogniser.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Reread {
+    Never,
+    Always,
+    /// When a character of the tiny recogniser's name row scored below this. Its misreadings of names
+    /// (`<` as `A` or `C`, a `<` dropped, `M` as `H`) all scored under 0.6 on the PassportEye specimens.
+    Below(f32),
+}
+
+impl Default for Reread {
+    fn default() -> Self {
+        Reread::Below(0.75)
+    }
+}
+
+/// Trailing fillers of the name row kept in the re-read (the rest is cut off: fewer columns to read).
+const FILLERS_KEPT: usize = 2;
 
 /// Where the time of one reading went, in milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -156,7 +176,10 @@ pub fn read_mrz_with(
     }
     let mut reread_ms = 0.0;
     if let Some((found, turn)) = best.as_mut() {
-        if config.reread_names && found.read.valid && engine.has(ModelKind::OcrRecogniseSmall) {
+        if config.reread != Reread::Never
+            && found.read.valid
+            && engine.has(ModelKind::OcrRecogniseSmall)
+        {
             let before = spent.recognise_ms;
             reread_name(engine, image, found, *turn, config, &mut spent)?;
             reread_ms = spent.recognise_ms - before;
@@ -196,8 +219,10 @@ pub fn read_mrz_with(
     })
 }
 
-/// Reads the name row of a valid read again with the small recogniser, and keeps the MRZ that gives
-/// when it is valid and plausible too. The name is the first line, or the third of a three-line card (TD1).
+/// Reads the name row of a valid read again with the small recogniser (unless [`Reread`] says the
+/// tiny recogniser was sure enough), and keeps the MRZ that gives when it is valid and plausible too.
+/// The name is the first line, or the third of a three-line card (TD1). Only the row up to the name's
+/// end and two fillers is read again; the trailing fillers the tiny recogniser read are kept.
 fn reread_name(
     engine: &Engine,
     image: &RgbImage,
@@ -206,18 +231,32 @@ fn reread_name(
     config: &MrzConfig,
     spent: &mut Spent,
 ) -> Result<(), InferenceError> {
-    let small = alphabet(engine, ModelKind::OcrRecogniseSmall)?;
     let name_row = if found.rows.len() == 3 { 2 } else { 0 };
-    let text = recognise(
+    let tiny = &found.texts[name_row];
+    if let Reread::Below(threshold) = config.reread {
+        if tiny.min_score() >= threshold {
+            return Ok(());
+        }
+    }
+    let (row, tail) = match tiny.filler_tail(FILLERS_KEPT) {
+        Some((start, fraction)) => (
+            quad_prefix(&found.rows[name_row], fraction),
+            tiny.text.get(start..).unwrap_or_default().to_string(),
+        ),
+        None => (found.rows[name_row], String::new()),
+    };
+    let small = alphabet(engine, ModelKind::OcrRecogniseSmall)?;
+    let mut text = recognise(
         engine,
         ModelKind::OcrRecogniseSmall,
         &small,
         image,
-        &found.rows[name_row],
+        &row,
         turn,
         config,
         spent,
     )?;
+    text.text.push_str(&tail);
     let mut lines: Vec<&str> = found.texts.iter().map(|t| t.text.as_str()).collect();
     lines[name_row] = &text.text;
     if let Some(read) = assemble(&lines).filter(|r| r.valid && plausible(r)) {

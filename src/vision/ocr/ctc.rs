@@ -44,11 +44,38 @@ impl Alphabet {
     }
 }
 
-/// A decoded row: its characters and, for each, the best score it had at the step it was read.
+/// A decoded row: its characters and, for each, the best score it had at the step it was read and that
+/// step (steps run left to right over the row, one per few input columns).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Decoded {
     pub text: String,
     pub scores: Vec<f32>,
+    pub steps: Vec<usize>,
+    /// The number of steps the recogniser gave for the row.
+    pub total_steps: usize,
+}
+
+impl Decoded {
+    /// The lowest score of any character (1 for an empty row).
+    pub fn min_score(&self) -> f32 {
+        self.scores.iter().copied().fold(1.0, f32::min)
+    }
+
+    /// Where the row's trailing fillers may be cut off, keeping `keep` of them: the character index the
+    /// cut-off tail starts at, and the cut's position as a fraction of the row's width (halfway between
+    /// the last kept filler's step and the next one's). `None` when there are not more than `keep`
+    /// trailing fillers.
+    pub fn filler_tail(&self, keep: usize) -> Option<(usize, f32)> {
+        let chars: Vec<char> = self.text.chars().collect();
+        let content = chars.iter().rposition(|&c| c != '<').map_or(0, |i| i + 1);
+        let start = content + keep;
+        if start >= chars.len() || self.total_steps == 0 || self.steps.len() != chars.len() {
+            return None;
+        }
+        let (a, b) = (self.steps[start - 1], self.steps[start]);
+        let cut = (a + b) as f32 / 2.0 + 0.5;
+        Some((start, cut / self.total_steps as f32))
+    }
 }
 
 /// Greedy decoding of `steps` × `labels` scores (row-major): at each step the best of the blank and the
@@ -60,7 +87,8 @@ pub fn decode(scores: &[f32], labels: usize, alphabet: &Alphabet) -> Decoded {
         return out;
     }
     let mut previous = 0usize; // the blank
-    for step in scores.chunks_exact(labels) {
+    out.total_steps = scores.len() / labels;
+    for (t, step) in scores.chunks_exact(labels).enumerate() {
         let (mut best, mut best_score, mut best_char) = (0usize, step[0], None);
         for &(index, c) in &alphabet.chars {
             if step[index] > best_score {
@@ -71,6 +99,7 @@ pub fn decode(scores: &[f32], labels: usize, alphabet: &Alphabet) -> Decoded {
             if let Some(c) = best_char {
                 out.text.push(c);
                 out.scores.push(best_score);
+                out.steps.push(t);
             }
         }
         previous = best;
@@ -144,6 +173,8 @@ mod tests {
         let d = decode(&s, alpha.labels(), &alpha);
         assert_eq!(d.text, "P<<UTO");
         assert_eq!(d.scores.len(), 6);
+        assert_eq!(d.steps, vec![0, 2, 4, 8, 9, 11]);
+        assert_eq!(d.total_steps, 12);
         assert!(d.scores.iter().all(|&v| (v - 0.9).abs() < 1e-6));
         assert_eq!(decode(&[], alpha.labels(), &alpha).text, "");
     }
@@ -157,11 +188,33 @@ mod tests {
         let d = decode(&s, alpha.labels(), &alpha);
         assert_eq!(d.text, "K<9");
         assert!((d.scores[1] - 0.3).abs() < 1e-6);
+        assert!((d.min_score() - 0.3).abs() < 1e-6);
         // The space after the dictionary (the last label) is not an MRZ character either.
         let n = alpha.labels();
         let mut s = vec![0.0; n];
         s[n - 1] = 1.0;
         assert_eq!(decode(&s, n, &alpha).text, "");
+    }
+
+    #[test]
+    fn the_filler_tail_is_cut_between_two_fillers() {
+        let d = Decoded {
+            text: "AB<C<<<<".into(),
+            scores: vec![0.9; 8],
+            steps: vec![1, 3, 5, 7, 9, 11, 13, 15],
+            total_steps: 20,
+        };
+        // Content ends with C (index 3); keep two fillers (4, 5); the tail starts at 6, cut at step 12.
+        assert_eq!(d.filler_tail(2), Some((6, 12.5 / 20.0)));
+        assert_eq!(d.filler_tail(4), None);
+        let all = Decoded {
+            text: "<<<".into(),
+            scores: vec![0.9; 3],
+            steps: vec![0, 4, 8],
+            total_steps: 10,
+        };
+        assert_eq!(all.filler_tail(1), Some((1, 2.5 / 10.0)));
+        assert_eq!(Decoded::default().filler_tail(0), None);
     }
 
     #[test]

@@ -211,6 +211,18 @@ pub fn quad_size(q: &Quad) -> (f32, f32, Point) {
     (w, h, c)
 }
 
+/// The part of a quad from its left edge to `fraction` of the way to its right edge (along its top and
+/// bottom edges).
+pub fn quad_prefix(q: &Quad, fraction: f32) -> Quad {
+    let lerp = |a: Point, b: Point| {
+        [
+            a[0] + (b[0] - a[0]) * fraction,
+            a[1] + (b[1] - a[1]) * fraction,
+        ]
+    };
+    [q[0], lerp(q[0], q[1]), lerp(q[3], q[2]), q[3]]
+}
+
 /// The quad as f64 points.
 pub fn quad_points(q: &Quad) -> [P64; 4] {
     q.map(|p| [p[0] as f64, p[1] as f64])
@@ -379,5 +391,9 @@ mod tests {
         let (w, h, c) = quad_size(&q);
         assert!((w - 80.0).abs() < 1e-3 && (h - 10.0).abs() < 1e-3);
         assert!((c[0] - 50.0).abs() < 1e-3 && (c[1] - 50.0).abs() < 1e-3);
+        let left = quad_prefix(&q, 0.25);
+        let (w, h, _) = quad_size(&left);
+        assert!((w - 20.0).abs() < 1e-3 && (h - 10.0).abs() < 1e-3);
+        assert_eq!((left[0], left[3]), (q[0], q[3]));
     }
 }

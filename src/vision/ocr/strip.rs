@@ -4,7 +4,8 @@
 use image::RgbImage;
 
 use super::geometry::Quad;
-use crate::vision::canvas::{ChannelOrder, RgbF32};
+use crate::vision::canvas::{resize_region, Canvas, ChannelOrder};
+use crate::vision::geometry::RectI;
 
 /// The recogniser's input height.
 pub const HEIGHT: usize = 48;
@@ -123,52 +124,32 @@ pub fn strip_size(quad: &Quad) -> (usize, usize) {
     (w as usize, h as usize)
 }
 
-/// The quad warped to an `out_w`×`out_h` strip: each output pixel is the average of `samples`² bilinear
-/// samples spread over its footprint (1 is plain bilinear; more smooths a strong reduction). The quad is
-/// first taken as a straight strip of [`strip_size`], then resized with half-pixel centres, as a crop
-/// followed by a resize would do it. `None` for a degenerate quad or an empty output.
-pub fn warp_quad(
-    image: &RgbImage,
-    quad: &Quad,
-    out_w: usize,
-    out_h: usize,
-    samples: usize,
-) -> Option<RgbF32> {
+/// The quad warped to an `out_w`×`out_h` strip (bilinear, 8-bit): the rectangle (0,0)–([`strip_size`])
+/// maps onto the quad, and each output pixel samples it at its centre (half-pixel convention, as a
+/// crop followed by a resize would). `None` for a degenerate quad or an empty output.
+pub fn warp_quad(image: &RgbImage, quad: &Quad, out_w: usize, out_h: usize) -> Option<RgbImage> {
     let (sw, sh) = strip_size(quad);
     if sw == 0 || sh == 0 || out_w == 0 || out_h == 0 || image.width() == 0 || image.height() == 0 {
         return None;
     }
     let h = rect_to_quad(sw as f64, sh as f64, quad)?;
     let (kx, ky) = (sw as f64 / out_w as f64, sh as f64 / out_h as f64);
-    let n = samples.max(1);
-    let offsets: Vec<f64> = (0..n).map(|k| (k as f64 + 0.5) / n as f64).collect();
-    let weight = 1.0 / (n * n) as f32;
     let mut data = Vec::with_capacity(out_w * out_h * 3);
     for j in 0..out_h {
         for i in 0..out_w {
-            let mut acc = [0.0f32; 3];
-            for &oy in &offsets {
-                for &ox in &offsets {
-                    let (u, v) = ((i as f64 + ox) * kx - 0.5, (j as f64 + oy) * ky - 0.5);
-                    let (x, y) = apply(&h, u, v);
-                    let p = sample(image, x, y);
-                    for c in 0..3 {
-                        acc[c] += p[c];
-                    }
-                }
-            }
-            data.extend(acc.map(|v| v * weight));
+            let (u, v) = ((i as f64 + 0.5) * kx - 0.5, (j as f64 + 0.5) * ky - 0.5);
+            let (x, y) = apply(&h, u, v);
+            data.extend(sample(image, x, y).map(|c| c.round().clamp(0.0, 255.0) as u8));
         }
     }
-    Some(RgbF32 {
-        width: out_w,
-        height: out_h,
-        data,
-    })
+    RgbImage::from_raw(out_w as u32, out_h as u32, data)
 }
 
-/// The recogniser's input for a row: the strip at height 48 and the width its aspect gives (at most
-/// `max_width`), as B, G, R planes scaled to [-1, 1]. Returns the tensor's shape and data.
+/// The recogniser's input for a row, prepared as PaddleOCR prepares its training crops: the quad
+/// straightened at its own size ([`strip_size`]), then resized (bilinear, OpenCV's arithmetic) to
+/// height 48 and the width its aspect gives (at most `max_width`), as B, G, R planes scaled to
+/// [-1, 1]. Returns the tensor's shape and data. (Sampling the 48-pixel strip straight from the photo
+/// read a low-resolution specimen's name wrongly, where this two-step crop read it right.)
 pub fn recogniser_input(
     image: &RgbImage,
     quad: &Quad,
@@ -180,10 +161,15 @@ pub fn recogniser_input(
     }
     let width =
         ((HEIGHT as f64 * sw as f64 / sh as f64).ceil() as usize).clamp(16, max_width.max(16));
-    // One sample per output pixel up to a halving; beyond that, enough to cover the footprint.
-    let samples = ((sh as f64 / HEIGHT as f64) / 1.5).ceil().clamp(1.0, 3.0) as usize;
-    let strip = warp_quad(image, quad, width, HEIGHT, samples)?;
-    let data = strip.planes(ChannelOrder::Bgr, |v| (v / 255.0 - 0.5) / 0.5);
+    let strip = warp_quad(image, quad, sw, sh)?;
+    let whole = RectI {
+        x: 0,
+        y: 0,
+        w: sw as i64,
+        h: sh as i64,
+    };
+    let resized = resize_region(&Canvas::new(&strip), whole, width, HEIGHT);
+    let data = resized.planes(ChannelOrder::Bgr, |v| (v / 255.0 - 0.5) / 0.5);
     Some((vec![1, 3, HEIGHT, width], data))
 }
 
@@ -261,20 +247,20 @@ mod tests {
                 (199..=200).contains(&w) && (39..=40).contains(&h),
                 "{w}×{h}"
             );
-            let strip = warp_quad(&img, &quad, 100, 20, 1).unwrap();
+            let strip = warp_quad(&img, &quad, 100, 20).unwrap();
             // Away from the edges, the left half is dark and the right half light.
             for y in 3..17 {
-                for x in [5usize, 20, 45] {
+                for x in [5u32, 20, 45] {
                     assert_eq!(
-                        strip.pixel(x, y).map(|v| v.round()),
-                        [20.0, 40.0, 60.0],
+                        strip.get_pixel(x, y).0,
+                        [20, 40, 60],
                         "{degrees}° ({x},{y})"
                     );
                 }
-                for x in [55usize, 80, 95] {
+                for x in [55u32, 80, 95] {
                     assert_eq!(
-                        strip.pixel(x, y).map(|v| v.round()),
-                        [230.0, 220.0, 210.0],
+                        strip.get_pixel(x, y).0,
+                        [230, 220, 210],
                         "{degrees}° ({x},{y})"
                     );
                 }
@@ -283,18 +269,17 @@ mod tests {
     }
 
     #[test]
-    fn supersampling_averages_the_footprint() {
-        // Alternating one-pixel columns: bilinear at the centres of 2-pixel footprints picks their
-        // average anyway; with 4 samples per axis over a 4-pixel footprint the mean is kept too.
-        let img = RgbImage::from_fn(64, 8, |x, _| {
-            let v = if x % 2 == 0 { 0 } else { 200 };
-            image::Rgb([v, v, v])
-        });
-        let quad: Quad = [[0.0, 0.0], [64.0, 0.0], [64.0, 8.0], [0.0, 8.0]];
-        let strip = warp_quad(&img, &quad, 16, 2, 4).unwrap();
-        for x in 1..15 {
-            let v = strip.pixel(x, 0)[0];
-            assert!((v - 100.0).abs() < 1.0, "{x}: {v}");
+    fn a_straight_crop_keeps_the_pixels() {
+        let img = RgbImage::from_fn(30, 20, |x, y| image::Rgb([x as u8, y as u8, 7]));
+        // Pixel centres at integer coordinates: the quad (5,4)–(15,9) at its own size is a plain crop.
+        let quad: Quad = [[5.0, 4.0], [15.0, 4.0], [15.0, 9.0], [5.0, 9.0]];
+        let strip = warp_quad(&img, &quad, 10, 5).unwrap();
+        for y in 0..5u32 {
+            for x in 0..10u32 {
+                let p = strip.get_pixel(x, y).0;
+                // Half-pixel centres: output pixel x samples x + 0.5 - 0.5 = x past the corner.
+                assert_eq!(p, [(5 + x) as u8, (4 + y) as u8, 7], "({x},{y})");
+            }
         }
     }
 
