@@ -19,7 +19,8 @@ use crate::vision::{BoxF, Point};
 pub struct DocumentExamination {
     pub reading: MrzReading,
     pub fields: Option<MrzFields>,
-    /// Whether the portrait is on the page that carries the MRZ (None: no portrait was found).
+    /// Whether the portrait is on the page that carries the MRZ (None: no portrait was found, or no MRZ
+    /// to place it against).
     pub portrait_on_mrz_page: Option<bool>,
     /// Whether the document had expired on the day examined (None: no expiry date was read).
     pub expired: Option<bool>,
@@ -56,7 +57,6 @@ pub fn examine_document(
     policy: &DocumentPolicy,
 ) -> Result<DocumentExamination, InferenceError> {
     let reading = read_mrz(engine, image)?;
-    let fields = reading.read.as_ref().map(|r| fields(r, today));
     let portrait = face.bbox.map(|b| {
         unrotated_centre(
             &b,
@@ -65,11 +65,24 @@ pub fn examine_document(
             image.height() as f32,
         )
     });
+    Ok(examine(reading, portrait, declared, today, policy))
+}
+
+/// Checks a read document (pure): its fields, where the portrait (its centre in the unturned image)
+/// is against the MRZ, and the reason codes.
+pub fn examine(
+    reading: MrzReading,
+    portrait: Option<Point>,
+    declared: Option<&DeclaredIdentity>,
+    today: Date,
+    policy: &DocumentPolicy,
+) -> DocumentExamination {
+    let fields = reading.read.as_ref().map(|r| fields(r, today));
     let portrait_on_mrz_page = match (&reading.read, reading.quad, portrait) {
         (_, _, None) => None,
         (Some(read), Some(quad), Some(centre)) => Some(on_mrz_page(read.format, &quad, centre)),
         // No MRZ to place it against: `document_mrz_not_found` says enough.
-        (_, _, Some(_)) => Some(true),
+        (_, _, Some(_)) => None,
     };
     let findings = DocumentFindings {
         mrz: reading.read.as_ref(),
@@ -78,7 +91,7 @@ pub fn examine_document(
         declared,
     };
     let reasons = document_reasons(&findings, today, policy);
-    Ok(DocumentExamination {
+    DocumentExamination {
         expired: fields
             .as_ref()
             .and_then(|f| f.expiry_date)
@@ -88,7 +101,7 @@ pub fn examine_document(
         fields,
         portrait_on_mrz_page,
         reasons,
-    })
+    }
 }
 
 /// The centre of a box found in an image turned `degrees` clockwise, in the unturned image of size

@@ -142,7 +142,7 @@ pub struct DocumentRecord {
     pub corrections: usize,
     /// Whether the document's expiry date is before the decision's date (UTC).
     pub expired: Option<bool>,
-    /// Whether the portrait is on the page that carries the zone (absent: no portrait found).
+    /// Whether the portrait is on the page that carries the zone (absent: no portrait found, or no zone).
     pub portrait_on_mrz_page: Option<bool>,
     /// Whether the applicant's declared identity was compared with the zone.
     pub declared_compared: bool,
