@@ -15,8 +15,10 @@ use reqwest::StatusCode;
 use time::macros::date;
 use time::Date;
 
+use super::console::{code_now, sign_in};
 use super::harness::*;
 use super::support::*;
+use idv::settings::Settings;
 
 /// A photographed specimen passport of `holder` with obama.jpg's face as its portrait (the models run
 /// on this thread: called from a test's runtime, it steps out of it).
@@ -97,16 +99,16 @@ async fn submit(
     body
 }
 
-async fn reading_app(db: Db) -> TestApp {
+async fn reading_app(db: Db) -> (TestApp, Settings) {
     let mut settings = settings_for(&fresh_database(db).await).await;
     settings.document.read_mrz = true;
-    TestApp::spawn_with(settings).await
+    (TestApp::spawn_with(settings.clone()).await, settings)
 }
 
 on_both!(
     a_specimen_passport_is_read_checked_and_kept_sealed,
     |db| async move {
-        let app = reading_app(db).await;
+        let (app, settings) = reading_app(db).await;
         let key = app.key("org1", "submitter").await;
         let reviewer = app.key("org1", "reviewer").await;
         let auditor = app.key("org1", "auditor").await;
@@ -217,6 +219,35 @@ on_both!(
             "a submitter does not read identities"
         );
 
+        // The console's case page shows each check and declared against read.
+        let alice = crate::console::reviewer(&app, &settings, "org1", "alice").await;
+        let session = sign_in(&app, "alice", &alice.password, &code_now(&alice))
+            .await
+            .unwrap();
+        let page = app
+            .http
+            .get(format!("{}/review/cases/{case}", app.base))
+            .header(reqwest::header::COOKIE, &session.cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for shown in [
+            "id=\"declared-vs-read\"",
+            "Müller-Lüdenscheidt",
+            "<strong>differs</strong>",
+            "expired",
+            "id=\"mrz-lines\"",
+            "Check digit: composite",
+        ] {
+            assert!(
+                page.contains(shown),
+                "{shown} missing from the case page: {page}"
+            );
+        }
+
         // The export shows what was declared and what was read; erasure removes both.
         let (status, export) = app.get(&auditor, "/v1/subjects/applicant-2/export").await;
         assert_eq!(status, StatusCode::OK);
@@ -251,7 +282,7 @@ on_both!(
 on_both!(
     a_capture_link_carries_the_declared_identity,
     |db| async move {
-        let app = reading_app(db).await;
+        let (app, _) = reading_app(db).await;
         let key = app.key("org1", "submitter").await;
         let auditor = app.key("org1", "auditor").await;
         let (status, bad) = app
