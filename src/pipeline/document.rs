@@ -42,6 +42,10 @@ pub struct MrzConfig {
     pub detect: DetectConfig,
     /// The recogniser's input width at most (a 44-character row is about 900 at height 48).
     pub max_row_width: usize,
+    /// Rows recognised at most in one orientation, and in all: bounds the time an image full of text
+    /// rows can take. (A valid read of the PassportEye specimens needed at most 10 in its orientation.)
+    pub max_rows_per_orientation: u32,
+    pub max_rows: u32,
     /// When to re-read the chosen name row with the small recogniser (when it is loaded).
     pub reread: Reread,
 }
@@ -52,6 +56,8 @@ impl Default for MrzConfig {
             long_sides: vec![640, 960],
             detect: DetectConfig::default(),
             max_row_width: 1600,
+            max_rows_per_orientation: 20,
+            max_rows: 60,
             reread: Reread::default(),
         }
     }
@@ -144,10 +150,12 @@ pub fn read_mrz_with(
     'sides: for &side in &config.long_sides {
         let input = detect::input_tensor(image, side);
         let upright = detect_turned(engine, &input, Turn::new(0, w, h), config, &mut spent)?;
-        let turns: [u16; 4] = if vertical_vote(&upright) > 0 {
-            [90, 270, 0, 180]
-        } else {
-            [0, 180, 90, 270]
+        // A valid read that only failed plausibility has found the orientation: a larger detector input
+        // is tried in that orientation alone.
+        let turns: Vec<u16> = match &best {
+            Some((b, turn)) if b.read.valid => vec![turn.degrees],
+            _ if vertical_vote(&upright) > 0 => vec![90, 270, 0, 180],
+            _ => vec![0, 180, 90, 270],
         };
         for degrees in turns {
             let turn = Turn::new(degrees, w, h);
@@ -166,11 +174,10 @@ pub fn read_mrz_with(
                     best = Some((found, turn));
                 }
             }
-            if best
-                .as_ref()
-                .is_some_and(|(b, _)| b.read.valid && plausible(&b.read))
-            {
-                break 'sides;
+            match &best {
+                Some((b, _)) if b.read.valid && plausible(&b.read) => break 'sides,
+                Some((b, _)) if b.read.valid => continue 'sides,
+                _ => {}
             }
         }
     }

@@ -124,10 +124,12 @@ pub(super) fn score(read: &MrzRead) -> (bool, bool, impl Ord) {
     (read.valid, plausible(read), read.rank())
 }
 
-/// Whether a read looks like a real MRZ beyond its check digits, which cover neither the document code
-/// nor the name: the document code fits the format (a passport's `P`, a card's `I`, `A` or `C`, a
-/// visa's `V`), and the name field starts with a letter. A row of other text stacked on the MRZ's
-/// second line assembles into a valid read, but fails this.
+/// Whether a read looks like a real MRZ beyond its check digits, which cover neither the document code,
+/// the name nor the sex: the document code fits the format (a passport's `P`, a card's `I`, `A` or `C`,
+/// a visa's `V`), the name field starts with a letter, and the sex is `M`, `F`, `X` or `<` (ICAO 9303:
+/// the second line's 8th character on a TD1 card, its 21st on the others). A row of other text
+/// stacked on the MRZ's second line assembles into a valid read, but fails this; so does an `M` read
+/// as `H`.
 pub(super) fn plausible(read: &MrzRead) -> bool {
     let code = read.lines.first().and_then(|l| l.chars().next());
     let code_fits = match read.format {
@@ -140,7 +142,11 @@ pub(super) fn plausible(read: &MrzRead) -> bool {
         MrzFormat::Td1 => read.lines.get(2).and_then(|l| l.chars().next()),
         _ => read.lines.first().and_then(|l| l.chars().nth(5)),
     };
-    code_fits && name_start.is_some_and(|c| c.is_ascii_uppercase())
+    let sex_at = if read.format == MrzFormat::Td1 { 7 } else { 20 };
+    let sex = read.lines.get(1).and_then(|l| l.chars().nth(sex_at));
+    code_fits
+        && name_start.is_some_and(|c| c.is_ascii_uppercase())
+        && matches!(sex, Some('M' | 'F' | 'X' | '<'))
 }
 
 /// Searches one orientation (`boxes` in the turned frame) for the MRZ. MRZ-like rows that have a row
@@ -178,12 +184,17 @@ pub(super) fn search(
     let mut texts: BTreeMap<usize, Decoded> = BTreeMap::new();
     let mut tried: HashSet<Vec<usize>> = HashSet::new();
     let mut best: Option<(MrzRead, Vec<usize>)> = None;
-    for &i in &order {
+    'rows: for &i in &order {
         let mut next: Vec<usize> = below[i].iter().chain(&above[i]).copied().collect();
         widest_first(&mut next);
         for j in std::iter::once(i).chain(next) {
             if texts.contains_key(&j) {
                 continue;
+            }
+            if texts.len() as u32 >= config.max_rows_per_orientation
+                || spent.rows_recognised >= config.max_rows
+            {
+                break 'rows;
             }
             let text = recognise(
                 engine,
@@ -246,6 +257,30 @@ pub(super) fn outer_quad(rows: &[Quad]) -> Option<Quad> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::document::mrz::parse;
+
+    #[test]
+    fn a_valid_read_is_plausible_only_with_a_fitting_code_a_name_and_a_sex() {
+        let line2 = "L898902C36UTO7408122F1204159ZE184226B<<<<<10";
+        let good = parse(&["P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", line2]).unwrap();
+        assert!(good.valid && plausible(&good));
+        // Other text stacked over the second line: still valid (no check digit covers it), not plausible.
+        let text = parse(&["EMBASSYOFTHEREPUBLICOFCHINA<<<<<<<<<<<<<<<<<", line2]).unwrap();
+        assert!(text.valid && !plausible(&text));
+        assert!(score(&good) > score(&text));
+        let no_name = parse(&["P<UTO<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<", line2]).unwrap();
+        assert!(!plausible(&no_name));
+        let sex_h = line2.replacen("F1204", "H1204", 1);
+        let misread = parse(&["P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", &sex_h]).unwrap();
+        assert!(misread.valid && !plausible(&misread));
+        let card = parse(&[
+            "I<UTOD231458907<<<<<<<<<<<<<<<",
+            "7408122F1204159UTO<<<<<<<<<<<6",
+            "ERIKSSON<<ANNA<MARIA<<<<<<<<<<",
+        ])
+        .unwrap();
+        assert!(card.valid && plausible(&card));
+    }
 
     #[test]
     fn stacks_follow_the_rows_below_among_the_recognised() {
