@@ -1,14 +1,17 @@
 //! ID documents: read the machine-readable zone ([`read_mrz`]), and find the upright orientation of a
 //! portrait photographed or scanned sideways ([`analyse_document`], models.md §2.3.6).
 //!
-//! Reading the MRZ (the recipe of `../shared/reference/mrz/`): the text detector runs on the photo
-//! scaled to a long side of [`MrzConfig::long_sides`]; its boxes are merged into rows; the MRZ-like rows
-//! (long and thin) are recognised widest first with the rows stacked round them, and every stack of 2–3
-//! recognised rows is assembled by `document::mrz` (line lengths, letter/digit fixes, check digits),
-//! stopping at the first fully valid read. Up to four right-angle turns are tried, the quarter turns
-//! first when most boxes stand upright. Check digits do not cover the name line, and the tiny recogniser
-//! reads some `<` fillers of names as `A` or `C`: the chosen read's name row is read again by the small
-//! recogniser, and that read is kept when the MRZ it gives is also valid.
+//! Reading the MRZ (the recipe of `../shared/reference/mrz/`, measured again here): the text detector
+//! runs on the photo scaled to a long side of 640 (then 960 when nothing valid was found); its boxes are
+//! merged into rows; the MRZ-like rows (long and thin) are recognised by the tiny recogniser widest first,
+//! each followed by the rows stacked next to it, and every stack of 2–3 recognised rows is assembled by
+//! `document::mrz` (line lengths, letter/digit fixes, check digits), until a read is valid and plausible
+//! (document code, name and sex, which no check digit covers, look right). Up to four right-angle turns
+//! are tried, the quarter turns first when most boxes stand upright; the detector's input is turned
+//! rather than the photo. Check digits do not cover the name line, and the tiny recogniser reads some
+//! `<` fillers of names as `A` or `C`: when it was unsure of a character of the name row, that row is
+//! read again by the small recogniser, and its read is kept when the MRZ it gives is valid and
+//! plausible too.
 //!
 //! For portraits: the face detector finds faces at any right angle, and the landmark model draws an
 //! upright face on anything, so neither can tell the orientation. The raw embedding norm can: an upright
@@ -21,7 +24,9 @@ use std::time::Instant;
 use image::RgbImage;
 use serde::Serialize;
 
-use self::search::{detect_turned, outer_quad, plausible, recognise, score, search, Found, Spent};
+use self::search::{
+    detect_turned, outer_quad, plausible, recognise, score, search, Found, Page, Spent,
+};
 use super::face::{Analysis, FaceAnalyzer, Faces};
 use crate::document::mrz::{assemble, MrzRead};
 use crate::inference::{Engine, InferenceError};
@@ -35,10 +40,12 @@ use crate::vision::ocr::turn::Turn;
 /// How the MRZ is searched for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MrzConfig {
-    /// The detector's long sides, tried in turn (each over every orientation) until a read is valid:
-    /// a small one is fast and finds most zones, a larger one finds the small print of the rest.
+    /// The detector's long sides, tried in turn (each over every orientation) until a read is valid
+    /// and plausible: a small one is fast and finds most zones, a larger one the small print of the
+    /// rest. (On the PassportEye specimens: 512 missed one name, 960 alone read three lines wrongly and
+    /// took 40 % longer; see the report of `idv eval-documents --detector-sides`.)
     pub long_sides: Vec<u32>,
-    /// The detector's map reading; its `long_side` is set from `long_sides`.
+    /// How the detector's map becomes boxes.
     pub detect: DetectConfig,
     /// The recogniser's input width at most (a 44-character row is about 900 at height 48).
     pub max_row_width: usize,
@@ -141,6 +148,11 @@ pub fn read_mrz_with(
     config: &MrzConfig,
 ) -> Result<MrzReading, InferenceError> {
     let started = Instant::now();
+    let page = Page {
+        engine,
+        image,
+        config,
+    };
     let tiny = alphabet(engine, ModelKind::OcrRecognise)?;
     let mut spent = Spent::default();
     let mut rotations_tried = 0u32;
@@ -165,7 +177,7 @@ pub fn read_mrz_with(
                 detect_turned(engine, &input, turn, config, &mut spent)?
             };
             rotations_tried += 1;
-            let found = search(engine, &tiny, image, &boxes, turn, config, &mut spent)?;
+            let found = search(page, &tiny, &boxes, turn, &mut spent)?;
             if let Some(found) = found {
                 if best
                     .as_ref()
@@ -188,7 +200,7 @@ pub fn read_mrz_with(
             && engine.has(ModelKind::OcrRecogniseSmall)
         {
             let before = spent.recognise_ms;
-            reread_name(engine, image, found, *turn, config, &mut spent)?;
+            reread_name(page, found, *turn, &mut spent)?;
             reread_ms = spent.recognise_ms - before;
             spent.recognise_ms = before;
         }
@@ -231,16 +243,14 @@ pub fn read_mrz_with(
 /// The name is the first line, or the third of a three-line card (TD1). Only the row up to the name's
 /// end and two fillers is read again; the trailing fillers the tiny recogniser read are kept.
 fn reread_name(
-    engine: &Engine,
-    image: &RgbImage,
+    page: Page,
     found: &mut Found,
     turn: Turn,
-    config: &MrzConfig,
     spent: &mut Spent,
 ) -> Result<(), InferenceError> {
     let name_row = if found.rows.len() == 3 { 2 } else { 0 };
     let tiny = &found.texts[name_row];
-    if let Reread::Below(threshold) = config.reread {
+    if let Reread::Below(threshold) = page.config.reread {
         if tiny.min_score() >= threshold {
             return Ok(());
         }
@@ -252,15 +262,13 @@ fn reread_name(
         ),
         None => (found.rows[name_row], String::new()),
     };
-    let small = alphabet(engine, ModelKind::OcrRecogniseSmall)?;
+    let small = alphabet(page.engine, ModelKind::OcrRecogniseSmall)?;
     let mut text = recognise(
-        engine,
+        page,
         ModelKind::OcrRecogniseSmall,
         &small,
-        image,
         &row,
         turn,
-        config,
         spent,
     )?;
     text.text.push_str(&tail);

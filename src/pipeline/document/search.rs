@@ -88,23 +88,30 @@ pub(super) struct Found {
     pub texts: Vec<Decoded>,
 }
 
+/// What every step of one reading works on: the models, the upright photo, the configuration.
+#[derive(Clone, Copy)]
+pub(super) struct Page<'a> {
+    pub engine: &'a Engine,
+    pub image: &'a RgbImage,
+    pub config: &'a MrzConfig,
+}
+
 /// Recognises one row of the turned frame (cut from the upright image through the mapped corners).
 pub(super) fn recognise(
-    engine: &Engine,
+    page: Page,
     kind: ModelKind,
     alphabet: &Alphabet,
-    image: &RgbImage,
     row: &Quad,
     turn: Turn,
-    config: &MrzConfig,
     spent: &mut Spent,
 ) -> Result<Decoded, InferenceError> {
     let upright = row.map(|p| turn.back(p));
-    let Some((shape, data)) = recogniser_input(image, &upright, config.max_row_width) else {
+    let Some((shape, data)) = recogniser_input(page.image, &upright, page.config.max_row_width)
+    else {
         return Ok(Decoded::default());
     };
     let started = Instant::now();
-    let outputs = engine.run_shaped(kind, shape, data)?;
+    let outputs = page.engine.run_shaped(kind, shape, data)?;
     spent.recognise_ms += ms(started);
     spent.rows_recognised += 1;
     let scores = outputs
@@ -154,14 +161,13 @@ pub(super) fn plausible(read: &MrzRead) -> bool {
 /// first), and after each row every new stack of recognised rows is assembled; the search stops at the
 /// first read that is valid and plausible.
 pub(super) fn search(
-    engine: &Engine,
+    page: Page,
     alphabet: &Alphabet,
-    image: &RgbImage,
     boxes: &[Quad],
     turn: Turn,
-    config: &MrzConfig,
     spent: &mut Spent,
 ) -> Result<Option<Found>, InferenceError> {
+    let config = page.config;
     let rows: Vec<Quad> = merge_rows(boxes).into_iter().filter(mrz_like).collect();
     if rows.len() < 2 {
         return Ok(None);
@@ -197,13 +203,11 @@ pub(super) fn search(
                 break 'rows;
             }
             let text = recognise(
-                engine,
+                page,
                 ModelKind::OcrRecognise,
                 alphabet,
-                image,
                 &rows[j],
                 turn,
-                config,
                 spent,
             )?;
             texts.insert(j, text);
