@@ -25,15 +25,16 @@ use image::RgbImage;
 use serde::Serialize;
 
 use self::search::{
-    detect_turned, outer_quad, plausible, recognise, score, search, Found, Page, Spent,
+    detect_turned, outer_quad, plausible, recognise, score, search, upright_score, Found, Page,
+    Spent,
 };
 use super::face::{Analysis, FaceAnalyzer, Faces};
 use crate::document::mrz::{assemble, MrzRead};
 use crate::inference::{Engine, InferenceError};
 use crate::models::ModelKind;
 use crate::vision::ocr::ctc::Alphabet;
-use crate::vision::ocr::detect::{self, DetectConfig};
-use crate::vision::ocr::geometry::quad_prefix;
+use crate::vision::ocr::detect::{self, DetectConfig, DetectorInput};
+use crate::vision::ocr::geometry::{quad_prefix, Quad};
 use crate::vision::ocr::rows::vertical_vote;
 use crate::vision::ocr::turn::Turn;
 
@@ -161,21 +162,32 @@ pub fn read_mrz_with(
     let mut best: Option<(Found, Turn)> = None;
     'sides: for &side in &config.long_sides {
         let input = detect::input_tensor(image, side);
-        let upright = detect_turned(engine, &input, Turn::new(0, w, h), config, &mut spent)?;
+        let mut frames: Vec<(u16, Vec<Quad>)> = Vec::with_capacity(4);
+        let upright = boxes_in(page, &input, 0, &mut frames, &mut spent)?;
         // A valid read that only failed plausibility has found the orientation: a larger detector input
         // is tried in that orientation alone.
-        let turns: Vec<u16> = match &best {
+        let mut turns: Vec<u16> = match &best {
             Some((b, turn)) if b.read.valid => vec![turn.degrees],
             _ if vertical_vote(&upright) > 0 => vec![90, 270, 0, 180],
             _ => vec![0, 180, 90, 270],
         };
+        // Text standing upright is turned by a quarter one way or the other: read the widest row both
+        // ways and search the way it reads better first (one row more, instead of a whole search of
+        // text upside down).
+        if turns.len() == 4 && turns[0] == 90 {
+            let mut scores = [0.0f32; 2];
+            for (k, degrees) in [90u16, 270].into_iter().enumerate() {
+                let boxes = boxes_in(page, &input, degrees, &mut frames, &mut spent)?;
+                let turn = Turn::new(degrees, w, h);
+                scores[k] = upright_score(page, &tiny, &boxes, turn, &mut spent)?;
+            }
+            if scores[1] > scores[0] {
+                turns.swap(0, 1);
+            }
+        }
         for degrees in turns {
             let turn = Turn::new(degrees, w, h);
-            let boxes = if degrees == 0 {
-                upright.clone()
-            } else {
-                detect_turned(engine, &input, turn, config, &mut spent)?
-            };
+            let boxes = boxes_in(page, &input, degrees, &mut frames, &mut spent)?;
             rotations_tried += 1;
             let found = search(page, &tiny, &boxes, turn, &mut spent)?;
             if let Some(found) = found {
@@ -236,6 +248,29 @@ pub fn read_mrz_with(
         rotation_degrees,
         timings,
     })
+}
+
+/// The detector's boxes in the frame turned by `degrees`, detected once per frame.
+fn boxes_in(
+    page: Page,
+    input: &DetectorInput,
+    degrees: u16,
+    frames: &mut Vec<(u16, Vec<Quad>)>,
+    spent: &mut Spent,
+) -> Result<Vec<Quad>, InferenceError> {
+    if let Some((_, boxes)) = frames.iter().find(|(d, _)| *d == degrees) {
+        return Ok(boxes.clone());
+    }
+    let (w, h) = page.image.dimensions();
+    let boxes = detect_turned(
+        page.engine,
+        input,
+        Turn::new(degrees, w, h),
+        page.config,
+        spent,
+    )?;
+    frames.push((degrees, boxes.clone()));
+    Ok(boxes)
 }
 
 /// Reads the name row of a valid read again with the small recogniser (unless [`Reread`] says the

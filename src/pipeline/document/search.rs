@@ -230,6 +230,36 @@ pub(super) fn search(
     Ok(best.map(|(read, chain)| found(read, &chain, &rows, &texts)))
 }
 
+/// How upright the text of a frame reads: the mean character score of its widest MRZ-like row that has
+/// a row stacked next to it (0 when it has none). Text upside down reads as low-scoring noise, so of a
+/// frame and the one turned by half a turn, the upright one scores higher.
+pub(super) fn upright_score(
+    page: Page,
+    alphabet: &Alphabet,
+    boxes: &[Quad],
+    turn: Turn,
+    spent: &mut Spent,
+) -> Result<f32, InferenceError> {
+    let rows: Vec<Quad> = merge_rows(boxes).into_iter().filter(mrz_like).collect();
+    let below = rows_below(&rows);
+    let stacked = |i: usize| !below[i].is_empty() || below.iter().any(|b| b.contains(&i));
+    let widest = (0..rows.len())
+        .filter(|&i| stacked(i))
+        .max_by(|&a, &b| aspect(&rows[a]).total_cmp(&aspect(&rows[b])));
+    let Some(i) = widest else {
+        return Ok(0.0);
+    };
+    let text = recognise(
+        page,
+        ModelKind::OcrRecognise,
+        alphabet,
+        &rows[i],
+        turn,
+        spent,
+    )?;
+    Ok(text.scores.iter().sum::<f32>() / text.scores.len().max(1) as f32)
+}
+
 fn found(read: MrzRead, chain: &[usize], rows: &[Quad], texts: &BTreeMap<usize, Decoded>) -> Found {
     Found {
         read,
