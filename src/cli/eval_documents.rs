@@ -47,6 +47,8 @@ struct FileResult {
     detect_ms: f64,
     recognise_ms: f64,
     reread_ms: f64,
+    rows_recognised: u32,
+    rotations_tried: u32,
     error: Option<&'static str>,
 }
 
@@ -106,6 +108,8 @@ pub fn run(
                     detect_ms: r.timings.detect_ms,
                     recognise_ms: r.timings.recognise_ms,
                     reread_ms: r.timings.reread_ms,
+                    rows_recognised: r.timings.rows_recognised,
+                    rotations_tried: r.timings.rotations_tried,
                     error: None,
                 }
             }
@@ -120,6 +124,8 @@ pub fn run(
                 detect_ms: 0.0,
                 recognise_ms: 0.0,
                 reread_ms: 0.0,
+                rows_recognised: 0,
+                rotations_tried: 0,
                 error: Some(e.code),
             },
             Err(e) => return Err(e),
@@ -160,7 +166,7 @@ fn print_row(r: &FileResult) {
         format!(" turned {}°", r.rotation_degrees)
     };
     println!(
-        "{:<32} {:<5} {:<9}{exact}{turned}  {:>7.1} ms (detect {:.0}, recognise {:.0}, re-read {:.0})  {}",
+        "{:<32} {:<5} {:<9}{exact}{turned}  {:>7.1} ms (detect {:.0}, recognise {:.0}, re-read {:.0}; {} orientation(s), {} row(s))  {}",
         r.file,
         r.format.unwrap_or("-"),
         status,
@@ -168,6 +174,8 @@ fn print_row(r: &FileResult) {
         r.detect_ms,
         r.recognise_ms,
         r.reread_ms,
+        r.rotations_tried,
+        r.rows_recognised,
         r.lines.join(" / ")
     );
 }
@@ -319,6 +327,8 @@ mod tests {
             detect_ms: 0.0,
             recognise_ms: 0.0,
             reread_ms: 0.0,
+            rows_recognised: 0,
+            rotations_tried: 0,
             error: None,
         };
         let s = summarise(&[

@@ -88,23 +88,30 @@ pub(super) struct Found {
     pub texts: Vec<Decoded>,
 }
 
+/// What every step of one reading works on: the models, the upright photo, the configuration.
+#[derive(Clone, Copy)]
+pub(super) struct Page<'a> {
+    pub engine: &'a Engine,
+    pub image: &'a RgbImage,
+    pub config: &'a MrzConfig,
+}
+
 /// Recognises one row of the turned frame (cut from the upright image through the mapped corners).
 pub(super) fn recognise(
-    engine: &Engine,
+    page: Page,
     kind: ModelKind,
     alphabet: &Alphabet,
-    image: &RgbImage,
     row: &Quad,
     turn: Turn,
-    config: &MrzConfig,
     spent: &mut Spent,
 ) -> Result<Decoded, InferenceError> {
     let upright = row.map(|p| turn.back(p));
-    let Some((shape, data)) = recogniser_input(image, &upright, config.max_row_width) else {
+    let Some((shape, data)) = recogniser_input(page.image, &upright, page.config.max_row_width)
+    else {
         return Ok(Decoded::default());
     };
     let started = Instant::now();
-    let outputs = engine.run_shaped(kind, shape, data)?;
+    let outputs = page.engine.run_shaped(kind, shape, data)?;
     spent.recognise_ms += ms(started);
     spent.rows_recognised += 1;
     let scores = outputs
@@ -124,10 +131,12 @@ pub(super) fn score(read: &MrzRead) -> (bool, bool, impl Ord) {
     (read.valid, plausible(read), read.rank())
 }
 
-/// Whether a read looks like a real MRZ beyond its check digits, which cover neither the document code
-/// nor the name: the document code fits the format (a passport's `P`, a card's `I`, `A` or `C`, a
-/// visa's `V`), and the name field starts with a letter. A row of other text stacked on the MRZ's
-/// second line assembles into a valid read, but fails this.
+/// Whether a read looks like a real MRZ beyond its check digits, which cover neither the document code,
+/// the name nor the sex: the document code fits the format (a passport's `P`, a card's `I`, `A` or `C`,
+/// a visa's `V`), the name field starts with a letter, and the sex is `M`, `F`, `X` or `<` (ICAO 9303:
+/// the second line's 8th character on a TD1 card, its 21st on the others). A row of other text
+/// stacked on the MRZ's second line assembles into a valid read, but fails this; so does an `M` read
+/// as `H`.
 pub(super) fn plausible(read: &MrzRead) -> bool {
     let code = read.lines.first().and_then(|l| l.chars().next());
     let code_fits = match read.format {
@@ -140,7 +149,11 @@ pub(super) fn plausible(read: &MrzRead) -> bool {
         MrzFormat::Td1 => read.lines.get(2).and_then(|l| l.chars().next()),
         _ => read.lines.first().and_then(|l| l.chars().nth(5)),
     };
-    code_fits && name_start.is_some_and(|c| c.is_ascii_uppercase())
+    let sex_at = if read.format == MrzFormat::Td1 { 7 } else { 20 };
+    let sex = read.lines.get(1).and_then(|l| l.chars().nth(sex_at));
+    code_fits
+        && name_start.is_some_and(|c| c.is_ascii_uppercase())
+        && matches!(sex, Some('M' | 'F' | 'X' | '<'))
 }
 
 /// Searches one orientation (`boxes` in the turned frame) for the MRZ. MRZ-like rows that have a row
@@ -148,14 +161,13 @@ pub(super) fn plausible(read: &MrzRead) -> bool {
 /// first), and after each row every new stack of recognised rows is assembled; the search stops at the
 /// first read that is valid and plausible.
 pub(super) fn search(
-    engine: &Engine,
+    page: Page,
     alphabet: &Alphabet,
-    image: &RgbImage,
     boxes: &[Quad],
     turn: Turn,
-    config: &MrzConfig,
     spent: &mut Spent,
 ) -> Result<Option<Found>, InferenceError> {
+    let config = page.config;
     let rows: Vec<Quad> = merge_rows(boxes).into_iter().filter(mrz_like).collect();
     if rows.len() < 2 {
         return Ok(None);
@@ -178,21 +190,24 @@ pub(super) fn search(
     let mut texts: BTreeMap<usize, Decoded> = BTreeMap::new();
     let mut tried: HashSet<Vec<usize>> = HashSet::new();
     let mut best: Option<(MrzRead, Vec<usize>)> = None;
-    for &i in &order {
+    'rows: for &i in &order {
         let mut next: Vec<usize> = below[i].iter().chain(&above[i]).copied().collect();
         widest_first(&mut next);
         for j in std::iter::once(i).chain(next) {
             if texts.contains_key(&j) {
                 continue;
             }
+            if texts.len() as u32 >= config.max_rows_per_orientation
+                || spent.rows_recognised >= config.max_rows
+            {
+                break 'rows;
+            }
             let text = recognise(
-                engine,
+                page,
                 ModelKind::OcrRecognise,
                 alphabet,
-                image,
                 &rows[j],
                 turn,
-                config,
                 spent,
             )?;
             texts.insert(j, text);
@@ -213,6 +228,36 @@ pub(super) fn search(
         }
     }
     Ok(best.map(|(read, chain)| found(read, &chain, &rows, &texts)))
+}
+
+/// How upright the text of a frame reads: the mean character score of its widest MRZ-like row that has
+/// a row stacked next to it (0 when it has none). Text upside down reads as low-scoring noise, so of a
+/// frame and the one turned by half a turn, the upright one scores higher.
+pub(super) fn upright_score(
+    page: Page,
+    alphabet: &Alphabet,
+    boxes: &[Quad],
+    turn: Turn,
+    spent: &mut Spent,
+) -> Result<f32, InferenceError> {
+    let rows: Vec<Quad> = merge_rows(boxes).into_iter().filter(mrz_like).collect();
+    let below = rows_below(&rows);
+    let stacked = |i: usize| !below[i].is_empty() || below.iter().any(|b| b.contains(&i));
+    let widest = (0..rows.len())
+        .filter(|&i| stacked(i))
+        .max_by(|&a, &b| aspect(&rows[a]).total_cmp(&aspect(&rows[b])));
+    let Some(i) = widest else {
+        return Ok(0.0);
+    };
+    let text = recognise(
+        page,
+        ModelKind::OcrRecognise,
+        alphabet,
+        &rows[i],
+        turn,
+        spent,
+    )?;
+    Ok(text.scores.iter().sum::<f32>() / text.scores.len().max(1) as f32)
 }
 
 fn found(read: MrzRead, chain: &[usize], rows: &[Quad], texts: &BTreeMap<usize, Decoded>) -> Found {
@@ -246,6 +291,30 @@ pub(super) fn outer_quad(rows: &[Quad]) -> Option<Quad> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::document::mrz::parse;
+
+    #[test]
+    fn a_valid_read_is_plausible_only_with_a_fitting_code_a_name_and_a_sex() {
+        let line2 = "L898902C36UTO7408122F1204159ZE184226B<<<<<10";
+        let good = parse(&["P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", line2]).unwrap();
+        assert!(good.valid && plausible(&good));
+        // Other text stacked over the second line: still valid (no check digit covers it), not plausible.
+        let text = parse(&["EMBASSYOFTHEREPUBLICOFCHINA<<<<<<<<<<<<<<<<<", line2]).unwrap();
+        assert!(text.valid && !plausible(&text));
+        assert!(score(&good) > score(&text));
+        let no_name = parse(&["P<UTO<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<<", line2]).unwrap();
+        assert!(!plausible(&no_name));
+        let sex_h = line2.replacen("F1204", "H1204", 1);
+        let misread = parse(&["P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", &sex_h]).unwrap();
+        assert!(misread.valid && !plausible(&misread));
+        let card = parse(&[
+            "I<UTOD231458907<<<<<<<<<<<<<<<",
+            "7408122F1204159UTO<<<<<<<<<<<6",
+            "ERIKSSON<<ANNA<MARIA<<<<<<<<<<",
+        ])
+        .unwrap();
+        assert!(card.valid && plausible(&card));
+    }
 
     #[test]
     fn stacks_follow_the_rows_below_among_the_recognised() {

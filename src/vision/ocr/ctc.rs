@@ -83,7 +83,7 @@ impl Decoded {
 /// Returns nothing for scores whose width is not the alphabet's.
 pub fn decode(scores: &[f32], labels: usize, alphabet: &Alphabet) -> Decoded {
     let mut out = Decoded::default();
-    if labels != alphabet.labels || labels == 0 || scores.len() % labels != 0 {
+    if labels != alphabet.labels || labels == 0 || !scores.len().is_multiple_of(labels) {
         return out;
     }
     let mut previous = 0usize; // the blank

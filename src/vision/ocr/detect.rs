@@ -18,8 +18,6 @@ const STD: [f32; 3] = [0.229, 0.224, 0.225];
 /// How the map is read.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DetectConfig {
-    /// The longer side of the detector's input; the shorter follows the aspect, both multiples of 32.
-    pub long_side: u32,
     /// A pixel is text above this probability.
     pub threshold: f32,
     /// A region is kept when its mean probability reaches this.
@@ -33,7 +31,6 @@ pub struct DetectConfig {
 impl Default for DetectConfig {
     fn default() -> Self {
         DetectConfig {
-            long_side: 960,
             threshold: 0.3,
             box_score: 0.6,
             unclip_ratio: 1.5,
