@@ -494,7 +494,7 @@ pub fn photograph(document: &RgbImage, shot: &Shot) -> Vec<u8> {
     let mut scene = RgbImage::from_fn(sw, sh, |x, y| {
         // A brown desk with a little grain.
         let g = ((x.wrapping_mul(7919) ^ y.wrapping_mul(104_729) ^ grain) % 17) as f32;
-        let wave = ((y as f32 / 9.0 + (x as f32 / 53.0).sin() * 3.0).sin() * 6.0) as f32;
+        let wave = (y as f32 / 9.0 + (x as f32 / 53.0).sin() * 3.0).sin() * 6.0;
         Rgb([
             (120.0 + wave + g) as u8,
             (86.0 + wave + g) as u8,

@@ -41,7 +41,7 @@ fn draw_passport(holder: &SpecimenHolder, seed: u64) -> Vec<u8> {
         &page,
         &Shot {
             seed,
-            rotation: if seed % 2 == 0 { 90 } else { 0 },
+            rotation: if seed.is_multiple_of(2) { 90 } else { 0 },
             ..Shot::default()
         },
     )
