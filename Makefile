@@ -48,5 +48,8 @@ fuzz:
 fuzz-video:
 	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run decode_video -- -max_total_time=180
 
+fuzz-mrz:
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run mrz_text -- -max_total_time=120
+
 clean-setup:
 	rm -rf .idv models/*.onnx models/*.dict.txt models/*.part testdata

@@ -8,11 +8,21 @@ samples=testdata/face_recognition
 listen=${IDV_LISTEN:-127.0.0.1:8080}
 database=${IDV_DATABASE:-sqlite://idv.db}
 
-echo "== idv verify: obama.jpg (as the document) vs obama2.jpg (as the selfie)"
-"$idv" verify --document "$samples/obama.jpg" --selfie "$samples/obama2.jpg"
+passport=target/demo-passport.jpg
+echo "== idv specimen: a specimen passport (marked SPECIMEN, OCR-B machine-readable zone) with obama.jpg's face,"
+echo "   photographed at a slight angle, turned 90°: $passport"
+"$idv" specimen --face "$samples/obama.jpg" --out "$passport" --surname Obama --given-names "Barack Hussein" \
+  --date-of-birth 1961-08-04 --sex M --number X4K7P2Q91 --rotation 90
 echo
-echo "== idv verify: obama.jpg vs biden.jpg"
-"$idv" verify --document "$samples/obama.jpg" --selfie "$samples/biden.jpg"
+echo "== idv document: its machine-readable zone read and checked"
+"$idv" document "$passport" --surname Obama --given-names "Barack Hussein" --date-of-birth 1961-08-04
+echo
+echo "== idv verify: the passport vs obama3.jpg (as the selfie), with the identity the applicant declared"
+"$idv" verify --document "$passport" --selfie "$samples/obama3.jpg" \
+  --surname Obama --given-names "Barack Hussein" --date-of-birth 1961-08-04
+echo
+echo "== idv verify: the passport vs biden.jpg"
+"$idv" verify --document "$passport" --selfie "$samples/biden.jpg"
 echo
 
 echo "== idv serve on $database, listening on $listen"
@@ -31,11 +41,12 @@ consent=$(curl -fsS "http://$listen/v1/consents" -H "Authorization: Bearer $key"
   -d '{"subject_ref":"demo-applicant-1","purpose":"ecs_application","lawful_basis":"explicit_consent","notice_version":"2026-11"}')
 echo "== POST /v1/consents → $consent"
 consent_ref=$(printf '%s' "$consent" | python3 -c 'import json,sys; print(json.load(sys.stdin)["consent_ref"])')
-echo "== POST /v1/verifications (document obama.jpg, selfie obama3.jpg)"
+echo "== POST /v1/verifications (document: the specimen passport, selfie obama3.jpg, the declared identity)"
 curl -fsS "http://$listen/v1/verifications" -H "Authorization: Bearer $key" \
-  -F document=@"$samples/obama.jpg" -F selfie=@"$samples/obama3.jpg" \
+  -F document=@"$passport" -F selfie=@"$samples/obama3.jpg" \
+  -F 'declared={"surname":"Obama","given_names":"Barack Hussein","date_of_birth":"1961-08-04"};type=application/json' \
   -F subject_ref=demo-applicant-1 -F consent_ref="$consent_ref" -F purpose=ecs_application |
-  python3 -c 'import json,sys; v=json.load(sys.stdin); print(json.dumps({k: v[k] for k in ("id","decision","comparison","consent_ref","reasons","scores")}, indent=2))'
+  python3 -c 'import json,sys; v=json.load(sys.stdin); print(json.dumps({k: v[k] for k in ("id","decision","comparison","consent_ref","reasons","scores","document")}, indent=2))'
 echo
 auditor=$("$idv" keys create --org demo --role auditor --label "make run demo" --database "$database" | tail -n 1)
 echo "== GET /v1/subjects/demo-applicant-1/export (auditor): what idv holds about the applicant, sealed at rest"

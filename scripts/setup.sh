@@ -28,8 +28,10 @@ need sha256sum "coreutils"
 
 # --- FFmpeg (video decoding) ------------------------------------------------------------------------
 # `ffmpeg-next` links Debian's FFmpeg libraries and generates bindings with clang at build time; the
-# `ffmpeg` command makes the test videos. Installed from apt only when `dpkg -s` says one is missing.
-APT_PACKAGES=(pkg-config clang libclang-dev libavcodec-dev libavformat-dev libavutil-dev libswscale-dev ffmpeg)
+# `ffmpeg` command makes the test videos. The OCR-B font draws the machine-readable zone of the specimen
+# documents `idv specimen` makes for the demo and the tests. Installed from apt only when `dpkg -s` says
+# one is missing.
+APT_PACKAGES=(pkg-config clang libclang-dev libavcodec-dev libavformat-dev libavutil-dev libswscale-dev ffmpeg fonts-ocr-b)
 apt_missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || apt_missing+=("$p")
@@ -38,7 +40,7 @@ if [ "${#apt_missing[@]}" -gt 0 ]; then
   need apt-get "to install ${apt_missing[*]} (FFmpeg libraries for video decoding)"
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
-  say "installing ${apt_missing[*]} from apt (FFmpeg libraries and the ffmpeg command, for liveness videos)"
+  say "installing ${apt_missing[*]} from apt (FFmpeg libraries and the ffmpeg command for liveness videos; the OCR-B font)"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >/dev/null
   say "FFmpeg libraries ready (libavcodec $(pkg-config --modversion libavcodec))"

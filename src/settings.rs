@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::document::checks::DocumentPolicy;
 use crate::domain::Purpose;
 use crate::liveness::LivenessConfig;
 use crate::media::image::DecodeLimits;
@@ -32,6 +33,28 @@ pub struct Settings {
     pub review: ReviewSettings,
     pub invigilation: InvigilationConfig,
     pub capture: CaptureSettings,
+    pub document: DocumentSettings,
+}
+
+/// Reading the identity document (docs/DOCUMENTS.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DocumentSettings {
+    /// Read the document's machine-readable zone and check it (validity, expiry, accepted types, the
+    /// declared identity); a document without a readable zone is referred (`document_mrz_not_found`).
+    /// Off: only the faces are compared, as before documents were read (needs no OCR models).
+    pub read_mrz: bool,
+    /// Which documents are accepted: document codes and issuing states.
+    pub accept: DocumentPolicy,
+}
+
+impl Default for DocumentSettings {
+    fn default() -> Self {
+        DocumentSettings {
+            read_mrz: true,
+            accept: DocumentPolicy::default(),
+        }
+    }
 }
 
 /// The applicant capture page (`/capture/{token}`) and its one-time links.
@@ -323,6 +346,10 @@ impl Settings {
             return Err("review.console_*: session minutes and failed sign-ins must be at least 1, lockout minutes not negative".into());
         }
         self.capture.validate(&self.video)?;
+        self.document
+            .accept
+            .validate()
+            .map_err(|m| format!("document.accept: {m}"))?;
         self.liveness.validate()
     }
 }

@@ -53,6 +53,17 @@ fn verify_json_reports_outcome_faces_and_timings() {
         assert!(v[role]["timings_ms"]["embed"].as_f64().unwrap() > 0.0);
     }
     assert_eq!(v["document"]["rotation"], 0);
+    // A face photo is no identity document: its MRZ is looked for, not found, and that is a reason.
+    assert_eq!(v["document_check"]["mrz"], Value::Null);
+    assert_eq!(
+        v["document_check"]["reasons"],
+        serde_json::json!(["document_mrz_not_found"])
+    );
+    assert!(v["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r == "document_mrz_not_found"));
     assert!(v["timings_ms"]["total"].as_f64().unwrap() > 0.0);
     assert!(v["policy_version"].is_string());
     assert!(

@@ -43,6 +43,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/reviews", get(reviews::list))
         .route("/v1/reviews/{id}", get(reviews::get))
         .route("/v1/reviews/{id}/media/{kind}", get(reviews::media))
+        .route("/v1/reviews/{id}/identity", get(reviews::identity))
         .route("/v1/reviews/{id}/resolution", post(reviews::resolve))
         .route("/v1/subjects/{subject_ref}", delete(subjects::erase))
         .route("/v1/subjects/{subject_ref}/export", get(subjects::export))

@@ -13,7 +13,7 @@ use utoipa::{Modify, OpenApi};
         super::verifications::create, super::verifications::get, super::challenges::create,
         super::subjects::export, super::subjects::erase, super::subjects::restrict,
         super::subjects::unrestrict, super::reviews::list, super::reviews::get,
-        super::reviews::media, super::reviews::resolve, super::invigilation::create,
+        super::reviews::media, super::reviews::identity, super::reviews::resolve, super::invigilation::create,
         super::invigilation::frame, super::invigilation::get, super::invigilation::close,
         super::capture_links::create, super::capture_links::get,
     ),

@@ -6,11 +6,11 @@ use axum::response::Response;
 use axum::Json;
 
 use crate::http::extract::JsonBody;
-use crate::http::page::media_response;
+use crate::http::page::{media_response, private_json};
 use crate::service::caller::Caller;
 use crate::service::error::ApiError;
 use crate::service::reviews::{
-    self, ListQuery, NewResolution, ReviewDetail, ReviewList, ReviewView,
+    self, IdentityView, ListQuery, NewResolution, ReviewDetail, ReviewList, ReviewView,
 };
 use crate::service::state::AppState;
 
@@ -51,6 +51,21 @@ pub async fn media(
 ) -> Result<Response, ApiError> {
     let bytes = reviews::view_media(&state, &caller, &id, &kind).await?;
     Ok(media_response(bytes))
+}
+
+/// The identity behind a case, for a reviewer: what was read from the document's machine-readable
+/// zone, what the applicant declared, and the two compared field by field. Never cached; every view
+/// is an audit event naming the reviewer.
+#[utoipa::path(get, path = "/v1/reviews/{id}/identity", tag = "reviews", params(("id" = String, Path)),
+    responses((status = 200, body = IdentityView), (status = "4XX", body = crate::http::error::Problem)),
+    security(("api_key" = [])))]
+pub async fn identity(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let view = reviews::view_identity(&state, &caller, &id).await?;
+    Ok(private_json(&view))
 }
 
 /// Resolve an open case. The automated decision stays as it was; the resolution is recorded beside it.

@@ -21,10 +21,13 @@ use crate::store::VerificationRow;
 /// Multipart parts: `document` (JPEG, PNG or WebP) and either `selfie` (a still photo) or `video` (MP4
 /// with H.264, or WebM with VP8/VP9) with `challenge_id` (from `POST /v1/challenges`, used once) and,
 /// optionally, the still `selfie` taken with it; fields `subject_ref`, `consent_ref`, `purpose`, optional
-/// `external_ref`. The consent is checked before any biometric processing. `Prefer: respond-async`
+/// `external_ref`, and optional `declared`: JSON `{"surname", "given_names", "date_of_birth": "YYYY-MM-DD"}`,
+/// what the applicant typed into the application, compared with the document's machine-readable zone
+/// (`declared_name_mismatch`, `declared_date_of_birth_mismatch`; the record's `document` section says
+/// what was checked). The consent is checked before any biometric processing. `Prefer: respond-async`
 /// answers 202 at once; `Idempotency-Key` makes retries safe.
 #[utoipa::path(post, path = "/v1/verifications", tag = "verifications",
-    request_body(content_type = "multipart/form-data", content = String, description = "document, selfie and/or video with challenge_id, subject_ref, consent_ref, purpose, external_ref"),
+    request_body(content_type = "multipart/form-data", content = String, description = "document, selfie and/or video with challenge_id, subject_ref, consent_ref, purpose, external_ref, declared (JSON)"),
     params(("Idempotency-Key" = Option<String>, Header), ("Prefer" = Option<String>, Header, description = "respond-async")),
     responses((status = 200, body = VerificationView), (status = 202, body = VerificationView), (status = "4XX", body = crate::http::error::Problem)),
     security(("api_key" = [])))]

@@ -5,10 +5,17 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Args;
-use idv::document::mrz::MrzRead;
+use idv::document::identity::DeclaredIdentity;
+use idv::document::mrz::{MrzFields, MrzRead};
+use idv::domain::clock::Clock;
 use idv::models::ModelKind;
-use idv::pipeline::document::{read_mrz_with, DocumentTimings, MrzConfig, MrzReading, Reread};
+use idv::pipeline::document::{
+    analyse_document, read_mrz_with, DocumentTimings, MrzConfig, Reread,
+};
+use idv::pipeline::document_check::{examine, unrotated_centre, DocumentExamination};
+use idv::pipeline::FaceAnalyzer;
 use idv::settings::Settings;
+use idv::vision::Point;
 use serde::Serialize;
 
 use super::{load_engine, read_image, CliError, EngineArgs};
@@ -22,9 +29,43 @@ pub struct DocumentArgs {
     #[arg(long, env = "IDV_JSON")]
     pub json: bool,
     #[command(flatten)]
+    pub declared: DeclaredArgs,
+    #[command(flatten)]
     pub search: SearchArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
+}
+
+/// What the applicant typed into the application, compared with the document's machine-readable zone.
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Declared identity")]
+pub struct DeclaredArgs {
+    /// The surname as typed (accents welcome: it is compared as ICAO 9303 transliterates it).
+    #[arg(long, requires = "date_of_birth")]
+    pub surname: Option<String>,
+    /// All given names, space-separated (may be empty).
+    #[arg(long, requires = "surname")]
+    pub given_names: Option<String>,
+    /// YYYY-MM-DD.
+    #[arg(long, requires = "surname", value_parser = super::specimen::parse_date)]
+    pub date_of_birth: Option<time::Date>,
+}
+
+impl DeclaredArgs {
+    /// The declared identity, checked; `None` when none was given.
+    pub fn declared(&self) -> Result<Option<DeclaredIdentity>, CliError> {
+        let (Some(surname), Some(date_of_birth)) = (&self.surname, self.date_of_birth) else {
+            return Ok(None);
+        };
+        let d = DeclaredIdentity {
+            surname: surname.clone(),
+            given_names: self.given_names.clone().unwrap_or_default(),
+            date_of_birth,
+        };
+        d.validate()
+            .map_err(|m| CliError::input("argument_invalid", format!("declared identity: {m}")))?;
+        Ok(Some(d))
+    }
 }
 
 /// How the MRZ is searched for (defaults: the measured ones).
@@ -81,12 +122,24 @@ impl SearchArgs {
     }
 }
 
-/// What `idv document --json` prints: one object per document, each finding in its own member
-/// (`mrz` now; the parsed fields, the declared identity's comparison and the portrait beside it).
+/// What `idv document --json` prints (and `idv verify --json` as its `document`): the MRZ as read,
+/// its fields, the portrait, the reason codes and the time taken.
 #[derive(Serialize)]
 pub struct DocumentReport<'a> {
     pub mrz: Option<MrzReport<'a>>,
+    pub fields: Option<&'a MrzFields>,
+    pub portrait: PortraitReport,
+    /// Whether a declared identity was compared with the MRZ.
+    pub declared_compared: bool,
+    pub reasons: &'a [&'static str],
     pub timings_ms: TimingsReport,
+}
+
+/// The document's portrait: whether one was found, and whether it is on the page that carries the MRZ.
+#[derive(Serialize)]
+pub struct PortraitReport {
+    pub found: bool,
+    pub on_mrz_page: Option<bool>,
 }
 
 /// The MRZ as read: format, lines, validity, every check digit and correction, and where it was.
@@ -132,16 +185,40 @@ impl TimingsReport {
 }
 
 impl<'a> DocumentReport<'a> {
-    pub fn new(reading: &'a MrzReading, decode_ms: f64) -> Self {
+    pub fn new(exam: &'a DocumentExamination, portrait_found: bool, decode_ms: f64) -> Self {
+        let reading = &exam.reading;
         DocumentReport {
             mrz: reading.read.as_ref().map(|read| MrzReport {
                 read,
                 rotation_degrees: reading.rotation_degrees,
                 quad: reading.quad.map(|q| q.map(|(x, y)| [x.round(), y.round()])),
             }),
+            fields: exam.fields.as_ref(),
+            portrait: PortraitReport {
+                found: portrait_found,
+                on_mrz_page: exam.portrait_on_mrz_page,
+            },
+            declared_compared: exam.declared_compared,
+            reasons: &exam.reasons,
             timings_ms: TimingsReport::new(decode_ms, &reading.timings),
         }
     }
+}
+
+/// The document's portrait (found as the face pipeline finds it): its centre in the unturned photo.
+pub fn portrait_centre(
+    analyzer: &FaceAnalyzer,
+    image: &image::RgbImage,
+) -> Result<Option<Point>, CliError> {
+    let (analysis, degrees) = analyse_document(analyzer, image)?;
+    Ok(analysis.primary().map(|f| {
+        unrotated_centre(
+            &f.bbox,
+            degrees,
+            image.width() as f32,
+            image.height() as f32,
+        )
+    }))
 }
 
 pub fn run(
@@ -150,13 +227,24 @@ pub fn run(
     args: DocumentArgs,
 ) -> Result<ExitCode, CliError> {
     let config = args.search.config()?;
-    let engine = load_engine(engine_args, &args.search.models())?;
+    let declared = args.declared.declared()?;
+    let mut models = args.search.models();
+    models.extend(ModelKind::MATCHING);
+    let engine = load_engine(engine_args, &models)?;
     let started = Instant::now();
     let image =
         read_image(&args.file, &settings.limits).map_err(|e| e.about("document", &args.file))?;
     let decode_ms = started.elapsed().as_secs_f64() * 1e3;
     let reading = read_mrz_with(&engine, &image, &config)?;
-    let report = DocumentReport::new(&reading, decode_ms);
+    let portrait = portrait_centre(&FaceAnalyzer::new(&engine, settings.detector), &image)?;
+    let exam = examine(
+        reading,
+        portrait,
+        declared.as_ref(),
+        Clock::system().today(),
+        &settings.document.accept,
+    );
+    let report = DocumentReport::new(&exam, portrait.is_some(), decode_ms);
     if args.json {
         println!(
             "{}",
@@ -168,7 +256,7 @@ pub fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_human(report: &DocumentReport) {
+pub fn print_human(report: &DocumentReport) {
     match &report.mrz {
         None => println!("MRZ: not found"),
         Some(m) => {
@@ -221,6 +309,37 @@ fn print_human(report: &DocumentReport) {
                 println!("corrections: {}", listed.join(", "));
             }
         }
+    }
+    if let Some(f) = report.fields {
+        let date = |d: Option<time::Date>| d.map_or("unreadable".to_string(), |d| d.to_string());
+        println!(
+            "fields: {} {} no. {} | {}, {} | born {} | sex {} | nationality {} | expires {}",
+            f.document_type,
+            f.issuing_state,
+            f.document_number,
+            f.surname,
+            f.given_names,
+            date(f.date_of_birth),
+            f.sex.as_str(),
+            f.nationality,
+            date(f.expiry_date)
+        );
+    }
+    println!(
+        "portrait: {}",
+        match (report.portrait.found, report.portrait.on_mrz_page) {
+            (false, _) => "not found",
+            (true, Some(false)) => "found, NOT on the page that carries the MRZ",
+            (true, _) => "found",
+        }
+    );
+    if report.declared_compared {
+        println!("declared identity: compared with the MRZ");
+    }
+    if report.reasons.is_empty() {
+        println!("reasons: none");
+    } else {
+        println!("reasons: {}", report.reasons.join(", "));
     }
     let t = &report.timings_ms;
     println!(

@@ -7,6 +7,7 @@ mod eval;
 mod eval_documents;
 mod liveness;
 mod serve;
+mod specimen;
 mod verify;
 
 use std::io::IsTerminal;
@@ -85,6 +86,8 @@ pub enum Command {
     Audit(admin::AuditArgs),
     /// Apply the retention policy (idv serve also does it in the background).
     Retention(admin::RetentionArgs),
+    /// Make a specimen identity document (marked SPECIMEN) from a sample face, for trials and tests.
+    Specimen(specimen::SpecimenArgs),
 }
 
 /// The database every data command shares.
@@ -273,6 +276,7 @@ fn run_command(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Keys(args) => admin::keys(settings, args),
         Command::Reviewers(args) => admin::reviewers(settings, args),
         Command::Audit(args) => admin::audit(settings, args),
+        Command::Specimen(args) => specimen::run(settings, args),
         Command::Retention(args) => admin::retention(settings, args),
     }
 }

@@ -55,7 +55,7 @@ pub fn run(
     let sessions = settings.service.max_in_flight;
     let engine = Arc::new(load_engine_with_sessions(
         engine_args,
-        &ModelKind::ALL,
+        &service_models(&settings),
         sessions,
     )?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -94,4 +94,13 @@ async fn shutdown_signal() {
     };
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutting down");
+}
+
+/// The face models, and the document's OCR models when the document is read.
+fn service_models(settings: &Settings) -> Vec<ModelKind> {
+    let mut kinds = ModelKind::ALL.to_vec();
+    if settings.document.read_mrz {
+        kinds.extend(ModelKind::DOCUMENT);
+    }
+    kinds
 }

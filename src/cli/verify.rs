@@ -12,7 +12,10 @@ use idv::pipeline::FaceAnalyzer;
 use idv::settings::{Settings, POLICY_VERSION};
 use serde::Serialize;
 
+use super::document::{DeclaredArgs, DocumentReport};
 use super::{load_engine, read_image, CliError, EngineArgs};
+use idv::domain::clock::Clock;
+use idv::pipeline::document_check::examine_document;
 
 #[derive(Args, Debug)]
 #[command(group(clap::ArgGroup::new("capture").required(true).args(["selfie", "video"])))]
@@ -36,6 +39,8 @@ pub struct VerifyArgs {
     /// Print one JSON object instead of the human summary.
     #[arg(long, env = "IDV_JSON")]
     pub json: bool,
+    #[command(flatten)]
+    pub declared: DeclaredArgs,
     #[command(flatten)]
     pub thresholds: ThresholdArgs,
     #[command(flatten)]
@@ -67,6 +72,10 @@ impl ThresholdArgs {
 struct Output<'a> {
     #[serde(flatten)]
     verification: &'a Verification,
+    /// The document's examination (its MRZ read and checked), when `document.read_mrz` is on; as
+    /// `idv document --json` prints it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    document_check: Option<DocumentReport<'a>>,
     policy_version: &'static str,
     timings_ms: Timings,
 }
@@ -90,8 +99,13 @@ pub fn run(
         .selfie
         .as_ref()
         .expect("clap requires --selfie or --video");
+    let declared = args.declared.declared()?;
     // Eyes and pose as well: the selfie's sharpness, light, pose and eye gates need them.
-    let engine = load_engine(engine_args, &ModelKind::ALL)?;
+    let mut models = ModelKind::ALL.to_vec();
+    if settings.document.read_mrz {
+        models.extend(ModelKind::DOCUMENT);
+    }
+    let engine = load_engine(engine_args, &models)?;
     let analyzer = FaceAnalyzer::new(&engine, settings.detector);
 
     let started = Instant::now();
@@ -99,13 +113,32 @@ pub fn run(
     let selfie =
         read_image(selfie_path, &settings.limits).map_err(|e| e.about("selfie", selfie_path))?;
     let decode = started.elapsed();
-    let verification = verify(
+    let mut verification = verify(
         &analyzer,
         &document,
         &selfie,
         &thresholds,
         &settings.quality,
     )?;
+    let exam = settings
+        .document
+        .read_mrz
+        .then(|| {
+            examine_document(
+                &engine,
+                &document,
+                &verification.document,
+                declared.as_ref(),
+                Clock::system().today(),
+                &settings.document.accept,
+            )
+        })
+        .transpose()?;
+    if let Some(exam) = &exam {
+        verification
+            .reasons
+            .extend(exam.reasons.iter().map(|r| r.to_string()));
+    }
     let timings = Timings {
         decode: ms(decode),
         total: ms(started.elapsed()),
@@ -114,6 +147,9 @@ pub fn run(
     if args.json {
         let out = Output {
             verification: &verification,
+            document_check: exam
+                .as_ref()
+                .map(|e| DocumentReport::new(e, verification.document.face_found, 0.0)),
             policy_version: POLICY_VERSION,
             timings_ms: timings,
         };
@@ -123,6 +159,14 @@ pub fn run(
         );
     } else {
         print_human(&verification, &timings);
+        if let Some(exam) = &exam {
+            println!("-- the document");
+            super::document::print_human(&DocumentReport::new(
+                exam,
+                verification.document.face_found,
+                0.0,
+            ));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

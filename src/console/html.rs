@@ -111,8 +111,34 @@ pub struct CaseView {
     /// Held but not shown here (e.g. `video`).
     pub other_media: Vec<String>,
     pub resolution: Option<ResolutionView>,
+    /// The identity document's examination, when it was read.
+    pub document: Option<DocumentSection>,
     /// A note from the last action (e.g. a form error).
     pub notice: Option<String>,
+}
+
+/// The identity document on the case page: each check, the fields read, declared against read.
+pub struct DocumentSection {
+    pub checks: Vec<CheckRow>,
+    /// Declared against read, field by field (when the applicant declared an identity).
+    pub comparison: Vec<ComparisonRow>,
+    /// The fields read from the machine-readable zone, labelled.
+    pub fields: Vec<(&'static str, String)>,
+    /// The zone's lines as read (after the corrections its check digits settled).
+    pub lines: Vec<String>,
+}
+
+pub struct CheckRow {
+    pub label: String,
+    pub result: String,
+    pub passed: bool,
+}
+
+pub struct ComparisonRow {
+    pub label: &'static str,
+    pub declared: String,
+    pub read: String,
+    pub agrees: bool,
 }
 
 fn num(v: Option<f32>) -> String {
@@ -305,6 +331,7 @@ mod tests {
             media: vec!["document".into(), "selfie".into()],
             other_media: vec![],
             resolution: None,
+            document: None,
             notice: None,
         }
     }

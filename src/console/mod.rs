@@ -19,16 +19,19 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 
-use self::html::{CaseView, QueueRow, ResolutionView, Reviewer};
+use self::html::{
+    CaseView, CheckRow, ComparisonRow, DocumentSection, QueueRow, ResolutionView, Reviewer,
+};
 use self::session::{cookie_value, set_cookie, SESSION_COOKIE, SIGNIN_COOKIE};
+use crate::document::mrz::CheckedField;
 use crate::domain::text::percent_encode;
 use crate::domain::token::{random_token, token_matches};
 use crate::domain::{Purpose, ReviewOutcome};
 use crate::http::page::{media_response, page_headers};
 use crate::service::error::{ApiError, ErrorCode};
-use crate::service::record::LivenessRecord;
+use crate::service::record::{DocumentRecord, LivenessRecord};
 use crate::service::reviewers::{self, SignedIn};
-use crate::service::reviews::{self, ListQuery};
+use crate::service::reviews::{self, IdentityView, ListQuery};
 use crate::service::state::AppState;
 
 const CSS: &str = include_str!("console.css");
@@ -356,8 +359,110 @@ async fn case_view(state: &AppState, signed: &Signed, id: &str) -> Result<CaseVi
         media,
         other_media,
         resolution,
+        document: match r.and_then(|r| r.document.as_ref()) {
+            Some(d) => {
+                let identity = reviews::view_identity(state, &signed.0.caller(), id).await?;
+                Some(document_section(d, &identity))
+            }
+            None => None,
+        },
         notice: None,
     })
+}
+
+/// The document's checks in words, the fields read, declared against read.
+fn document_section(d: &DocumentRecord, identity: &IdentityView) -> DocumentSection {
+    let yes_no = |ok: bool, yes: &str, no: &str| if ok { yes.to_string() } else { no.to_string() };
+    let mut checks = vec![CheckRow {
+        label: "Machine-readable zone".into(),
+        result: match d.format {
+            Some(f) => format!("read ({})", f.as_str()),
+            None => "not found".into(),
+        },
+        passed: d.mrz_found,
+    }];
+    for (field, passed) in &d.check_digits {
+        checks.push(CheckRow {
+            label: format!("Check digit: {}", field_label(*field)),
+            result: yes_no(*passed, "passes", "does not pass"),
+            passed: *passed,
+        });
+    }
+    if d.corrections > 0 {
+        checks.push(CheckRow {
+            label: "OCR corrections".into(),
+            result: format!("{} character(s) settled by the check digits", d.corrections),
+            passed: true,
+        });
+    }
+    if let Some(expired) = d.expired {
+        checks.push(CheckRow {
+            label: "Expiry".into(),
+            result: yes_no(!expired, "not expired", "expired"),
+            passed: !expired,
+        });
+    }
+    checks.push(CheckRow {
+        label: "Portrait on the page with the zone".into(),
+        result: match d.portrait_on_mrz_page {
+            Some(true) => "yes".into(),
+            Some(false) => "no".into(),
+            None => "no portrait found".into(),
+        },
+        passed: d.portrait_on_mrz_page == Some(true),
+    });
+    let date = |v: Option<time::Date>| v.map(|d| d.to_string()).unwrap_or_else(|| "—".into());
+    let fields = identity
+        .read
+        .as_ref()
+        .map(|r| {
+            let f = &r.fields;
+            vec![
+                ("Document type", f.document_type.clone()),
+                ("Issuing state", f.issuing_state.clone()),
+                ("Document number", f.document_number.clone()),
+                ("Surname", f.surname.clone()),
+                ("Given names", f.given_names.clone()),
+                ("Nationality", f.nationality.clone()),
+                ("Date of birth", date(f.date_of_birth)),
+                ("Sex", f.sex.as_str().to_string()),
+                ("Expiry date", date(f.expiry_date)),
+            ]
+        })
+        .unwrap_or_default();
+    DocumentSection {
+        checks,
+        comparison: identity
+            .comparison
+            .iter()
+            .map(|c| ComparisonRow {
+                label: match c.field {
+                    "surname" => "Surname",
+                    "given_names" => "Given names",
+                    _ => "Date of birth",
+                },
+                declared: c.declared.clone(),
+                read: c.read.clone(),
+                agrees: c.agrees,
+            })
+            .collect(),
+        fields,
+        lines: identity
+            .read
+            .as_ref()
+            .map(|r| r.mrz.lines.clone())
+            .unwrap_or_default(),
+    }
+}
+
+fn field_label(f: CheckedField) -> &'static str {
+    match f {
+        CheckedField::DocumentNumber => "document number",
+        CheckedField::DateOfBirth => "date of birth",
+        CheckedField::ExpiryDate => "expiry date",
+        CheckedField::OptionalData => "optional data",
+        CheckedField::Composite => "composite",
+    }
 }
 
 async fn case(State(state): State<AppState>, signed: Signed, Path(id): Path<String>) -> Response {

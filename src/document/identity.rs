@@ -15,12 +15,17 @@ pub const MAX_NAME_CHARS: usize = 100;
 
 /// What the applicant typed: surname, given names (may be empty: not everyone has one) and date of
 /// birth (`YYYY-MM-DD` in JSON).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeclaredIdentity {
+    /// As typed, with any accents (`Müller-Lüdenscheidt`); compared as ICAO 9303 transliterates it.
+    #[schema(example = "Eriksson")]
     pub surname: String,
+    /// All given names, space-separated; may be empty.
+    #[schema(example = "Anna Maria")]
     pub given_names: String,
     #[serde(with = "yyyy_mm_dd")]
+    #[schema(value_type = String, format = Date, example = "1974-08-12")]
     pub date_of_birth: Date,
 }
 

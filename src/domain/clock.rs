@@ -29,6 +29,11 @@ impl Clock {
         }
     }
 
+    /// Today's date in UTC, the time zone of every record (a document's expiry is judged on it).
+    pub fn today(&self) -> time::Date {
+        utc(self.now_ms()).date()
+    }
+
     /// Moves a manual clock forward; the system clock cannot be moved (a no-op, logged).
     pub fn advance(&self, ms: i64) {
         match &self.manual {
@@ -46,11 +51,15 @@ fn system_now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+fn utc(ms: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
 /// RFC 3339 UTC time from Unix milliseconds.
 pub fn rfc3339(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    t.format(&time::format_description::well_known::Rfc3339)
+    utc(ms)
+        .format(&time::format_description::well_known::Rfc3339)
         .expect("formattable")
 }
 
@@ -73,5 +82,13 @@ mod tests {
     fn rfc3339_from_milliseconds() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+    }
+
+    #[test]
+    fn today_is_the_utc_date() {
+        let c = Clock::manual(1_700_000_000_123); // 2023-11-14T22:13:20Z
+        assert_eq!(c.today().to_string(), "2023-11-14");
+        c.advance(2 * 3_600_000); // past midnight UTC
+        assert_eq!(c.today().to_string(), "2023-11-15");
     }
 }

@@ -37,13 +37,18 @@ string_enum! {
         SelfieEmbedding => "selfie_embedding",
         /// A webcam frame kept as evidence of an invigilation anomaly.
         InvigilationFrame => "invigilation_frame",
+        /// What the applicant declared (surname, given names, date of birth), as JSON.
+        DeclaredIdentity => "declared_identity",
+        /// What was read from the document's machine-readable zone (its lines and fields), as JSON.
+        DocumentData => "document_data",
     }
 }
 
 string_enum! {
     /// Which retention period applies to a sealed item (`media.class`).
     MediaClass {
-        /// Images and videos.
+        /// Images and videos, and the identity data declared for or read from the document (kept with
+        /// the document image it belongs to).
         Media => "media",
         /// Face embeddings.
         Embedding => "embedding",
@@ -58,8 +63,15 @@ impl MediaKind {
             MediaKind::Document
             | MediaKind::Selfie
             | MediaKind::Video
-            | MediaKind::InvigilationFrame => MediaClass::Media,
+            | MediaKind::InvigilationFrame
+            | MediaKind::DeclaredIdentity
+            | MediaKind::DocumentData => MediaClass::Media,
         }
+    }
+
+    /// Whether the item is JSON (identity data) rather than a file or an embedding.
+    pub fn is_json(self) -> bool {
+        matches!(self, MediaKind::DeclaredIdentity | MediaKind::DocumentData)
     }
 }
 

@@ -3,3 +3,4 @@
 pub mod metrics;
 pub mod pairs;
 pub mod plot;
+pub mod specimen;

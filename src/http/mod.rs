@@ -28,6 +28,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::domain::clock::Clock;
 use crate::inference::Engine;
+use crate::models::ModelKind;
 use crate::service::admission::{Admission, RateLimiter};
 use crate::service::error::{ApiError, ErrorCode};
 use crate::service::state::AppState;
@@ -98,6 +99,17 @@ impl Application {
     /// Connects the database (migrating it), binds the listeners; the engine is loaded by the caller
     /// (so tests can share one).
     pub async fn build(mut settings: Settings, engine: Arc<Engine>) -> anyhow::Result<Application> {
+        // A document that cannot be read would end every verification in an internal error.
+        if let Some(missing) = settings
+            .document
+            .read_mrz
+            .then(|| ModelKind::DOCUMENT.into_iter().find(|k| !engine.has(*k)))
+            .flatten()
+        {
+            anyhow::bail!(
+                "document.read_mrz is on but the {missing} model is not loaded (load the document models, or turn document.read_mrz off)"
+            );
+        }
         // The listeners first: a busy port must not leave a new database and master key behind.
         let listen = &settings.service.listen;
         let listener = TcpListener::bind(listen)

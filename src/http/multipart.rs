@@ -70,6 +70,17 @@ pub async fn read_submission(
             "purpose" => sub.purpose = Some(text()?),
             "external_ref" => sub.external_ref = Some(text()?),
             "challenge_id" => sub.challenge_id = Some(text()?),
+            "declared" => {
+                sub.declared = Some(serde_json::from_slice(&bytes).map_err(|e| {
+                    ApiError::detail(
+                        ErrorCode::InvalidField,
+                        format!(
+                            "`declared` must be JSON {{\"surname\", \"given_names\", \"date_of_birth\": \"YYYY-MM-DD\"}}: {}",
+                            json_error_kind(&e)
+                        ),
+                    )
+                })?)
+            }
             "document" => sub.document = Some(upload()),
             "selfie" => sub.selfie = Some(upload()),
             "video" => sub.video = Some(upload()),
@@ -82,6 +93,16 @@ pub async fn read_submission(
         }
     }
     Ok(sub)
+}
+
+/// Where a JSON part went wrong, without echoing its content (it is personal data).
+fn json_error_kind(e: &serde_json::Error) -> String {
+    match e.classify() {
+        serde_json::error::Category::Data => {
+            format!("a field is missing or wrong (column {})", e.column())
+        }
+        _ => format!("not valid JSON (column {})", e.column()),
+    }
 }
 
 fn multipart_error(e: MultipartError) -> ApiError {

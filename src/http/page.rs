@@ -84,6 +84,12 @@ pub fn media_response(bytes: Vec<u8>) -> Response {
     (headers, bytes).into_response()
 }
 
+/// JSON that carries personal data (a subject's identity): never stored by a cache.
+pub fn private_json<T: serde::Serialize>(body: &T) -> Response {
+    let headers = [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))];
+    (headers, axum::Json(body)).into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

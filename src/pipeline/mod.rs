@@ -1,6 +1,7 @@
 //! Orchestration of the models over images, and the pure policy that turns scores into outcomes.
 
 pub mod document;
+pub mod document_check;
 pub mod face;
 pub mod invigilation;
 pub mod liveness;

@@ -11,9 +11,11 @@ use super::bounded_text;
 use super::caller::Caller;
 use super::challenges::{issue, ChallengeView};
 use super::consents::check_consent_of;
+use super::declared::{checked_declared, declared_of_link, seal_declared_on_link};
 use super::error::{ApiError, ErrorCode};
 use super::state::AppState;
 use super::verifications::{accept, CaptureUploads, NewVerification, Submission};
+use crate::document::identity::DeclaredIdentity;
 use crate::domain::clock::rfc3339;
 use crate::domain::token::{new_id, random_token, token_hash};
 use crate::domain::{ConsentStatus, LawfulBasis, Purpose, Role};
@@ -30,6 +32,9 @@ pub struct NewCaptureLink {
     pub external_ref: Option<String>,
     /// How long the link stays usable; at most `capture.max_link_ttl_secs` (default: `capture.link_ttl_secs`).
     pub expires_in_secs: Option<u64>,
+    /// What the applicant typed into the card application, compared with the document's
+    /// machine-readable zone (`declared_name_mismatch`, `declared_date_of_birth_mismatch`).
+    pub declared: Option<DeclaredIdentity>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -58,6 +63,9 @@ pub struct CaptureLinkView {
     /// The verification the page submitted.
     pub verification_id: Option<String>,
     pub used_at: Option<String>,
+    /// The identity declared with the link (shown in the subject's export).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub declared: Option<DeclaredIdentity>,
 }
 
 impl CaptureLinkView {
@@ -73,6 +81,7 @@ impl CaptureLinkView {
             consent_ref: link.consent_ref.clone(),
             verification_id: link.verification_id.clone(),
             used_at: link.used_at.map(rfc3339),
+            declared: None,
         }
     }
 }
@@ -139,6 +148,7 @@ pub async fn create(
         .as_deref()
         .map(|e| bounded_text("external_ref", e, 128))
         .transpose()?;
+    let declared = checked_declared(body.declared)?;
     let capture = &state.settings.capture;
     let ttl = link_ttl(
         body.expires_in_secs,
@@ -155,8 +165,14 @@ pub async fn create(
     }
     let token = random_token();
     let now = state.clock.now_ms();
+    let id = new_id("cap");
+    let declared_sealed = declared
+        .as_ref()
+        .map(|d| seal_declared_on_link(&subject, &id, d));
     let link = CaptureLinkRow {
-        id: new_id("cap"),
+        declared_key_id: declared_sealed.as_ref().map(|_| subject.key_id.clone()),
+        declared_sealed,
+        id,
         org: caller.org.clone(),
         token_hash: token_hash(&token),
         subject_id: subject.subject_id.clone(),
@@ -171,7 +187,8 @@ pub async fn create(
     };
     let audit = NewAudit {
         subject_digest: Some(subject.subject_id.clone()),
-        details: json!({"purpose": link.purpose, "expires_at": rfc3339(link.expires_at)}),
+        details: json!({"purpose": link.purpose, "expires_at": rfc3339(link.expires_at),
+                        "declared_identity": link.declared_sealed.is_some()}),
         ..caller.audit(now, "capture_link.created", link.id.clone())
     };
     state.store.create_capture_link(&link, &audit).await?;
@@ -432,7 +449,9 @@ pub async fn submit(
         subject,
         idempotency_key,
     } = *ready;
+    let declared = declared_of_link(&link, &subject)?;
     let request = NewVerification {
+        declared,
         org: link.org.clone(),
         actor: page_actor(&link),
         subject,
@@ -467,6 +486,8 @@ mod tests {
             consent_ref: None,
             verification_id: None,
             used_at: None,
+            declared_sealed: None,
+            declared_key_id: None,
         }
     }
 

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use super::error::ErrorCode;
 use super::process::{
-    decision_to_record, evaluate, media_context, seal_embeddings, Capture, Inputs, TakenChallenge,
+    decision_to_record, evaluate, media_context, seal_derived, Capture, Inputs, TakenChallenge,
 };
 use super::record::InputDigests;
 use super::state::AppState;
@@ -89,7 +89,7 @@ async fn process_job(state: &AppState, job: ClaimedJob) -> Result<(), StoreError
     match evaluate(state, inputs, permit).await {
         Ok(evaluated) => {
             let d = decision_to_record(state, &row, &consent, &evaluated, digests);
-            let embeddings = seal_embeddings(&subject, &row, &evaluated.verification.embeddings);
+            let derived = seal_derived(&subject, &row, &evaluated);
             state
                 .store
                 .complete_job(
@@ -97,7 +97,7 @@ async fn process_job(state: &AppState, job: ClaimedJob) -> Result<(), StoreError
                     owner,
                     &d.outcome,
                     d.review.as_ref(),
-                    &embeddings,
+                    &derived,
                     &d.audit,
                 )
                 .await
@@ -139,6 +139,10 @@ async fn job_inputs(
         open(MediaKind::Document)?.ok_or(StoreError::JobInputs(INPUTS_MISSING))?;
     let selfie = open(MediaKind::Selfie)?;
     let video = open(MediaKind::Video)?;
+    let declared = open(MediaKind::DeclaredIdentity)?
+        .map(|(_, json)| serde_json::from_slice(&json))
+        .transpose()
+        .map_err(|_| StoreError::JobInputs("the job's declared identity is unreadable"))?;
     let digests = InputDigests {
         document: document_sha,
         selfie: selfie.as_ref().map(|(sha, _)| sha.clone()),
@@ -165,7 +169,12 @@ async fn job_inputs(
         ),
         _ => return Err(StoreError::JobInputs("a video job without its challenge")),
     };
-    Ok((Inputs { document, capture }, digests))
+    let inputs = Inputs {
+        document,
+        capture,
+        declared,
+    };
+    Ok((inputs, digests))
 }
 
 /// A job that cannot be evaluated: recorded as failed with its code (no decision was made).

@@ -8,6 +8,7 @@ pub mod caller;
 pub mod capture_links;
 pub mod challenges;
 pub mod consents;
+pub mod declared;
 pub mod error;
 pub mod invigilation;
 pub mod jobs;

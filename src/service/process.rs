@@ -10,16 +10,20 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::admission::run_blocking_with;
 use super::error::ApiError;
-use super::record::{build_record, liveness_record, DecisionRecord, InputDigests, LivenessRecord};
+use super::record::{
+    build_record, document_record, liveness_record, DecisionRecord, InputDigests, LivenessRecord,
+};
 use super::state::AppState;
+use crate::document::identity::DeclaredIdentity;
 use crate::domain::clock::rfc3339;
 use crate::domain::token::new_id;
 use crate::domain::{Decision, MediaKind, Purpose, ReviewKind, ReviewStatus, VerificationStatus};
 use crate::liveness::Action;
 use crate::media::image::decode_image;
 use crate::media::video::decode_video;
+use crate::pipeline::document_check::{examine_document, DocumentExamination};
 use crate::pipeline::liveness::{check_video, FrameAnalyzer, LivenessError};
-use crate::pipeline::verify::{verify, verify_capture, FaceEmbeddings, Verification};
+use crate::pipeline::verify::{verify, verify_capture, Verification};
 use crate::pipeline::FaceAnalyzer;
 use crate::store::{
     now_ms, ConsentRow, JobOutcome, MediaRow, NewAudit, ReviewCaseRow, StoreError, VerificationRow,
@@ -56,13 +60,15 @@ pub fn seal_media(
     }
 }
 
-/// The faces' embeddings of a decision, sealed for keeping (review, invigilation).
-pub fn seal_embeddings(
+/// What a decision derived from the inputs, sealed for keeping: the faces' embeddings (review,
+/// invigilation) and what was read from the document's MRZ (review, the subject's export).
+pub fn seal_derived(
     key: &SubjectKey,
     row: &VerificationRow,
-    e: &FaceEmbeddings,
+    evaluated: &Evaluated,
 ) -> Vec<MediaRow> {
-    [
+    let e = &evaluated.verification.embeddings;
+    let embeddings = [
         (MediaKind::DocumentEmbedding, &e.document),
         (MediaKind::SelfieEmbedding, &e.selfie),
     ]
@@ -70,14 +76,24 @@ pub fn seal_embeddings(
     .filter_map(|(kind, emb)| {
         emb.as_ref()
             .map(|emb| seal_media(key, row, kind, None, &emb.to_le_bytes()))
-    })
-    .collect()
+    });
+    let document = evaluated
+        .document
+        .as_ref()
+        .and_then(DocumentExamination::sealed_data)
+        .map(|data| {
+            let json = serde_json::to_vec(&data).expect("serialisable");
+            seal_media(key, row, MediaKind::DocumentData, None, &json)
+        });
+    embeddings.chain(document).collect()
 }
 
-/// The inputs of one verification. Biometric: never printed.
+/// The inputs of one verification. Biometric and personal: never printed.
 pub struct Inputs {
     pub document: Bytes,
     pub capture: Capture,
+    /// What the applicant declared, to compare with the document's machine-readable zone.
+    pub declared: Option<DeclaredIdentity>,
 }
 
 /// What shows the person beside their document.
@@ -111,10 +127,12 @@ impl TakenChallenge {
     }
 }
 
-/// An evaluated verification: the comparison, and for a video its liveness check.
+/// An evaluated verification: the comparison, for a video its liveness check, and the document's
+/// examination (its machine-readable zone read and checked) when `document.read_mrz` is on.
 pub struct Evaluated {
     pub verification: Verification,
     pub liveness: Option<LivenessRecord>,
+    pub document: Option<DocumentExamination>,
 }
 
 /// An input problem names its part: "document: …".
@@ -170,6 +188,7 @@ pub async fn evaluate(
     let engine = state.engine.clone();
     let settings = state.settings.clone();
     let limit = Duration::from_secs(settings.service.request_timeout_secs);
+    let today = state.clock.today();
     run_blocking_with(permit, limit, move || {
         let started = Instant::now();
         let image = |part: &str, bytes: &[u8]| {
@@ -177,7 +196,7 @@ pub async fn evaluate(
         };
         let document = image("document", &inputs.document)?;
         let analyzer = FaceAnalyzer::new(&engine, settings.detector);
-        let (v, liveness) = match inputs.capture {
+        let (mut v, liveness) = match inputs.capture {
             Capture::Selfie(selfie) => {
                 let selfie = image("selfie", &selfie)?;
                 metrics::histogram!("idv_stage_seconds", "stage" => "decode")
@@ -247,10 +266,31 @@ pub async fn evaluate(
                 metrics::histogram!("idv_stage_seconds", "stage" => stage).record(d.as_secs_f64());
             }
         }
+        let document = settings
+            .document
+            .read_mrz
+            .then(|| {
+                examine_document(
+                    &engine,
+                    &document,
+                    &v.document,
+                    inputs.declared.as_ref(),
+                    today,
+                    &settings.document.accept,
+                )
+            })
+            .transpose()
+            .map_err(ApiError::internal)?;
+        if let Some(exam) = &document {
+            metrics::histogram!("idv_stage_seconds", "stage" => "document")
+                .record(exam.reading.timings.total_ms / 1000.0);
+            v.reasons.extend(exam.reasons.iter().map(|r| r.to_string()));
+        }
         metrics::histogram!("idv_verification_seconds").record(started.elapsed().as_secs_f64());
         Ok(Evaluated {
             verification: v,
             liveness,
+            document,
         })
     })
     .await
@@ -297,6 +337,7 @@ pub fn decision_to_record(
     let record: DecisionRecord = build_record(
         v,
         evaluated.liveness.clone(),
+        evaluated.document.as_ref().map(document_record),
         &state.settings.quality,
         &models,
         &consent.lawful_basis,

@@ -1,8 +1,13 @@
 //! The decision record: everything needed to trace an automated decision to its consent, policy,
 //! models and inputs. Stored as JSON with the verification; holds digests, never biometric data.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+
+use crate::document::mrz::{CheckedField, MrzFormat};
+use crate::pipeline::document_check::DocumentExamination;
 
 use crate::domain::Decision;
 use crate::liveness::{Action, LivenessConfig, Verdict};
@@ -117,6 +122,57 @@ pub fn liveness_record(
     }
 }
 
+/// The examination of the identity document: what was checked and what each check found. No personal
+/// data: the lines and fields read are sealed apart (`document_data`, shown to reviewers and in the
+/// subject's export).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DocumentRecord {
+    /// Whether a machine-readable zone was read at all.
+    pub mrz_found: bool,
+    /// `TD1`, `TD2`, `TD3`, `MRVA` or `MRVB`.
+    #[schema(value_type = Option<String>)]
+    pub format: Option<MrzFormat>,
+    /// Every check digit of the zone passed.
+    pub mrz_valid: bool,
+    /// Each check digit of the format (`document_number`, `date_of_birth`, `expiry_date`,
+    /// `optional_data`, `composite`): whether it passed.
+    #[schema(value_type = Object)]
+    pub check_digits: BTreeMap<CheckedField, bool>,
+    /// Characters the OCR confused and the check digits settled (a `0` read as `O` in a number…).
+    pub corrections: usize,
+    /// Whether the document's expiry date is before the decision's date (UTC).
+    pub expired: Option<bool>,
+    /// Whether the portrait is on the page that carries the zone (absent: no portrait found, or no zone).
+    pub portrait_on_mrz_page: Option<bool>,
+    /// Whether the applicant's declared identity was compared with the zone.
+    pub declared_compared: bool,
+    /// The document's own reason codes (also among the decision's reasons).
+    pub reasons: Vec<String>,
+    /// Clockwise degrees the image was turned to read the zone.
+    pub mrz_rotation: Option<u16>,
+    pub read_ms: f64,
+}
+
+/// The record of a document's examination (pure).
+pub fn document_record(exam: &DocumentExamination) -> DocumentRecord {
+    let read = exam.reading.read.as_ref();
+    DocumentRecord {
+        mrz_found: read.is_some(),
+        format: read.map(|r| r.format),
+        mrz_valid: read.is_some_and(|r| r.valid),
+        check_digits: read
+            .map(|r| r.check_digits.iter().map(|(f, c)| (*f, c.valid)).collect())
+            .unwrap_or_default(),
+        corrections: read.map_or(0, |r| r.corrections.len()),
+        expired: exam.expired,
+        portrait_on_mrz_page: exam.portrait_on_mrz_page,
+        declared_compared: exam.declared_compared,
+        reasons: exam.reasons.iter().map(|r| r.to_string()).collect(),
+        mrz_rotation: read.map(|_| exam.reading.rotation_degrees),
+        read_ms: exam.reading.timings.total_ms,
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DecisionRecord {
     pub decision: Decision,
@@ -138,6 +194,9 @@ pub struct DecisionRecord {
     /// Video verifications: the liveness check the selfie video passed (or not).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub liveness: Option<LivenessRecord>,
+    /// The identity document's examination (when `document.read_mrz` is on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<DocumentRecord>,
     pub decided_at: String,
     pub retention_until: String,
     /// The review case opened for this decision: always when `referred`, and for a sample of `verified`
@@ -150,6 +209,7 @@ pub struct DecisionRecord {
 pub fn build_record(
     v: &Verification,
     liveness: Option<LivenessRecord>,
+    document: Option<DocumentRecord>,
     quality: &QualityConfig,
     models: &[(String, String)],
     lawful_basis: &str,
@@ -185,6 +245,7 @@ pub fn build_record(
         input_digests: digests,
         document_rotation: v.document.rotation,
         liveness,
+        document,
         decided_at,
         retention_until,
         review_case_id: review_case_id(decision),
@@ -218,6 +279,8 @@ pub fn reduce_record(r: DecisionRecord) -> DecisionRecord {
             selfie_to_video: None,
             ..l
         }),
+        // Whether each check passed stays; nothing in it describes the person.
+        document: r.document.map(|d| DocumentRecord { read_ms: 0.0, ..d }),
         ..r
     }
 }

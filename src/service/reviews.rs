@@ -14,8 +14,12 @@ use super::error::{ApiError, ErrorCode};
 use super::process::media_context;
 use super::state::AppState;
 use super::verifications::VerificationView;
+use crate::document::identity::{
+    date_of_birth_agrees, declared_reasons, name_agrees, DeclaredIdentity,
+};
 use crate::domain::clock::rfc3339;
-use crate::domain::{MediaClass, Purpose, ReviewOutcome, ReviewStatus, Role};
+use crate::domain::{MediaClass, MediaKind, Purpose, ReviewOutcome, ReviewStatus, Role};
+use crate::pipeline::document_check::DocumentData;
 use crate::store::{NewAudit, ReviewCaseRow, VerificationRow};
 
 #[derive(Serialize, ToSchema)]
@@ -159,7 +163,7 @@ pub async fn get(state: &AppState, caller: &Caller, id: &str) -> Result<ReviewDe
         .verification_media(&verification.id)
         .await?
         .into_iter()
-        .filter(|m| m.class == MediaClass::Media)
+        .filter(|m| m.class == MediaClass::Media && !m.kind.is_json())
         .map(|m| m.kind.to_string())
         .collect();
     // An invigilation case: the enrolled images, then the frames kept as evidence.
@@ -215,7 +219,7 @@ pub async fn view_media(
             .verification_media(&verification.id)
             .await?
             .into_iter()
-            .find(|m| m.class == MediaClass::Media && m.kind.as_str() == kind),
+            .find(|m| m.class == MediaClass::Media && !m.kind.is_json() && m.kind.as_str() == kind),
     };
     let item = item.ok_or_else(|| {
         ApiError::detail(
@@ -242,6 +246,117 @@ pub async fn view_media(
         })
         .await?;
     Ok(bytes)
+}
+
+/// The identity behind a case: what was read from the document's machine-readable zone, what the
+/// applicant declared, and the two compared field by field.
+#[derive(Serialize, ToSchema)]
+pub struct IdentityView {
+    /// Read from the document (absent when no zone was read, or no longer held: retention).
+    #[schema(value_type = Option<Object>)]
+    pub read: Option<DocumentData>,
+    /// What the applicant typed into the application (absent when none was sent).
+    pub declared: Option<DeclaredIdentity>,
+    /// Surname, given names and date of birth, declared against read, when both are there.
+    pub comparison: Vec<FieldComparison>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct FieldComparison {
+    /// `surname`, `given_names` or `date_of_birth`.
+    pub field: &'static str,
+    pub declared: String,
+    pub read: String,
+    /// As ICAO 9303 writes names (transliterated, fillers, truncation at the zone's end).
+    pub agrees: bool,
+}
+
+/// Declared against read, field by field, agreeing exactly where the reason codes do (pure).
+pub fn compare_identity(declared: &DeclaredIdentity, read: &DocumentData) -> Vec<FieldComparison> {
+    let f = &read.fields;
+    // A name cut at the zone's end may be cut inside the surname: then only the whole name compares.
+    let names_agree = !declared_reasons(declared, f, read.mrz.name_field_truncated())
+        .contains(&"declared_name_mismatch");
+    let date = |d: Option<time::Date>| d.map(|d| d.to_string()).unwrap_or_default();
+    vec![
+        FieldComparison {
+            field: "surname",
+            declared: declared.surname.clone(),
+            read: f.surname.clone(),
+            agrees: names_agree || name_agrees(&declared.surname, &f.surname, false),
+        },
+        FieldComparison {
+            field: "given_names",
+            declared: declared.given_names.clone(),
+            read: f.given_names.clone(),
+            agrees: names_agree || name_agrees(&declared.given_names, &f.given_names, false),
+        },
+        FieldComparison {
+            field: "date_of_birth",
+            declared: declared.date_of_birth.to_string(),
+            read: date(f.date_of_birth),
+            agrees: date_of_birth_agrees(declared.date_of_birth, f.date_of_birth),
+        },
+    ]
+}
+
+/// Opens the identity data of a case for a reviewer, recorded as `review.identity_viewed` naming them.
+pub async fn view_identity(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<IdentityView, ApiError> {
+    caller.require(&[Role::Reviewer])?;
+    let org = caller.org.as_str();
+    let (case, verification) = case_of(state, org, id).await?;
+    let items: Vec<_> = state
+        .store
+        .verification_media(&verification.id)
+        .await?
+        .into_iter()
+        .filter(|m| m.kind.is_json())
+        .collect();
+    let mut view = IdentityView {
+        read: None,
+        declared: None,
+        comparison: vec![],
+    };
+    if items.is_empty() {
+        return Ok(view);
+    }
+    let key = state
+        .vault
+        .subject_key(&state.store, &verification.subject_id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::SubjectErased))?;
+    if key.restricted_at.is_some() {
+        return Err(ApiError::new(ErrorCode::ProcessingRestricted));
+    }
+    for item in items.iter().filter(|m| m.key_id == key.key_id) {
+        let json = key.open(&media_context(&item.id), &item.sealed)?;
+        match item.kind {
+            MediaKind::DocumentData => {
+                view.read = Some(serde_json::from_slice(&json).map_err(ApiError::internal)?)
+            }
+            MediaKind::DeclaredIdentity => {
+                view.declared = Some(serde_json::from_slice(&json).map_err(ApiError::internal)?)
+            }
+            _ => {}
+        }
+    }
+    if let (Some(declared), Some(read)) = (&view.declared, &view.read) {
+        view.comparison = compare_identity(declared, read);
+    }
+    state
+        .store
+        .audit(&NewAudit {
+            subject_digest: Some(verification.subject_id.clone()),
+            details: json!({"verification_id": verification.id,
+                            "read": view.read.is_some(), "declared": view.declared.is_some()}),
+            ..caller.audit(state.clock.now_ms(), "review.identity_viewed", &case.id)
+        })
+        .await?;
+    Ok(view)
 }
 
 /// Records a reviewer's resolution of an open case, with the audit event `review.resolved` naming them;

@@ -13,6 +13,7 @@ use super::bounded_text;
 use super::caller::Caller;
 use super::capture_links::CaptureLinkView;
 use super::consents::ConsentView;
+use super::declared::declared_of_link;
 use super::error::{ApiError, ErrorCode};
 use super::invigilation::{self, SessionView};
 use super::process::media_context;
@@ -47,7 +48,9 @@ pub struct ExportQuery {
 #[derive(Serialize, ToSchema)]
 pub struct MediaItem {
     pub id: String,
-    /// `document`, `selfie`, `video`, `document_embedding` or `selfie_embedding`.
+    /// `document`, `selfie`, `video`, `document_embedding`, `selfie_embedding`, `invigilation_frame`,
+    /// `declared_identity` (what the applicant declared) or `document_data` (what was read from the
+    /// document's machine-readable zone).
     pub kind: String,
     pub verification_id: Option<String>,
     pub consent_ref: String,
@@ -61,6 +64,11 @@ pub struct MediaItem {
     /// The embedding (with `include_media=true`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub embedding: Option<Vec<f32>>,
+    /// Identity data (`declared_identity`, `document_data`): always included, as it is what the
+    /// subject most needs to see and is small.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub data: Option<serde_json::Value>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -140,8 +148,8 @@ fn media_item(
     key: Option<&SubjectKey>,
     include_media: bool,
 ) -> Result<MediaItem, ApiError> {
-    let (mut content_base64, mut embedding) = (None, None);
-    if include_media {
+    let (mut content_base64, mut embedding, mut data) = (None, None, None);
+    if include_media || m.kind.is_json() {
         // Items sealed under an earlier (erased) key of this subject cannot be opened; none should
         // remain, as erasure deletes them.
         let plain = key
@@ -149,7 +157,9 @@ fn media_item(
             .map(|k| k.open(&media_context(&m.id), &m.sealed))
             .transpose()?;
         if let Some(plain) = plain {
-            if m.class == MediaClass::Embedding {
+            if m.kind.is_json() {
+                data = Some(serde_json::from_slice(&plain).map_err(ApiError::internal)?);
+            } else if m.class == MediaClass::Embedding {
                 embedding = Embedding::from_le_bytes(&plain).map(|e| e.as_slice().to_vec());
             } else {
                 content_base64 = Some(base64::engine::general_purpose::STANDARD.encode(plain));
@@ -166,6 +176,7 @@ fn media_item(
         created_at: rfc3339(m.created_at),
         content_base64,
         embedding,
+        data,
     })
 }
 
@@ -245,8 +256,15 @@ pub async fn export(
         capture_links: records
             .capture_links
             .iter()
-            .map(|l| CaptureLinkView::new(l, Some(subject_ref.clone()), state.clock.now_ms()))
-            .collect(),
+            .map(|l| {
+                let mut view =
+                    CaptureLinkView::new(l, Some(subject_ref.clone()), state.clock.now_ms());
+                if let Some(key) = &key {
+                    view.declared = declared_of_link(l, key)?;
+                }
+                Ok(view)
+            })
+            .collect::<Result<_, ApiError>>()?,
         media,
         audit_events: records.audit.iter().map(AuditItem::from).collect(),
         erasures: records.erasures.iter().map(ErasureItem::from).collect(),

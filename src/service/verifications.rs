@@ -11,13 +11,15 @@ use utoipa::ToSchema;
 use super::bounded_text;
 use super::caller::Caller;
 use super::consents::check_consent;
+use super::declared::checked_declared;
 use super::error::{ApiError, ErrorCode};
 use super::process::{
-    decide_and_record, evaluate, precheck, seal_embeddings, seal_media, Capture, Inputs,
+    decide_and_record, evaluate, precheck, seal_derived, seal_media, Capture, Inputs,
     TakenChallenge,
 };
 use super::record::{DecisionRecord, InputDigests};
 use super::state::AppState;
+use crate::document::identity::DeclaredIdentity;
 use crate::domain::clock::rfc3339;
 use crate::domain::token::new_id;
 use crate::domain::{MediaKind, Purpose, Role, VerificationStatus};
@@ -52,6 +54,8 @@ pub struct Submission {
     pub document: Option<Upload>,
     pub selfie: Option<Upload>,
     pub video: Option<Upload>,
+    /// What the applicant typed into the card application (the `declared` part, JSON).
+    pub declared: Option<DeclaredIdentity>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -119,7 +123,7 @@ fn request_digest(fields: &[&str], digests: &[&str]) -> String {
 pub async fn submit(
     state: &AppState,
     caller: &Caller,
-    sub: Submission,
+    mut sub: Submission,
     idempotency_key: Option<String>,
     asynchronous: bool,
 ) -> Result<(VerificationRow, String), ApiError> {
@@ -154,8 +158,10 @@ pub async fn submit(
     if subject.restricted_at.is_some() {
         return Err(ApiError::new(ErrorCode::ProcessingRestricted));
     }
+    let declared = checked_declared(sub.declared.take())?;
     let (document, capture) = sub.uploads()?;
     let request = NewVerification {
+        declared,
         org: caller.org.clone(),
         actor: caller.actor(),
         subject,
@@ -234,6 +240,8 @@ pub struct NewVerification {
     pub external_ref: Option<String>,
     pub document: Upload,
     pub capture: CaptureUploads,
+    /// What the applicant declared, checked against the document's machine-readable zone.
+    pub declared: Option<DeclaredIdentity>,
     pub idempotency_key: Option<String>,
     pub asynchronous: bool,
     /// Submitted through this capture link, which accepting it uses up.
@@ -313,17 +321,23 @@ impl NewVerification {
         }
     }
 
-    /// What makes two requests the same request: subject, consent, purpose, reference, challenge and
-    /// the files' digests.
+    /// What makes two requests the same request: subject, consent, purpose, reference, challenge, the
+    /// declared identity and the files' digests.
     fn request_digest(&self, digests: &InputDigests) -> String {
+        let mut fields = vec![
+            self.subject.subject_id.clone(),
+            self.consent.consent_ref.clone(),
+            self.purpose.as_str().to_string(),
+            self.external_ref.clone().unwrap_or_default(),
+            self.capture.challenge_id().unwrap_or("").to_string(),
+        ];
+        // Only when present, so the digest of a request without one is what it always was.
+        if let Some(d) = &self.declared {
+            fields.push(serde_json::to_string(d).expect("serialisable"));
+        }
+        let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
         request_digest(
-            &[
-                &self.subject.subject_id,
-                &self.consent.consent_ref,
-                self.purpose.as_str(),
-                self.external_ref.as_deref().unwrap_or(""),
-                self.capture.challenge_id().unwrap_or(""),
-            ],
+            &fields,
             &[
                 &digests.document,
                 digests.selfie.as_deref().unwrap_or(""),
@@ -367,14 +381,14 @@ impl NewVerification {
                 "mode": if self.asynchronous { "async" } else { "sync" },
                 "capture": if video.is_some() { "video" } else { "selfie" },
                 "challenge_id": self.capture.challenge_id(), "capture_link": self.capture_link,
-                "input_digests": digests,
+                "input_digests": digests, "declared_identity": self.declared.is_some(),
             }),
         }
     }
 
     fn seal_uploads(&self, row: &VerificationRow) -> Vec<MediaRow> {
         let (selfie, video) = self.capture.files();
-        [
+        let mut sealed: Vec<MediaRow> = [
             (MediaKind::Document, Some(&self.document)),
             (MediaKind::Selfie, selfie),
             (MediaKind::Video, video),
@@ -383,7 +397,18 @@ impl NewVerification {
         .filter_map(|(kind, upload)| {
             upload.map(|u| seal_media(&self.subject, row, *kind, Some(u.sha256.clone()), &u.bytes))
         })
-        .collect()
+        .collect();
+        if let Some(declared) = &self.declared {
+            let json = serde_json::to_vec(declared).expect("serialisable");
+            sealed.push(seal_media(
+                &self.subject,
+                row,
+                MediaKind::DeclaredIdentity,
+                None,
+                &json,
+            ));
+        }
+        sealed
     }
 }
 
@@ -435,11 +460,13 @@ async fn decide_now(
         consent,
         document,
         capture,
+        declared,
         idempotency_key,
         ..
     } = req;
     let permit = state.admission.enter().await?;
     let inputs = Inputs {
+        declared,
         document: document.bytes,
         capture: match capture {
             CaptureUploads::Selfie(selfie) => Capture::Selfie(selfie.bytes),
@@ -455,11 +482,7 @@ async fn decide_now(
     let evaluated = evaluate(state, inputs, permit).await?;
     let digest = row.request_digest.clone();
     let mut media = sealed;
-    media.extend(seal_embeddings(
-        &subject,
-        &row,
-        &evaluated.verification.embeddings,
-    ));
+    media.extend(seal_derived(&subject, &row, &evaluated));
     match decide_and_record(
         state,
         row,

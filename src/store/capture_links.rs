@@ -13,7 +13,7 @@ impl Store {
             let mut tx = p.begin().await?;
             append_audit!(tx, audit);
             sqlx::query(&format!(
-                "INSERT INTO capture_links ({CAPTURE_LINK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                "INSERT INTO capture_links ({CAPTURE_LINK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
             ))
             .bind(&link.id)
             .bind(&link.org)
@@ -27,6 +27,8 @@ impl Store {
             .bind(&link.consent_ref)
             .bind(&link.verification_id)
             .bind(link.used_at)
+            .bind(&link.declared_sealed)
+            .bind(&link.declared_key_id)
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
@@ -119,6 +121,8 @@ mod tests {
             consent_ref: None,
             verification_id: None,
             used_at: None,
+            declared_sealed: None,
+            declared_key_id: None,
         }
     }
 

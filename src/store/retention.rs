@@ -263,6 +263,8 @@ mod tests {
             consent_ref: None,
             verification_id: verification_id.map(Into::into),
             used_at: verification_id.map(|_| 0),
+            declared_sealed: None,
+            declared_key_id: None,
         }
     }
 

@@ -172,11 +172,14 @@ pub struct CaptureLinkRow {
     /// The verification the page submitted, once submitted (which uses the link up).
     pub verification_id: Option<String>,
     pub used_at: Option<i64>,
+    /// The applicant's declared identity (JSON), sealed under the subject's data key `declared_key_id`.
+    pub declared_sealed: Option<Vec<u8>>,
+    pub declared_key_id: Option<String>,
 }
 
 pub const CAPTURE_LINK_COLUMNS: &str =
     "id, org, token_hash, subject_id, purpose, external_ref, created_by, \
-     created_at, expires_at, consent_ref, verification_id, used_at";
+     created_at, expires_at, consent_ref, verification_id, used_at, declared_sealed, declared_key_id";
 
 pub const REVIEW_COLUMNS: &str = "id, org, verification_id, purpose, status, kind, invigilation_session_id, reasons, created_at, outcome, outcome_reason, resolved_by, resolved_at";
 

@@ -424,6 +424,8 @@ mod tests {
             consent_ref: Some("cns_1".into()),
             verification_id: None,
             used_at: None,
+            declared_sealed: None,
+            declared_key_id: None,
         };
         db.create_capture_link(&link, &audit("capture_link.created"))
             .await

@@ -9,4 +9,5 @@ mod document;
 mod liveness;
 mod pipeline;
 mod reference;
+mod specimens;
 mod video;

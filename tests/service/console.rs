@@ -29,7 +29,12 @@ fn raw_client() -> reqwest::Client {
         .unwrap()
 }
 
-async fn reviewer(app: &TestApp, settings: &Settings, org: &str, name: &str) -> Enrolment {
+pub(crate) async fn reviewer(
+    app: &TestApp,
+    settings: &Settings,
+    org: &str,
+    name: &str,
+) -> Enrolment {
     // The same code `idv reviewers create` runs.
     let (master, _) = resolve_master_key(&settings.privacy, &app.db_url).unwrap();
     let vault = Vault::open(&app.store, master).await.unwrap();
@@ -38,7 +43,7 @@ async fn reviewer(app: &TestApp, settings: &Settings, org: &str, name: &str) -> 
         .unwrap()
 }
 
-fn code_now(e: &Enrolment) -> String {
+pub(crate) fn code_now(e: &Enrolment) -> String {
     let secret = totp::base32_decode(&e.totp_secret).unwrap();
     totp::code_at(&secret, idv::store::now_ms() / 1000)
 }
@@ -61,13 +66,13 @@ fn cookie_pair(set_cookie: &str) -> String {
 }
 
 /// A signed-in console session over plain HTTP: its cookie and its CSRF token.
-struct Session {
-    cookie: String,
+pub(crate) struct Session {
+    pub(crate) cookie: String,
     csrf: String,
 }
 
 /// Signs in through the form; `Err(status)` when refused.
-async fn sign_in(
+pub(crate) async fn sign_in(
     app: &TestApp,
     user: &str,
     password: &str,

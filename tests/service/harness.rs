@@ -32,7 +32,8 @@ pub fn shared_engine() -> Arc<Engine> {
         .get_or_init(|| {
             std::env::set_current_dir(root()).unwrap();
             Arc::new(
-                Engine::load(&engine_config(), &ModelKind::ALL).expect("models (run `make setup`)"),
+                Engine::load(&engine_config(), &ModelKind::EVERY)
+                    .expect("models (run `make setup`)"),
             )
         })
         .clone()
@@ -93,6 +94,9 @@ pub async fn settings_for(db_url: &str) -> Settings {
     s.service.rate_limit_burst = 1000.0;
     s.service.rate_limit_per_sec = 1000.0;
     s.review.sample_verified_share = 0.0; // no random review cases: tests count them
+                                          // The face photos most tests send as "documents" are not documents: reading one would refer every
+                                          // case with `document_mrz_not_found`. tests/service/documents.rs turns it on with specimens.
+    s.document.read_mrz = false;
     if db_url.starts_with("postgres") {
         s.privacy.master_key_file = Some(postgres_key_file());
     }
@@ -360,6 +364,7 @@ pub fn start_server_with(
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_idv"))
         .current_dir(root())
         .env("IDV_MASTER_KEY_FILE", postgres_key_file())
+        .env("IDV_CONFIG", root().join("tests/service/faces_only.toml"))
         .args(["serve", "--listen", "127.0.0.1:0", "--database", db_url])
         .args(extra)
         .stdout(std::process::Stdio::piped())

@@ -11,6 +11,7 @@ mod harness;
 mod api;
 mod capture;
 mod console;
+mod documents;
 mod invigilation;
 mod privacy;
 mod reviews;

@@ -12,10 +12,40 @@ fn top_angle(q: &Quad) -> f32 {
     (q[1][1] - q[0][1]).atan2(q[1][0] - q[0][0])
 }
 
+/// Boxes on one line join a row only when the gap to the next is at most this many row heights (a few
+/// characters: an MRZ line is printed without gaps).
+pub const MAX_GAP: f32 = 2.5;
+
+/// The members (index, span along the line) chained to `seed` with gaps of at most `max_gap` (pure).
+fn chained(spans: &[(usize, (f32, f32))], seed: usize, max_gap: f32) -> Vec<usize> {
+    let mut sorted = spans.to_vec();
+    sorted.sort_by(|a, b| a.1 .0.total_cmp(&b.1 .0));
+    let mut clusters: Vec<Vec<usize>> = Vec::new();
+    let mut reach = f32::MIN;
+    for (k, (lo, hi)) in sorted {
+        match clusters.last_mut() {
+            Some(c) if lo - reach <= max_gap => {
+                c.push(k);
+                reach = reach.max(hi);
+            }
+            _ => {
+                clusters.push(vec![k]);
+                reach = hi;
+            }
+        }
+    }
+    clusters
+        .into_iter()
+        .find(|c| c.contains(&seed))
+        .unwrap_or_else(|| vec![seed])
+}
+
 /// Merges boxes that lie on one text line into one quad per line (the minimum-area rectangle round
 /// their corners). Two boxes share a line when the second's centre is within 0.4 of the smaller height
 /// of the first's baseline direction through its centre, their heights are within a ratio of 1.6 and
-/// their angles within 0.15 rad. Each line is seeded by its topmost box; the result runs top to bottom.
+/// their angles within 0.15 rad, and no gap wider than [`MAX_GAP`] heights separates them along the line
+/// (the front of a card photographed beside its back stays apart from the back's MRZ). Each line is
+/// seeded by its topmost box; the result runs top to bottom.
 pub fn merge_rows(boxes: &[Quad]) -> Vec<Quad> {
     struct Item {
         center: [f32; 2],
@@ -56,9 +86,22 @@ pub fn merge_rows(boxes: &[Quad]) -> Vec<Quad> {
                 && (0.6..1.6).contains(&ratio)
                 && (b.angle - a.angle).abs() < 0.15
             {
-                used[j] = true;
                 members.push(j);
             }
+        }
+        // Only the boxes chained to the seed along the line with no wide gap: text beside it on the same
+        // line (the front of a card photographed beside its back, a caption) is another row.
+        let along = [a.angle.cos(), a.angle.sin()];
+        let span = |q: &Quad| {
+            q.iter()
+                .map(|p| p[0] * along[0] + p[1] * along[1])
+                .fold((f32::MAX, f32::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)))
+        };
+        let spans: Vec<(usize, (f32, f32))> =
+            members.iter().map(|&k| (k, span(&items[k].quad))).collect();
+        let members = chained(&spans, i, MAX_GAP * a.height);
+        for &k in &members {
+            used[k] = true;
         }
         if members.len() == 1 {
             rows.push(a.quad);
@@ -155,6 +198,37 @@ pub fn vertical_vote(boxes: &[Quad]) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_boxes_chained_without_a_wide_gap_share_a_row() {
+        // Three boxes close together, then one far to the right on the same line.
+        let spans = [
+            (0, (0.0, 10.0)),
+            (1, (12.0, 30.0)),
+            (2, (31.0, 40.0)),
+            (3, (90.0, 120.0)),
+        ];
+        assert_eq!(chained(&spans, 1, 5.0), [0, 1, 2]);
+        assert_eq!(chained(&spans, 3, 5.0), [3]);
+        // Order of the input does not matter; a box inside another's span chains.
+        let shuffled = [
+            (3, (90.0, 120.0)),
+            (2, (31.0, 40.0)),
+            (0, (0.0, 45.0)),
+            (1, (12.0, 30.0)),
+        ];
+        assert_eq!(chained(&shuffled, 2, 5.0), [0, 1, 2]);
+    }
+
+    #[test]
+    fn text_beside_a_line_on_the_same_baseline_is_another_row() {
+        let q = |x0: f32, x1: f32| -> Quad { [[x0, 100.0], [x1, 100.0], [x1, 120.0], [x0, 120.0]] };
+        // A card's front field and the back's MRZ line, 200 px apart (10 heights): two rows.
+        let rows = merge_rows(&[q(0.0, 150.0), q(350.0, 700.0)]);
+        assert_eq!(rows.len(), 2);
+        // Two pieces of one line 20 px apart (one height): one row.
+        assert_eq!(merge_rows(&[q(0.0, 150.0), q(170.0, 500.0)]).len(), 1);
+    }
 
     fn rect(x0: f32, y0: f32, x1: f32, y1: f32) -> Quad {
         [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]

@@ -59,8 +59,30 @@ fn solve8(mut a: [[f64; 9]; 8]) -> Option<[f64; 8]> {
     Some(x)
 }
 
+/// The inverse map, scaled so its last entry is 1 (`None` when `h` is singular).
+pub fn invert(h: &Homography) -> Option<Homography> {
+    let [a, b, c, d, e, f, g, k, l] = *h;
+    let adj = [
+        e * l - f * k,
+        c * k - b * l,
+        b * f - c * e,
+        f * g - d * l,
+        a * l - c * g,
+        c * d - a * f,
+        d * k - e * g,
+        b * g - a * k,
+        a * e - b * d,
+    ];
+    let det = a * adj[0] + b * adj[3] + c * adj[6];
+    if det.abs() < 1e-12 || adj[8].abs() < 1e-12 {
+        return None;
+    }
+    Some(adj.map(|v| v / adj[8]))
+}
+
+/// Where `h` takes the point (u, v).
 #[inline]
-fn apply(h: &Homography, u: f64, v: f64) -> (f64, f64) {
+pub fn apply(h: &Homography, u: f64, v: f64) -> (f64, f64) {
     let w = h[6] * u + h[7] * v + h[8];
     (
         (h[0] * u + h[1] * v + h[2]) / w,
@@ -70,7 +92,7 @@ fn apply(h: &Homography, u: f64, v: f64) -> (f64, f64) {
 
 /// Bilinear sample at (x, y), the image's edge pixels repeated outside it.
 #[inline]
-fn sample(image: &RgbImage, x: f64, y: f64) -> [f32; 3] {
+pub fn sample(image: &RgbImage, x: f64, y: f64) -> [f32; 3] {
     let (iw, ih) = (image.width() as i64, image.height() as i64);
     let (x0, y0) = (x.floor(), y.floor());
     let (fx, fy) = ((x - x0) as f32, (y - y0) as f32);
@@ -155,6 +177,23 @@ pub fn recogniser_input(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_inverse_takes_the_quad_back_to_the_rectangle() {
+        let quad: Quad = [[10.0, 20.0], [210.0, 5.0], [230.0, 120.0], [0.0, 100.0]];
+        let h = rect_to_quad(100.0, 50.0, &quad).unwrap();
+        let back = invert(&h).unwrap();
+        for (k, [u, v]) in [[0.0, 0.0], [100.0, 0.0], [100.0, 50.0], [0.0, 50.0]]
+            .into_iter()
+            .enumerate()
+        {
+            let (x, y) = apply(&h, u, v);
+            assert!((x - quad[k][0] as f64).abs() < 1e-6 && (y - quad[k][1] as f64).abs() < 1e-6);
+            let (u2, v2) = apply(&back, x, y);
+            assert!((u2 - u).abs() < 1e-6 && (v2 - v).abs() < 1e-6, "{u2} {v2}");
+        }
+        assert!(invert(&[0.0; 9]).is_none());
+    }
 
     #[test]
     fn the_homography_maps_the_rectangle_onto_the_quad() {
