@@ -47,6 +47,35 @@ fn bench(c: &mut Criterion) {
     let row = [q[0], q[1], mid(q[1], q[2]), mid(q[0], q[3])];
     let (rec_shape, rec_input) = strip::recogniser_input(&image, &row, 1600).unwrap();
 
+    // The reading without the re-read against the bare models it runs (the detector at 640 and the tiny
+    // recogniser on the zone's two rows), timed alternately so that load from elsewhere weighs on both.
+    let lower = [mid(q[0], q[3]), mid(q[1], q[2]), q[2], q[3]];
+    let (low_shape, low_input) = strip::recogniser_input(&image, &lower, 1600).unwrap();
+    let mut bare_sessions = [
+        (
+            open_session(&config, ModelKind::OcrDetect).unwrap(),
+            det.shape.clone(),
+            det.data.clone(),
+        ),
+        (
+            open_session(&config, ModelKind::OcrRecognise).unwrap(),
+            rec_shape.clone(),
+            rec_input.clone(),
+        ),
+        (
+            open_session(&config, ModelKind::OcrRecognise).unwrap(),
+            low_shape,
+            low_input,
+        ),
+    ];
+    let no_reread = MrzConfig {
+        reread: Reread::Never,
+        ..MrzConfig::default()
+    };
+    paired(&mut bare_sessions, || {
+        read_mrz_with(&engine, &image, &no_reread).unwrap();
+    });
+
     let mut group = c.benchmark_group("document_model");
     for (name, kind, shape, input) in [
         (
@@ -110,10 +139,6 @@ fn bench(c: &mut Criterion) {
     group.bench_function("read_mrz", |b| {
         b.iter(|| read_mrz(&engine, black_box(&image)).unwrap())
     });
-    let no_reread = MrzConfig {
-        reread: Reread::Never,
-        ..MrzConfig::default()
-    };
     let always = MrzConfig {
         reread: Reread::Always,
         ..MrzConfig::default()
@@ -125,6 +150,39 @@ fn bench(c: &mut Criterion) {
         b.iter(|| read_mrz_with(&engine, black_box(&image), &no_reread).unwrap())
     });
     group.finish();
+}
+
+/// Medians of the bare model runs and of the reading, alternated over 40 rounds, and their ratio.
+fn paired(
+    sessions: &mut [(ort::session::Session, Vec<usize>, Vec<f32>)],
+    mut reading: impl FnMut(),
+) {
+    const ROUNDS: usize = 40;
+    let (mut bare, mut whole) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS + 3 {
+        let started = std::time::Instant::now();
+        for (session, shape, input) in sessions.iter_mut() {
+            let tensor = TensorRef::from_array_view((shape.clone(), input.as_slice())).unwrap();
+            black_box(session.run(ort::inputs!["x" => tensor]).unwrap().len());
+        }
+        let models = started.elapsed().as_secs_f64() * 1e3;
+        let started = std::time::Instant::now();
+        reading();
+        let all = started.elapsed().as_secs_f64() * 1e3;
+        if round >= 3 {
+            bare.push(models);
+            whole.push(all);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (m, r) = (median(&mut bare), median(&mut whole));
+    println!(
+        "paired: bare models (detect 640 + 2 rows) {m:.1} ms, read_mrz without re-read {r:.1} ms, ratio {:.2} (median of {ROUNDS})",
+        r / m
+    );
 }
 
 criterion_group! {
