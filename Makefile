@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 IDV := target/release/idv
 
-.PHONY: setup build run test lint bench eval eval-documents fuzz fuzz-video clean-setup
+.PHONY: setup build run test lint bench eval eval-documents fuzz fuzz-video fuzz-mrz clean-setup
 
 ## Fetch ONNX Runtime, the face and OCR models and the sample faces (idempotent; checks sha256).
 setup:
