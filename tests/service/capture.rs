@@ -55,7 +55,7 @@ fn sha256_file(path: &Path) -> String {
 
 /// A challenge with the actions given, stored as `POST /v1/challenges` would (its actions are random
 /// there; these are the ones the clip performs).
-async fn challenge(app: &TestApp, org: &str, actions: &[&str]) -> String {
+pub(crate) async fn challenge(app: &TestApp, org: &str, actions: &[&str]) -> String {
     let row = ChallengeRow {
         id: format!("chl_{}", uuid::Uuid::new_v4().simple()),
         org: org.into(),

@@ -10,7 +10,6 @@
 use idv::domain::totp;
 use idv::service::reviewers::{create_reviewer, Enrolment};
 use idv::settings::Settings;
-use idv::store::{now_ms, ChallengeRow};
 use idv::vault::{resolve_master_key, Vault};
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::multipart::{Form, Part};
@@ -445,16 +444,7 @@ async fn video_case(app: &TestApp, submitter: &str) -> String {
             &webm.display().to_string(),
         ]);
     }
-    let challenge = ChallengeRow {
-        id: format!("chl_{}", uuid::Uuid::new_v4().simple()),
-        org: "acme".into(),
-        nonce: "test".into(),
-        actions: serde_json::to_string(&["turn_right", "blink"]).unwrap(),
-        created_at: now_ms(),
-        expires_at: now_ms() + 300_000,
-        capture_link_id: None,
-    };
-    app.store.create_challenge(&challenge).await.unwrap();
+    let challenge_id = crate::capture::challenge(app, "acme", &["turn_right", "blink"]).await;
     let consent = app
         .consent(submitter, "subject-v1", "ecs_application")
         .await;
@@ -470,7 +460,7 @@ async fn video_case(app: &TestApp, submitter: &str) -> String {
         .text("subject_ref", "subject-v1")
         .text("consent_ref", consent)
         .text("purpose", "ecs_application")
-        .text("challenge_id", challenge.id);
+        .text("challenge_id", challenge_id);
     let r = app
         .http
         .post(format!("{}/v1/verifications", app.base))
