@@ -116,11 +116,32 @@ pub fn resolve_signing_key(
             let mut seed = zeroize::Zeroizing::new([0u8; 32]);
             ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), seed.as_mut_slice())
                 .expect("the operating system's random number generator works");
-            write_key_file(&path, &zeroize::Zeroizing::new(hex::encode(seed.as_slice())))
-                .map_err(err)?;
-            Ok((CheckpointKey::from_seed(&audit.origin, &seed)?, Some(path)))
+            if create_key_file_once(&path, &zeroize::Zeroizing::new(hex::encode(seed.as_slice())))
+                .map_err(err)?
+            {
+                Ok((CheckpointKey::from_seed(&audit.origin, &seed)?, Some(path)))
+            } else {
+                // Another process starting at the same moment created it first: use theirs.
+                let text = std::fs::read_to_string(&path).map_err(err)?;
+                Ok((from_text(&text)?, None))
+            }
         }
         Err(e) => Err(err(e)),
+    }
+}
+
+/// Creates the key file whole or not at all: written to a temporary file (mode 0600) and linked into
+/// place, which fails when the file exists, so two servers starting together agree on one key and
+/// neither reads a half-written file. `false`: it already existed.
+fn create_key_file_once(path: &Path, text: &str) -> std::io::Result<bool> {
+    let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
+    write_key_file(&tmp, text)?;
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
     }
 }
 

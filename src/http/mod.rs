@@ -157,8 +157,14 @@ impl Application {
         }
         let checkpoint_file = audit_files::checkpoint_file(&settings.audit, &settings.privacy, db)
             .ok_or(audit_files::AuditKeyError::NoCheckpointFile)?;
-        let checkpointer = Arc::new(Checkpointer::new(signing_key, checkpoint_file));
+        let checkpointer = Arc::new(Checkpointer::resume(signing_key, checkpoint_file)?);
         let store = Store::connect(&settings.service.database).await?;
+        // A checkpoint before the first request, so every entry this server writes comes after one;
+        // a chain that no longer holds the last checkpoint stops the start here.
+        checkpointer
+            .write(&store)
+            .await
+            .context("the audit checkpoint at start")?;
         let vault = Arc::new(Vault::open(&store, master).await?);
         let service = &settings.service;
         let state = AppState {
@@ -213,11 +219,6 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        // A checkpoint before the first request, so every entry this server writes comes after one.
-        self.checkpointer
-            .write(&self.state.store)
-            .await
-            .context("writing the audit checkpoint at start")?;
         let (stop_tx, stop_rx) = watch::channel(false);
         let workers: Vec<_> = (0..self.state.settings.service.job_workers)
             .map(|_| tokio::spawn(jobs::run_worker(self.state.clone(), stop_rx.clone())))

@@ -428,6 +428,16 @@ impl Store {
         }))
     }
 
+    /// The hash of entry `seq` (`None` when there is no such entry).
+    pub async fn audit_entry_hash(&self, seq: i64) -> Result<Option<String>, StoreError> {
+        Ok(on_pool!(self, |p| {
+            sqlx::query_scalar::<_, String>("SELECT entry_hash FROM audit_log WHERE seq = $1")
+                .bind(seq)
+                .fetch_optional(p)
+                .await?
+        }))
+    }
+
     /// Appends one audit entry on its own (events with no other write, e.g. a record being read).
     pub async fn audit(&self, audit: &NewAudit) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;

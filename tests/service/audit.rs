@@ -76,6 +76,22 @@ async fn rewrite_chain(store: &Store, from: i64, edit: impl Fn(&mut idv::audit::
         .unwrap();
 }
 
+/// A server on a chain that no longer holds its last checkpoint signs nothing more: it does not start
+/// (else its next checkpoint would vouch for the rewritten chain), and the file keeps the old one.
+async fn refuses_to_start(db_url: &str) {
+    let settings = settings_for(db_url).await;
+    let file =
+        idv::audit::files::checkpoint_file(&settings.audit, &settings.privacy, db_url).unwrap();
+    let before = std::fs::read_to_string(&file).unwrap();
+    let started = idv::http::Application::build(settings, shared_engine()).await;
+    let err = format!("{:#}", started.err().expect("the server refuses to start"));
+    assert!(
+        err.contains("no longer contains the last checkpoint"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
+}
+
 on_both!(an_untouched_chain_verifies_against_its_checkpoint, |db| async move {
     let (db_url, file, n) = audited(db).await;
     let (ok, out, err) = verify(&db_url, &[]);
@@ -132,6 +148,7 @@ on_both!(an_edited_actor_with_the_chain_recomputed_fails, |db| async move {
         "{err}"
     );
     assert!(out.contains(&format!("chain: {n} entries")), "what passed is said: {out}");
+    refuses_to_start(&db_url).await;
 });
 
 on_both!(deleted_last_entries_with_the_head_fixed_fail, |db| async move {
@@ -157,6 +174,7 @@ on_both!(deleted_last_entries_with_the_head_fixed_fail, |db| async move {
             && err.contains(&format!("covers {n} entries but the chain has {keep}")),
         "{err}"
     );
+    refuses_to_start(&db_url).await;
 });
 
 on_both!(a_checkpoint_with_a_wrong_signature_fails, |db| async move {
