@@ -467,6 +467,27 @@ mod tests {
         ));
     }
 
+    /// The example in docs/PRIVACY.md was signed outside idv (Python's `cryptography`, following Go's
+    /// signed-note rules), so this also checks the format against another implementation.
+    #[test]
+    fn the_documented_example_verifies_under_its_documented_key() {
+        let doc = include_str!("../../docs/PRIVACY.md");
+        let note = doc
+            .split("```text\n")
+            .find(|b| b.starts_with("idv/audit\n"))
+            .and_then(|b| b.split("```").next())
+            .expect("the example checkpoint");
+        let key = doc
+            .split("example key `")
+            .nth(1)
+            .and_then(|r| r.split('`').next())
+            .expect("the example key");
+        let public = PublicKey::parse(key).unwrap();
+        let c = public.open(note).unwrap();
+        assert_eq!((c.origin.as_str(), c.size), ("idv/audit", 1523));
+        assert_eq!(crate::domain::clock::rfc3339(c.at_ms), "2026-12-01T19:00:00.123Z");
+    }
+
     #[test]
     fn names_are_plain() {
         assert!(valid_name("idv/audit"));

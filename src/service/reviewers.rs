@@ -284,9 +284,13 @@ pub async fn sign_in(
                 expires_at: now + settings.console_session_minutes * 60_000,
             };
             let signed_in = NewAudit {
+                at: now,
+                org: reviewer.org.clone(),
+                actor: format!("reviewer:{}", reviewer.username),
                 event: "console.signed_in",
+                entity: reviewer.id.clone(),
+                subject_digest: None,
                 details: json!({}),
-                ..failed(Some(reviewer), SigninFailure::CodeReused)
             };
             // false: this code was already used.
             if state
