@@ -128,7 +128,7 @@ async fn verify(
         file.display(),
         c.size,
         rfc3339(c.at_ms),
-        public.encode().rsplit_once('+').map(|(id, _)| id).unwrap_or_default(),
+        public.id(),
     );
 
     let mismatch = |message: String| CliError::new("audit_checkpoint_mismatch", message);

@@ -1,7 +1,7 @@
 //! The HTTP service end to end: the real server on port 0 with a fresh database per test, on SQLite
 //! always and on PostgreSQL when IDV_TEST_POSTGRES_URL is set (.ci/run sets it).
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use idv::http::Application;
