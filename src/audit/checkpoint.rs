@@ -52,7 +52,9 @@ pub enum CheckpointError {
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_NAME
-        && !name.chars().any(|c| c.is_whitespace() || c.is_control() || c == '+')
+        && !name
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '+')
 }
 
 /// The chain's head at one moment.
@@ -77,7 +79,9 @@ impl Checkpoint {
         let head = hex::decode(head_hex)
             .ok()
             .and_then(|b| <[u8; 32]>::try_from(b).ok())
-            .ok_or(CheckpointError::Malformed("the head is not a 64-hex-digit hash"))?;
+            .ok_or(CheckpointError::Malformed(
+                "the head is not a 64-hex-digit hash",
+            ))?;
         let size = u64::try_from(seq).map_err(|_| CheckpointError::Malformed("negative size"))?;
         if !valid_name(origin) {
             return Err(CheckpointError::BadName(origin.into()));
@@ -495,7 +499,10 @@ mod tests {
         let public = PublicKey::parse(key).unwrap();
         let c = public.open(note).unwrap();
         assert_eq!((c.origin.as_str(), c.size), ("idv/audit", 1523));
-        assert_eq!(crate::domain::clock::rfc3339(c.at_ms), "2026-12-01T19:00:00.123Z");
+        assert_eq!(
+            crate::domain::clock::rfc3339(c.at_ms),
+            "2026-12-01T19:00:00.123Z"
+        );
     }
 
     #[test]

@@ -15,7 +15,9 @@ const TAIL_BYTES: u64 = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditKeyError {
-    #[error("the audit signing key must be a 32-byte Ed25519 seed, written as 64 hex digits or base64")]
+    #[error(
+        "the audit signing key must be a 32-byte Ed25519 seed, written as 64 hex digits or base64"
+    )]
     BadKey,
     #[error("the audit signing key file {path}: {source}")]
     KeyFile {
@@ -65,7 +67,13 @@ pub fn checkpoint_file(
         .filter(|db| !db.is_empty() && !db.contains('@') && !db.contains(':'))?;
     let safe: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     key_folder(privacy, database_url).map(|d| d.join(format!("idv-audit-{safe}.checkpoints")))
 }
@@ -116,8 +124,11 @@ pub fn resolve_signing_key(
             let mut seed = zeroize::Zeroizing::new([0u8; 32]);
             ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), seed.as_mut_slice())
                 .expect("the operating system's random number generator works");
-            if create_key_file_once(&path, &zeroize::Zeroizing::new(hex::encode(seed.as_slice())))
-                .map_err(err)?
+            if create_key_file_once(
+                &path,
+                &zeroize::Zeroizing::new(hex::encode(seed.as_slice())),
+            )
+            .map_err(err)?
             {
                 Ok((CheckpointKey::from_seed(&audit.origin, &seed)?, Some(path)))
             } else {
@@ -179,7 +190,8 @@ mod tests {
     use crate::audit::checkpoint::Checkpoint;
 
     fn dir() -> PathBuf {
-        let d = std::env::temp_dir().join(format!("idv-audit-files-{}", uuid::Uuid::new_v4().simple()));
+        let d =
+            std::env::temp_dir().join(format!("idv-audit-files-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&d).unwrap();
         d
     }
@@ -203,7 +215,11 @@ mod tests {
             master_key_file: Some("/run/keys/master.key".into()),
         };
         assert_eq!(
-            checkpoint_file(&audit, &privacy, "postgres://u@h:5432/idv_prod?sslmode=require"),
+            checkpoint_file(
+                &audit,
+                &privacy,
+                "postgres://u@h:5432/idv_prod?sslmode=require"
+            ),
             Some(PathBuf::from("/run/keys/idv-audit-idv_prod.checkpoints"))
         );
         assert_eq!(

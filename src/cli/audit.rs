@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use idv::audit::checkpoint::PublicKey;
-use idv::audit::files::{checkpoint_file, read_last_checkpoint, resolve_signing_key, signing_key_file};
+use idv::audit::files::{
+    checkpoint_file, read_last_checkpoint, resolve_signing_key, signing_key_file,
+};
 use idv::audit::{verify_chain, GENESIS};
 use idv::domain::clock::rfc3339;
 use idv::settings::Settings;
@@ -100,10 +102,17 @@ async fn verify(
     };
     let file = checkpoint
         .or_else(|| checkpoint_file(&settings.audit, &settings.privacy, &url))
-        .ok_or_else(|| missing("no checkpoint file is configured (audit.checkpoint_file)".into()))?;
+        .ok_or_else(|| {
+            missing("no checkpoint file is configured (audit.checkpoint_file)".into())
+        })?;
     let note = read_last_checkpoint(&file)
         .map_err(|e| missing(format!("the checkpoint file {}: {e}", file.display())))?
-        .ok_or_else(|| missing(format!("the checkpoint file {} holds no checkpoint", file.display())))?;
+        .ok_or_else(|| {
+            missing(format!(
+                "the checkpoint file {} holds no checkpoint",
+                file.display()
+            ))
+        })?;
 
     let (public, source) = match public_key {
         Some(given) => {

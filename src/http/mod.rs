@@ -26,14 +26,14 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tower_http::trace::TraceLayer;
 
+use crate::audit::files as audit_files;
 use crate::domain::clock::Clock;
 use crate::inference::Engine;
 use crate::models::ModelKind;
 use crate::service::admission::{Admission, RateLimiter};
+use crate::service::checkpoints::{self, Checkpointer};
 use crate::service::error::{ApiError, ErrorCode};
 use crate::service::state::AppState;
-use crate::audit::files as audit_files;
-use crate::service::checkpoints::{self, Checkpointer};
 use crate::service::{jobs, retention};
 use crate::settings::Settings;
 use crate::store::Store;

@@ -92,95 +92,115 @@ async fn refuses_to_start(db_url: &str) {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
 }
 
-on_both!(an_untouched_chain_verifies_against_its_checkpoint, |db| async move {
-    let (db_url, file, n) = audited(db).await;
-    let (ok, out, err) = verify(&db_url, &[]);
-    assert!(ok, "{err}");
-    // It says what it checked: the entries, the checkpoint's size and time, the key.
-    assert!(out.contains(&format!("chain: {n} entries")), "{out}");
-    assert!(out.contains(&format!("{n} entries, taken ")), "{out}");
-    assert!(out.contains("signature valid under key idv/audit+"), "{out}");
-    assert!(out.contains("audit chain intact"), "{out}");
+on_both!(
+    an_untouched_chain_verifies_against_its_checkpoint,
+    |db| async move {
+        let (db_url, file, n) = audited(db).await;
+        let (ok, out, err) = verify(&db_url, &[]);
+        assert!(ok, "{err}");
+        // It says what it checked: the entries, the checkpoint's size and time, the key.
+        assert!(out.contains(&format!("chain: {n} entries")), "{out}");
+        assert!(out.contains(&format!("{n} entries, taken ")), "{out}");
+        assert!(
+            out.contains("signature valid under key idv/audit+"),
+            "{out}"
+        );
+        assert!(out.contains("audit chain intact"), "{out}");
 
-    // An auditor keeps the public key and a copy of the checkpoints, and checks with those.
-    let printed = idv_on(&db_url, &["audit", "public-key"]);
-    assert!(printed.status.success());
-    let public = String::from_utf8(printed.stdout).unwrap();
-    let public = PublicKey::parse(&public).expect("the printed key parses");
-    assert!(out.contains(&public.id()), "{out}");
-    let kept = file.with_extension("auditors-copy");
-    std::fs::copy(&file, &kept).unwrap();
-    let (ok, out, err) = verify(
-        &db_url,
-        &[
-            "--checkpoint",
-            kept.to_str().unwrap(),
-            "--public-key",
-            &public.encode(),
-        ],
-    );
-    assert!(ok, "{err}");
-    assert!(out.contains("--public-key") && out.contains("auditors-copy"), "{out}");
+        // An auditor keeps the public key and a copy of the checkpoints, and checks with those.
+        let printed = idv_on(&db_url, &["audit", "public-key"]);
+        assert!(printed.status.success());
+        let public = String::from_utf8(printed.stdout).unwrap();
+        let public = PublicKey::parse(&public).expect("the printed key parses");
+        assert!(out.contains(&public.id()), "{out}");
+        let kept = file.with_extension("auditors-copy");
+        std::fs::copy(&file, &kept).unwrap();
+        let (ok, out, err) = verify(
+            &db_url,
+            &[
+                "--checkpoint",
+                kept.to_str().unwrap(),
+                "--public-key",
+                &public.encode(),
+            ],
+        );
+        assert!(ok, "{err}");
+        assert!(
+            out.contains("--public-key") && out.contains("auditors-copy"),
+            "{out}"
+        );
 
-    // More entries after the checkpoint still pass: they are covered by the chain only, and said so.
-    let store = Store::connect(&db_url).await.unwrap();
-    create_key(&store, "acme", "auditor").await;
-    let (ok, out, err) = verify(&db_url, &[]);
-    assert!(ok, "{err}");
-    assert!(out.contains("1 entries after it"), "{out}");
-});
+        // More entries after the checkpoint still pass: they are covered by the chain only, and said so.
+        let store = Store::connect(&db_url).await.unwrap();
+        create_key(&store, "acme", "auditor").await;
+        let (ok, out, err) = verify(&db_url, &[]);
+        assert!(ok, "{err}");
+        assert!(out.contains("1 entries after it"), "{out}");
+    }
+);
 
-on_both!(an_edited_actor_with_the_chain_recomputed_fails, |db| async move {
-    let (db_url, _, n) = audited(db).await;
-    let store = Store::connect(&db_url).await.unwrap();
-    // Entry 3 (a consent) now names another actor; everything after it and the head recomputed.
-    rewrite_chain(&store, 3, |e| e.actor = "key:someone-else".into()).await;
-    let (entries, (seq, head)) = store.audit_chain().await.unwrap();
-    assert_eq!(
-        idv::audit::verify_chain(&entries, (seq, &head)),
-        Ok(n),
-        "the chain alone is consistent again: only the checkpoint can tell"
-    );
-    let (ok, out, err) = verify(&db_url, &[]);
-    assert!(!ok, "{out}");
-    assert!(
-        err.contains("audit_checkpoint_mismatch") && err.contains("rewritten"),
-        "{err}"
-    );
-    assert!(out.contains(&format!("chain: {n} entries")), "what passed is said: {out}");
-    refuses_to_start(&db_url).await;
-});
+on_both!(
+    an_edited_actor_with_the_chain_recomputed_fails,
+    |db| async move {
+        let (db_url, _, n) = audited(db).await;
+        let store = Store::connect(&db_url).await.unwrap();
+        // Entry 3 (a consent) now names another actor; everything after it and the head recomputed.
+        rewrite_chain(&store, 3, |e| e.actor = "key:someone-else".into()).await;
+        let (entries, (seq, head)) = store.audit_chain().await.unwrap();
+        assert_eq!(
+            idv::audit::verify_chain(&entries, (seq, &head)),
+            Ok(n),
+            "the chain alone is consistent again: only the checkpoint can tell"
+        );
+        let (ok, out, err) = verify(&db_url, &[]);
+        assert!(!ok, "{out}");
+        assert!(
+            err.contains("audit_checkpoint_mismatch") && err.contains("rewritten"),
+            "{err}"
+        );
+        assert!(
+            out.contains(&format!("chain: {n} entries")),
+            "what passed is said: {out}"
+        );
+        refuses_to_start(&db_url).await;
+    }
+);
 
-on_both!(deleted_last_entries_with_the_head_fixed_fail, |db| async move {
-    let (db_url, _, n) = audited(db).await;
-    let store = Store::connect(&db_url).await.unwrap();
-    let (entries, _) = store.audit_chain().await.unwrap();
-    let keep = n - 2;
-    store
-        .execute_raw(&format!("DELETE FROM audit_log WHERE seq > {keep}"))
-        .await
-        .unwrap();
-    store
-        .execute_raw(&format!(
-            "UPDATE audit_head SET seq = {keep}, hash = '{}' WHERE id = 1",
-            entries[keep - 1].entry_hash
-        ))
-        .await
-        .unwrap();
-    let (ok, out, err) = verify(&db_url, &[]);
-    assert!(!ok, "{out}");
-    assert!(
-        err.contains("audit_checkpoint_mismatch")
-            && err.contains(&format!("covers {n} entries but the chain has {keep}")),
-        "{err}"
-    );
-    refuses_to_start(&db_url).await;
-});
+on_both!(
+    deleted_last_entries_with_the_head_fixed_fail,
+    |db| async move {
+        let (db_url, _, n) = audited(db).await;
+        let store = Store::connect(&db_url).await.unwrap();
+        let (entries, _) = store.audit_chain().await.unwrap();
+        let keep = n - 2;
+        store
+            .execute_raw(&format!("DELETE FROM audit_log WHERE seq > {keep}"))
+            .await
+            .unwrap();
+        store
+            .execute_raw(&format!(
+                "UPDATE audit_head SET seq = {keep}, hash = '{}' WHERE id = 1",
+                entries[keep - 1].entry_hash
+            ))
+            .await
+            .unwrap();
+        let (ok, out, err) = verify(&db_url, &[]);
+        assert!(!ok, "{out}");
+        assert!(
+            err.contains("audit_checkpoint_mismatch")
+                && err.contains(&format!("covers {n} entries but the chain has {keep}")),
+            "{err}"
+        );
+        refuses_to_start(&db_url).await;
+    }
+);
 
 on_both!(a_checkpoint_with_a_wrong_signature_fails, |db| async move {
     let (db_url, file, n) = audited(db).await;
     let text = std::fs::read_to_string(&file).unwrap();
-    let last = idv::audit::checkpoint::last_note(&text).unwrap().to_string();
+    let last = idv::audit::checkpoint::last_note(&text)
+        .unwrap()
+        .to_string();
     // The same checkpoint with its signature changed (base64 character 20: past the 4-byte key id).
     let signature_line = last.lines().last().unwrap();
     let (prefix, blob) = signature_line.rsplit_once(' ').unwrap();
@@ -201,13 +221,9 @@ on_both!(a_checkpoint_with_a_wrong_signature_fails, |db| async move {
     // A checkpoint a database writer made up for the rewritten chain, signed with a key of their own
     // under the right name: not signed by the server's key.
     let theirs = idv::audit::checkpoint::CheckpointKey::from_seed("idv/audit", &[9; 32]).unwrap();
-    let made_up = idv::audit::checkpoint::Checkpoint::of_head(
-        "idv/audit",
-        n as i64,
-        &"ee".repeat(32),
-        0,
-    )
-    .unwrap();
+    let made_up =
+        idv::audit::checkpoint::Checkpoint::of_head("idv/audit", n as i64, &"ee".repeat(32), 0)
+            .unwrap();
     std::fs::write(&kept, format!("{}\n", theirs.sign(&made_up).unwrap())).unwrap();
     let (ok, _, err) = verify(&db_url, &["--checkpoint", kept.to_str().unwrap()]);
     assert!(!ok);
