@@ -266,3 +266,81 @@ on_both!(the_servers_files_are_owner_only, |db| async move {
     }
     app.stop().await;
 });
+
+on_both!(
+    checkpoints_are_written_while_the_chain_grows,
+    |db| async move {
+        let db_url = fresh_database(db).await;
+        let mut settings = settings_for(&db_url).await;
+        settings.audit.checkpoint_interval_secs = 1;
+        let file = idv::audit::files::checkpoint_file(&settings.audit, &settings.privacy, &db_url)
+            .unwrap();
+        let app = TestApp::spawn_with(settings).await;
+        let key = app.key("acme", "submitter").await;
+        app.consent(&key, "s1", "ecs_application").await;
+        // Two entries (the key, the consent) after the start's checkpoint of none: the next interval's
+        // checkpoint covers them, while the server runs.
+        let mut text = String::new();
+        for _ in 0..50 {
+            text = std::fs::read_to_string(&file).unwrap();
+            if text.contains("idv/audit\n2\n") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(text.starts_with("idv/audit\n0\n"), "{text}");
+        assert!(text.contains("idv/audit\n2\n"), "{text}");
+        // An idle chain adds nothing.
+        tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+        app.stop().await;
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            text,
+            "nothing new to sign at shutdown"
+        );
+    }
+);
+
+/// `idv serve` as operators run it: its checkpoints are in its log too, and SIGTERM writes the last one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idv_serve_logs_its_checkpoints_and_signs_one_on_sigterm() {
+    use std::io::Read;
+    let db_url = fresh_database(Db::Sqlite).await;
+    let ServerProcess { mut child, .. } =
+        start_server_with(&db_url, &["--log", "info"], std::process::Stdio::piped());
+    let mut stderr = child.stderr.take().unwrap();
+    let logs = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let store = Store::connect(&db_url).await.unwrap();
+    create_key(&store, "acme", "submitter").await;
+    // SIGTERM: the graceful shutdown.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    assert!(child.wait().unwrap().success());
+    let logs = logs.join().unwrap();
+    let lines: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("audit checkpoint"))
+        .collect();
+    assert_eq!(lines.len(), 2, "at start and on shutdown: {logs}");
+    assert!(lines[0].contains("size=0"), "{}", lines[0]);
+    assert!(lines[1].contains("size=1"), "{}", lines[1]);
+    // The log line carries the whole signed note, the same as the file's last.
+    let file = PathBuf::from(format!(
+        "{}.checkpoints",
+        db_url.strip_prefix("sqlite://").unwrap()
+    ));
+    let last = idv::audit::checkpoint::last_note(&std::fs::read_to_string(&file).unwrap())
+        .unwrap()
+        .to_string();
+    assert!(lines[1].contains(&format!("{last:?}")), "{}", lines[1]);
+    let out = idv_on(&db_url, &["audit", "verify"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
