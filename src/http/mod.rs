@@ -71,7 +71,7 @@ pub fn router(state: AppState) -> Router {
         2 * limits.max_bytes as usize + state.settings.video.max_bytes as usize + (64 << 10);
     let timeout = Duration::from_secs(state.settings.service.request_timeout_secs + 5);
     Router::new()
-        .merge(crate::api::router())
+        .merge(crate::api::router(&state))
         .merge(crate::console::router())
         .merge(crate::capture::router())
         .route("/health", get(health))

@@ -178,8 +178,8 @@ macro_rules! insert_verification {
         let v: &$crate::store::VerificationRow = $v;
         let inserted = sqlx::query(
             "INSERT INTO verifications (id, org, subject_id, consent_ref, purpose, external_ref, status, idempotency_key,
-             request_digest, decision, record, error_code, created_at, decided_at, retention_until)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+             request_digest, decision, record, error_code, created_at, decided_at, retention_until, submitted_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(&v.id)
         .bind(&v.org)
@@ -196,6 +196,7 @@ macro_rules! insert_verification {
         .bind(v.created_at)
         .bind(v.decided_at)
         .bind(v.retention_until)
+        .bind(&v.submitted_by)
         .execute(&mut *$tx)
         .await;
         match inserted {

@@ -148,7 +148,7 @@ on_both!(
 on_both!(organisations_and_roles_are_enforced, |db| async move {
     let app = TestApp::spawn(db).await;
     let acme = app.key("acme", "submitter").await;
-    let other = app.key("globex", "admin").await;
+    let other = app.key("globex", "auditor").await;
     let reviewer = app.key("acme", "reviewer").await;
     let consent = app.consent(&acme, "s1", "ecs_application").await;
     let (_, v) = app

@@ -188,6 +188,48 @@ on_both!(
     }
 );
 
+on_both!(
+    a_job_longer_than_its_lease_completes_once_while_a_second_server_runs,
+    |db: Db| async move {
+        // Two servers on one database, a one-second lease and no second attempt allowed: a video job
+        // takes several seconds, so without its lease renewed the second server would take it over
+        // (attempt 2 > 1: failed) or both would work on it.
+        let url = fresh_database(db).await;
+        let mut settings = settings_for(&url).await;
+        settings.service.job_lease_secs = 1;
+        settings.service.job_max_attempts = 1;
+        let first = TestApp::spawn_with(settings.clone()).await;
+        let second = TestApp::spawn_with(settings).await;
+        let key = first.key("scheme", "submitter").await;
+        let consent = first.consent(&key, "ecs-1", "ecs_application").await;
+        let chl = challenge(&first, "scheme", &["turn_right", "blink"]).await;
+        let mut text = fields("ecs-1", &consent, "ecs_application");
+        text.push(("challenge_id", &chl));
+        let started = std::time::Instant::now();
+        let (status, v) = post_video(
+            &first,
+            &key,
+            &text,
+            &media().video,
+            &[("Prefer", "respond-async")],
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{v}");
+        let id = v["id"].as_str().unwrap().to_string();
+        let v = second.wait_decided(&key, &id).await;
+        assert!(
+            started.elapsed() > std::time::Duration::from_secs(2),
+            "the job outlasted its lease"
+        );
+        assert_eq!(v["status"], "decided", "{v}");
+        assert_eq!(v["liveness"]["verdict"], "pass", "{v}");
+        assert_eq!(first.events("verification.decided").await, vec![id]);
+        assert!(first.events("verification.failed").await.is_empty());
+        second.stop().await;
+        first.stop().await;
+    }
+);
+
 on_both!(bad_video_requests_get_their_codes, |db: Db| async move {
     let app = TestApp::spawn(db).await;
     let key = app.key("scheme", "submitter").await;

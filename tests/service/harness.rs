@@ -298,6 +298,11 @@ pub fn client() -> reqwest::Client {
 }
 
 pub async fn create_key(store: &Store, org: &str, role: &str) -> String {
+    create_key_with_id(store, org, role).await.1
+}
+
+/// A new key's id (to revoke it) and secret.
+pub async fn create_key_with_id(store: &Store, org: &str, role: &str) -> (String, String) {
     let secret = generate_secret();
     let key = KeyRow {
         id: new_id("key"),
@@ -317,7 +322,7 @@ pub async fn create_key(store: &Store, org: &str, role: &str) -> String {
         details: json!({}),
     };
     store.create_key(&key, &audit).await.unwrap();
-    secret
+    (key.id, secret)
 }
 
 pub fn fields<'a>(subject: &'a str, consent: &'a str, purpose: &'a str) -> Vec<(&'a str, &'a str)> {

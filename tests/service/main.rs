@@ -16,3 +16,4 @@ mod documents;
 mod invigilation;
 mod privacy;
 mod reviews;
+mod roles;
