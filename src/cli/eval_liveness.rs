@@ -121,7 +121,7 @@ pub fn run(
         let judge_ms = started.elapsed().as_secs_f64() * 1e3;
         // Every action the clip holds: asking fewer would leave turns nobody asked for.
         let matched = matched_schedule(frames, &config, MAX_ACTIONS, grid.window_s);
-        let seen = idv::liveness::actions::seen_in_order(frames, &config)
+        let seen = idv::liveness::search::seen_in_order(frames, &config)
             .iter()
             .map(|r| format!("{}@{:.2}", r.action, r.seen_at_s.unwrap_or(f64::NAN)))
             .collect();

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::liveness::actions::seen_in_order;
+use crate::liveness::search::seen_in_order;
 use crate::liveness::signals::FrameSignals;
 use crate::liveness::{liveness_verdict, LivenessConfig, Schedule, Verdict};
 use crate::vision::quality::QualityConfig;

@@ -2,42 +2,11 @@
 //! is prompted (`schedule`). Generation is pure given a random source; storing a challenge, expiring it
 //! and using it once are the service's job.
 
-use std::str::FromStr;
-
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
+pub use super::action::Action;
 use super::schedule::{Schedule, ScheduleConfig};
-
-/// One thing the applicant is asked to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    /// Close both eyes briefly.
-    Blink,
-    /// Turn the head to the applicant's own left.
-    TurnLeft,
-    /// Turn the head to the applicant's own right.
-    TurnRight,
-}
-
-crate::domain::enum_names!(Action {
-    Blink => "blink",
-    TurnLeft => "turn_left",
-    TurnRight => "turn_right",
-});
-
-impl FromStr for Action {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Action::parse(s.trim()).ok_or_else(|| {
-            format!(
-                "unknown action `{}` (expected blink, turn_left or turn_right)",
-                s.trim()
-            )
-        })
-    }
-}
 
 /// A challenge as issued. Unix seconds, so it is plain data to store and compare.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -8,7 +8,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::challenge::Action;
+use super::action::Action;
 
 /// Most actions a schedule may hold (the command line's and the configuration's bound).
 pub const MAX_ACTIONS: usize = 6;
@@ -16,8 +16,9 @@ pub const MAX_ACTIONS: usize = 6;
 /// Latest `at_s` the command line accepts: far beyond any accepted video, so a typo is caught.
 const MAX_AT_S: f64 = 600.0;
 
-/// One action and when it is prompted. `at_s: None` is an untimed action: a challenge stored before
-/// challenges had schedules, searched anywhere after the previous action (for old recordings only).
+/// One action and when it is prompted. Issued challenges always have `at_s`; an action without it is
+/// untimed (a challenge stored before challenges had schedules): searched anywhere after the previous
+/// action, for old recordings only.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ScheduledAction {
     /// `blink`, `turn_left` or `turn_right` (the person's own left and right).

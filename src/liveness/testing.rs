@@ -1,7 +1,7 @@
 //! Synthetic signal sequences for the unit tests of the action search and the verdict: frames at 15
 //! per second, a face that speaks (its shape changes), eyes that blink and a head that turns on demand.
 
-use super::challenge::Action;
+use super::action::Action;
 use super::schedule::Schedule;
 use super::signals::{FaceSignals, FrameSignals};
 use super::verdict::{liveness_verdict, LivenessConfig, LivenessDecision};

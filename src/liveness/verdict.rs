@@ -8,9 +8,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::actions::{check_actions, unprompted_turns, ActionResult, ActionTiming};
 pub use super::config::LivenessConfig;
 use super::schedule::Schedule;
+use super::search::{check_actions, unprompted_turns, ActionResult, ActionTiming};
 use super::signals::{percentile, shape_change, FaceSignals, FrameSignals};
 use crate::vision::quality::{face_quality_reasons, FaceSource, QualityConfig};
 
@@ -247,7 +247,7 @@ pub fn best_frame(frames: &[FrameSignals], config: &LivenessConfig) -> Option<us
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::liveness::challenge::Action;
+    use crate::liveness::action::Action;
     use crate::liveness::testing::*;
     use crate::vision::quality::QualityConfig;
 

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use super::face::{FaceAnalyzer, Located, LocatedFace};
 use crate::inference::{Engine, InferenceError};
-use crate::liveness::actions::{check_actions, ActionResult};
+use crate::liveness::search::{check_actions, ActionResult};
 use crate::liveness::signals::{nose_offset, FaceSignals, FrameSignals};
 use crate::liveness::verdict::{liveness_verdict, LivenessConfig, Verdict, VideoSummary};
 use crate::liveness::{Action, Schedule};

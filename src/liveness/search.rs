@@ -10,7 +10,7 @@
 
 use serde::Serialize;
 
-use super::challenge::Action;
+use super::action::Action;
 use super::config::LivenessConfig;
 use super::schedule::{Schedule, ScheduledAction};
 use super::signals::{percentile, FaceSignals, FrameSignals};
