@@ -316,6 +316,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_liveness_record_made_before_timing_still_reads() {
+        let old: LivenessRecord = serde_json::from_value(serde_json::json!({
+            "verdict": "pass", "reasons": [], "challenge_id": "chl_1",
+            "actions": [{"action": "blink", "done": true}],
+            "frames_decoded": 90, "frames_analysed": 36, "best_frame_s": 1.0, "passive_median": 0.9,
+            "selfie_to_video": null,
+            "video": {"container": "mp4", "codec": "h264", "width": 512, "height": 512, "duration_s": 3.0},
+            "thresholds": LivenessConfig::default(),
+        }))
+        .unwrap();
+        assert_eq!(old.window_s, None);
+        let a = &old.actions[0];
+        assert_eq!((a.timing, a.prompted_at_s, a.seen_at_s), (None, None, None));
+        // Written back, it says no more than it knew.
+        let again = serde_json::to_value(&old).unwrap();
+        assert_eq!(
+            again["actions"],
+            serde_json::json!([{"action": "blink", "done": true}])
+        );
+        assert!(again.get("window_s").is_none());
+    }
+
+    #[test]
     fn a_reduced_record_keeps_the_decision_and_drops_scores_and_digests() {
         let full: DecisionRecord = serde_json::from_value(serde_json::json!({
             "decision": "referred", "comparison": "uncertain", "reasons": ["selfie_blurry"],
