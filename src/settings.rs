@@ -32,6 +32,7 @@ pub struct Settings {
     pub service: ServiceSettings,
     pub retention: RetentionSettings,
     pub privacy: PrivacySettings,
+    pub audit: AuditSettings,
     pub review: ReviewSettings,
     pub invigilation: InvigilationConfig,
     pub capture: CaptureSettings,
@@ -284,6 +285,38 @@ pub struct PrivacySettings {
     pub master_key_file: Option<String>,
 }
 
+/// Signed checkpoints of the audit chain (src/audit/checkpoint.rs, docs/PRIVACY.md): what makes a
+/// rewrite of the chain by someone who can write the database, but holds no key outside it, detectable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// The log's name: the first line of every checkpoint and the signing key's name (no spaces, no '+').
+    pub origin: String,
+    /// File holding the Ed25519 signing key's 32-byte seed (64 hex digits or base64).
+    /// `IDV_AUDIT_SIGNING_KEY` (the seed itself) takes precedence. Unset: `idv-audit-signing.key` beside
+    /// a SQLite database (where its master key is by default), or with PostgreSQL beside the master key
+    /// file; created on first start (mode 0600).
+    pub signing_key_file: Option<String>,
+    /// The append-only file checkpoints are written to (and `idv audit verify` reads). Unset: beside a
+    /// SQLite database as `<database file>.checkpoints`; with PostgreSQL, `idv-audit-<database>.checkpoints`
+    /// beside the master key file.
+    pub checkpoint_file: Option<String>,
+    /// How often `idv serve` writes a checkpoint when the chain has grown (one is also written at start
+    /// and on shutdown; 0: only those).
+    pub checkpoint_interval_secs: u64,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings {
+            origin: "idv/audit".into(),
+            signing_key_file: None,
+            checkpoint_file: None,
+            checkpoint_interval_secs: 60,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error("cannot read the config file {path}: {source}")]
@@ -334,6 +367,9 @@ impl Settings {
             || r.console_lockout_minutes < 0
         {
             return Err("review.console_*: session minutes and failed sign-ins must be at least 1, lockout minutes not negative".into());
+        }
+        if !crate::audit::checkpoint::valid_name(&self.audit.origin) {
+            return Err("audit.origin must be 1-256 characters without spaces or '+'".into());
         }
         self.capture.validate()?;
         self.challenge

@@ -1,6 +1,7 @@
 //! Subcommands, their flags (each also an `IDV_*` environment variable) and their shared plumbing.
 
 mod admin;
+mod audit;
 mod document;
 mod embed;
 mod eval;
@@ -35,6 +36,13 @@ pub struct Cli {
     /// privacy.master_key_file. IDV_MASTER_KEY (the key itself) takes precedence over both.
     #[arg(long, env = "IDV_MASTER_KEY_FILE", global = true)]
     pub master_key_file: Option<PathBuf>,
+    /// File holding the audit chain's signing key; overrides audit.signing_key_file.
+    /// IDV_AUDIT_SIGNING_KEY (the key itself) takes precedence over both.
+    #[arg(long, env = "IDV_AUDIT_SIGNING_KEY_FILE", global = true)]
+    pub audit_signing_key_file: Option<PathBuf>,
+    /// The append-only file of the audit chain's signed checkpoints; overrides audit.checkpoint_file.
+    #[arg(long, env = "IDV_AUDIT_CHECKPOINT_FILE", global = true)]
+    pub audit_checkpoint_file: Option<PathBuf>,
     /// Log filter (tracing EnvFilter syntax), written to stderr. Default: `info` for `serve`, else `warn`.
     #[arg(long, env = "IDV_LOG", global = true)]
     pub log: Option<String>,
@@ -85,8 +93,8 @@ pub enum Command {
     Keys(admin::KeysArgs),
     /// Manage reviewer accounts of the console (/review).
     Reviewers(admin::ReviewersArgs),
-    /// Check the tamper-evident audit log.
-    Audit(admin::AuditArgs),
+    /// Check the tamper-evident audit log against its signed checkpoints; print the checkpoints' public key.
+    Audit(audit::AuditArgs),
     /// Apply the retention policy (idv serve also does it in the background).
     Retention(admin::RetentionArgs),
     /// Make a specimen identity document (marked SPECIMEN) from a sample face, for trials and tests.
@@ -269,6 +277,12 @@ fn run_command(cli: Cli) -> Result<ExitCode, CliError> {
     if let Some(file) = &cli.master_key_file {
         settings.privacy.master_key_file = Some(file.display().to_string());
     }
+    if let Some(file) = &cli.audit_signing_key_file {
+        settings.audit.signing_key_file = Some(file.display().to_string());
+    }
+    if let Some(file) = &cli.audit_checkpoint_file {
+        settings.audit.checkpoint_file = Some(file.display().to_string());
+    }
     match cli.command {
         Command::Verify(args) => verify::run(&args.engine.clone(), settings, args),
         Command::Embed(args) => embed::run(&args.engine.clone(), settings, args),
@@ -280,7 +294,7 @@ fn run_command(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Serve(args) => serve::run(&args.engine.clone(), settings, args),
         Command::Keys(args) => admin::keys(settings, args),
         Command::Reviewers(args) => admin::reviewers(settings, args),
-        Command::Audit(args) => admin::audit(settings, args),
+        Command::Audit(args) => audit::run(settings, args),
         Command::Specimen(args) => specimen::run(settings, args),
         Command::Retention(args) => admin::retention(settings, args),
     }

@@ -7,6 +7,7 @@ pub mod admission;
 pub mod caller;
 pub mod capture_links;
 pub mod challenges;
+pub mod checkpoints;
 pub mod consents;
 pub mod declared;
 pub mod error;

@@ -1,7 +1,7 @@
 //! The HTTP service end to end: the real server on port 0 with a fresh database per test, on SQLite
 //! always and on PostgreSQL when IDV_TEST_POSTGRES_URL is set (.ci/run sets it).
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use idv::http::Application;
@@ -213,12 +213,7 @@ on_both!(audit_verify_detects_an_edited_row, |db| async move {
     app.stop().await;
     let store = Store::connect(&db_url).await.unwrap();
 
-    let audit = |url: &str| {
-        Command::new(env!("CARGO_BIN_EXE_idv"))
-            .args(["audit", "verify", "--database", url])
-            .output()
-            .unwrap()
-    };
+    let audit = |url: &str| idv_on(url, &["audit", "verify"]);
     let ok = audit(&db_url);
     assert!(
         ok.status.success(),

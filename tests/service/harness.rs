@@ -382,3 +382,17 @@ pub fn start_server_with(
         .to_string();
     ServerProcess { child, base }
 }
+
+/// `idv ARGS` on `db_url`, as an operator runs it beside the server: with PostgreSQL, the shared
+/// master key file names the folder of the audit signing key and checkpoints (SQLite: the database's).
+pub fn idv_on(db_url: &str, args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_idv"));
+    if db_url.starts_with("postgres") {
+        cmd.env("IDV_MASTER_KEY_FILE", postgres_key_file());
+    }
+    cmd.env_remove("IDV_AUDIT_SIGNING_KEY")
+        .args(args)
+        .args(["--database", db_url])
+        .output()
+        .unwrap()
+}

@@ -9,6 +9,7 @@ mod support;
 mod harness;
 
 mod api;
+mod audit;
 mod capture;
 mod console;
 mod documents;

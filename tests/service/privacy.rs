@@ -397,10 +397,7 @@ on_both!(
 );
 
 fn audit_verify_passes(db_url: &str) {
-    let out = Command::new(env!("CARGO_BIN_EXE_idv"))
-        .args(["audit", "verify", "--database", db_url])
-        .output()
-        .unwrap();
+    let out = idv_on(db_url, &["audit", "verify"]);
     assert!(
         out.status.success(),
         "{}",
