@@ -6,6 +6,7 @@ mod document;
 mod embed;
 mod eval;
 mod eval_documents;
+mod eval_liveness;
 mod liveness;
 mod serve;
 mod specimen;
@@ -82,8 +83,10 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Measure MRZ reading over a folder of document photos (validity, exact lines, time).
     EvalDocuments(eval_documents::EvalDocumentsArgs),
-    /// Check a selfie video for liveness against a challenge (blink, head turns).
+    /// Check a selfie video for liveness against a challenge (blink, head turns), timed or not.
     Liveness(liveness::LivenessArgs),
+    /// Replay genuine recordings against every challenge schedule the service can issue (replay APCER).
+    EvalLiveness(eval_liveness::EvalLivenessArgs),
     /// Run the HTTP service.
     Serve(serve::ServeArgs),
     /// Manage API keys.
@@ -250,6 +253,7 @@ impl Command {
             Command::Eval(args) => args.json,
             Command::Document(args) => args.json,
             Command::EvalDocuments(args) => args.json,
+            Command::EvalLiveness(args) => args.json,
             _ => false,
         }
     }
@@ -286,6 +290,7 @@ fn run_command(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Document(args) => document::run(&args.engine.clone(), settings, args),
         Command::EvalDocuments(args) => eval_documents::run(&args.engine.clone(), settings, args),
         Command::Liveness(args) => liveness::run(&args.engine.clone(), settings, args),
+        Command::EvalLiveness(args) => eval_liveness::run(&args.engine.clone(), settings, args),
         Command::Serve(args) => serve::run(&args.engine.clone(), settings, args),
         Command::Keys(args) => admin::keys(settings, args),
         Command::Reviewers(args) => admin::reviewers(settings, args),

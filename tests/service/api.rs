@@ -598,11 +598,26 @@ on_both!(
         let r = post(key.clone()).await.unwrap();
         assert_eq!(r.status(), StatusCode::CREATED);
         let c: Value = r.json().await.unwrap();
+        // Three actions, each with the moment it is prompted: after a lead-in, 2 to 4 s apart.
         let actions = c["actions"].as_array().unwrap();
-        assert!((2..=3).contains(&actions.len()), "{c}");
-        for a in actions {
-            assert!(["blink", "turn_left", "turn_right"].contains(&a.as_str().unwrap()));
+        assert_eq!(actions.len(), 3, "{c}");
+        let mut last = 0.0;
+        for (i, a) in actions.iter().enumerate() {
+            assert!(["blink", "turn_left", "turn_right"].contains(&a["action"].as_str().unwrap()));
+            let at = a["at_s"].as_f64().unwrap();
+            let gap = at - last;
+            assert!(
+                if i == 0 {
+                    (1.0..=2.0).contains(&gap)
+                } else {
+                    (2.0..=4.0).contains(&gap)
+                },
+                "{c}"
+            );
+            last = at;
         }
+        assert_eq!(c["window_s"], 3.0);
+        assert_eq!(c["recording_s"].as_f64().unwrap(), last + 3.5);
         assert!(c["expires_at"].as_str().unwrap().ends_with('Z'));
         let other: Value = post(key.clone()).await.unwrap().json().await.unwrap();
         assert_ne!(other["challenge_id"], c["challenge_id"]);

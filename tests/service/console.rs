@@ -444,7 +444,7 @@ async fn video_case(app: &TestApp, submitter: &str) -> String {
             &webm.display().to_string(),
         ]);
     }
-    let challenge_id = crate::capture::challenge(app, "acme", &["turn_right", "blink"]).await;
+    let challenge_id = crate::capture::challenge(app, "acme", crate::capture::D3_SCHEDULE).await;
     let consent = app
         .consent(submitter, "subject-v1", "ecs_application")
         .await;
