@@ -261,7 +261,7 @@ on_both!(
         let second = TestApp::spawn_with(settings).await;
         let key = first.key("scheme", "submitter").await;
         let consent = first.consent(&key, "ecs-1", "ecs_application").await;
-        let chl = challenge(&first, "scheme", &["turn_right", "blink"]).await;
+        let chl = challenge(&first, "scheme", D3_SCHEDULE).await;
         let mut text = fields("ecs-1", &consent, "ecs_application");
         text.push(("challenge_id", &chl));
         let started = std::time::Instant::now();
