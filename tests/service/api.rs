@@ -264,6 +264,25 @@ on_both!(bad_requests_get_their_codes, |db| async move {
         r.json::<Value>().await.unwrap()["code"],
         "malformed_multipart"
     );
+    // A part sent twice (which document would be checked, which stored?) is refused.
+    let doc = || Part::bytes(std::fs::read(sample("obama.jpg")).unwrap());
+    let form = Form::new()
+        .part("document", doc())
+        .part("document", doc())
+        .text("subject_ref", "s1");
+    let r = app
+        .http
+        .post(format!("{}/v1/verifications", app.base))
+        .bearer_auth(&key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["code"],
+        "multipart_duplicate_part"
+    );
     // A text file as an image: the request cannot be evaluated, nothing is decided.
     let form = Form::new()
         .part("document", Part::bytes(b"not an image".to_vec()))

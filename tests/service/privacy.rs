@@ -525,7 +525,7 @@ on_both!(
                         "POST",
                         &key,
                         &format!("/v1/consents/{consent}/withdraw"),
-                        json!({}),
+                        json!({"reason": "applicant asked by phone"}),
                     )
                     .await;
                 assert_eq!(status, StatusCode::OK, "{v}");
@@ -556,6 +556,16 @@ on_both!(
         assert_eq!(media_of("subject-w").await, 4);
         withdraw(c1.clone()).await;
         assert_eq!(media_of("subject-w").await, 0);
+        let (entries, _) = app.store.audit_chain().await.unwrap();
+        let withdrawn = entries
+            .iter()
+            .find(|e| e.event == "consent.withdrawn" && e.entity == c1)
+            .unwrap();
+        assert!(
+            withdrawn.details.contains("applicant asked by phone"),
+            "the reason is recorded: {}",
+            withdrawn.details
+        );
 
         // Another recorded basis for the same purpose: kept, and the audit entry says under what.
         let c2 = app
