@@ -2,7 +2,8 @@
 //! frames, read the timeline, close it.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
+use crate::http::extract::Path;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 

@@ -12,7 +12,8 @@ use std::pin::Pin;
 
 use askama::Template;
 use axum::body::HttpBody;
-use axum::extract::{FromRequest, Multipart, Path, Request, State};
+use axum::extract::{FromRequest, Multipart, Request, State};
+use crate::http::extract::Path;
 use axum::http::header::{self, HeaderName, HeaderValue};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware;

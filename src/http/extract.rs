@@ -1,7 +1,11 @@
-//! Extractors whose rejections are problem+json with the error table's codes.
+//! Extractors whose rejections are problem+json with the error table's codes. The API's handlers
+//! take `Path` and `Query` from here (same shape as axum's, so `Path(id): Path<String>` reads the
+//! same); anything else axum rejects is rewritten by `error::problem_for_bare_errors`.
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use axum::Json;
 use serde::de::DeserializeOwned;
@@ -24,9 +28,74 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             Err(JsonRejection::JsonDataError(e)) => {
                 Err(ApiError::detail(ErrorCode::InvalidField, e.body_text()))
             }
+            // Past the route's body limit (http::limits) while read.
+            Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::new(ErrorCode::BodyTooLarge))
+            }
             Err(e) => Err(ApiError::detail(ErrorCode::InvalidRequest, e.body_text())),
         }
     }
+}
+
+/// `axum::extract::Path` with problem+json rejections that never quote the path (a segment can be a
+/// subject reference).
+#[derive(Debug)]
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Path(v)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => Err(match e.kind() {
+                ErrorKind::InvalidUtf8InPathParam { .. } => ApiError::detail(
+                    ErrorCode::InvalidRequest,
+                    "a path segment is not valid UTF-8 once percent-decoded",
+                ),
+                // A route whose parameters do not fit its handler: ours, and its text names no value.
+                _ if e.status().is_server_error() => ApiError::internal(e.body_text()),
+                _ => ApiError::detail(
+                    ErrorCode::InvalidRequest,
+                    "a path segment has an invalid value",
+                ),
+            }),
+            Err(e) => Err(ApiError::internal(e.body_text())),
+        }
+    }
+}
+
+/// `axum::extract::Query` with problem+json rejections: 422 `invalid_field` naming the parameter.
+#[derive(Debug)]
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(Query(v)),
+            // serde_urlencoded's message names the parameter and what it expected; our query
+            // parameters are options (limits, statuses, purposes), never personal data.
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError::detail(
+                ErrorCode::InvalidField,
+                format!("query string: {}", bounded(&e.body_text(), 200)),
+            )),
+            Err(e) => Err(ApiError::detail(ErrorCode::InvalidRequest, e.body_text())),
+        }
+    }
+}
+
+/// At most `max` bytes of `text`, cut at a character boundary.
+fn bounded(text: &str, max: usize) -> &str {
+    let text = text
+        .strip_prefix("Failed to deserialize query string: ")
+        .unwrap_or(text);
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// The `Idempotency-Key` header, when sent: 1–255 visible characters.
@@ -47,4 +116,63 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> 
                 })
         })
         .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Q {
+        limit: Option<i64>,
+    }
+
+    #[tokio::test]
+    async fn a_bad_query_is_invalid_field_naming_the_parameter() {
+        let req = Request::builder()
+            .uri("/x?limit=abc")
+            .body(Body::empty())
+            .unwrap();
+        let (mut parts, _) = req.into_parts();
+        let e = Query::<Q>::from_request_parts(&mut parts, &())
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidField);
+        assert!(e.detail.unwrap().starts_with("query string: limit"));
+    }
+
+    #[tokio::test]
+    async fn a_json_body_past_the_routes_limit_is_body_too_large() {
+        use axum::extract::DefaultBodyLimit;
+        use axum::response::IntoResponse;
+        use axum::routing::post;
+        use tower::ServiceExt as _;
+        let app = axum::Router::new()
+            .route(
+                "/",
+                post(|JsonBody(v): JsonBody<serde_json::Value>| async move {
+                    axum::Json(v).into_response()
+                }),
+            )
+            .layer(DefaultBodyLimit::max(16));
+        let req = Request::builder()
+            .method("POST")
+            .uri("/")
+            .header("content-type", "application/json")
+            .body(Body::from(format!("{{\"a\": \"{}\"}}", "x".repeat(64))))
+            .unwrap();
+        let r = app.oneshot(req).await.unwrap();
+        assert_eq!(r.status(), axum::http::StatusCode::PAYLOAD_TOO_LARGE);
+        let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["code"], "body_too_large");
+    }
+
+    #[test]
+    fn bounded_cuts_at_a_character_boundary() {
+        assert_eq!(bounded("ééé", 3), "é");
+        assert_eq!(bounded("Failed to deserialize query string: x", 100), "x");
+    }
 }

@@ -12,6 +12,7 @@ mod api;
 mod capture;
 mod console;
 mod documents;
+mod edge;
 mod invigilation;
 mod privacy;
 mod reviews;
