@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Peak memory of `idv serve` under concurrent maximum-size uploads (issue 14, docs/BENCHMARKS.md).
 
-Starts the given idv binary on a fresh SQLite database in a temporary folder (faces only), enrols a
-subject (a verified obama.jpg / obama2.jpg decision), opens 8 invigilation sessions, then sends at once:
+Starts the given idv binary on a fresh SQLite database in a temporary folder (default settings), enrols a
+subject (obama.jpg / obama2.jpg, confirmed by a reviewer when referred), opens 8 invigilation sessions, then sends at once:
   * 8 frames of exactly the image limit (20 MiB: obama.jpg followed by padding after its end marker, so
     each decodes as the real photo), one per session;
-  * 8 bodies of 85 MiB to the same route (past its limit: refused from Content-Length, never buffered).
+  * 8 requests declaring 85 MiB bodies to the same route (past its limit: refused from Content-Length);
+  * 8 bodies of 85 MiB sent chunked, without a length (refused once 20 MiB have arrived).
 It samples the server's VmRSS every 20 ms and prints the baseline, the peak and each answer's status.
 
-    python3 scripts/frame_upload_rss.py [target/debug/idv]
+    python3 scripts/frame_upload_rss.py [--frames-only] [target/debug/idv]   # IDV_RSS_LOG=FILE keeps the log
 
 Stdlib only; talks to 127.0.0.1 only; every step bounded in time.
 """
@@ -68,18 +69,48 @@ def declared_only(host, port, path, key, length):
         conn.close()
 
 
+def chunked(host, port, path, key, length):
+    """`length` bytes sent chunked (no Content-Length): the server must count them as they arrive."""
+    conn = http.client.HTTPConnection(host, port, timeout=60)
+    piece = b"\0" * MIB
+
+    def pieces():
+        for _ in range(length // MIB):
+            yield piece
+
+    try:
+        conn.request("POST", path, body=pieces(), encode_chunked=True,
+                     headers={"Authorization": f"Bearer {key}", "Content-Type": "image/jpeg"})
+        r = conn.getresponse()
+        body = json.loads(r.read() or b"null")
+        return r.status, (body or {}).get("code")
+    except (ConnectionError, http.client.HTTPException) as e:
+        # Refused mid-body: the server answered and closed while we were still sending.
+        return "closed mid-body", type(e).__name__
+    finally:
+        conn.close()
+
+
 def main():
-    idv = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "target/debug/idv"))
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    frames_only = "--frames-only" in sys.argv
+    idv = os.path.abspath(args[0] if args else os.path.join(ROOT, "target/debug/idv"))
     tmp = tempfile.mkdtemp(prefix="idv-rss-")
     db = f"sqlite://{tmp}/idv.db"
-    env = dict(os.environ, IDV_CONFIG=os.path.join(ROOT, "tests/service/faces_only.toml"))
-    key = subprocess.run(
-        [idv, "keys", "create", "--org", "rss", "--role", "submitter", "--database", db],
-        check=True, capture_output=True, text=True, env=env, timeout=60,
-    ).stdout.strip().splitlines()[-1]
+    # The default configuration: every model loaded, the document OCR models too.
+    env = {k: v for k, v in os.environ.items() if k != "IDV_CONFIG"}
+    def new_key(role):
+        return subprocess.run(
+            [idv, "keys", "create", "--org", "rss", "--role", role, "--database", db],
+            check=True, capture_output=True, text=True, env=env, timeout=60,
+        ).stdout.strip().splitlines()[-1]
+
+    key = new_key("submitter")
+    reviewer = new_key("reviewer")
     server = subprocess.Popen(
         [idv, "serve", "--listen", "127.0.0.1:0", "--database", db],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True,
+        stderr=open(os.environ["IDV_RSS_LOG"], "w") if os.environ.get("IDV_RSS_LOG") else subprocess.DEVNULL,
     )
     try:
         base = server.stdout.readline().strip().removeprefix("idv listening on http://")
@@ -105,7 +136,11 @@ def main():
         parts.append(f"--{boundary}--\r\n".encode())
         status, v = request(host, port, "POST", "/v1/verifications", key, b"".join(parts),
                             f"multipart/form-data; boundary={boundary}", timeout=120)
-        assert status == 200 and v["decision"] == "verified", (status, v)
+        assert status == 200, (status, v)
+        if v["decision"] == "referred":  # a reviewer confirms the enrolment
+            status, r = request(host, port, "POST", f"/v1/reviews/{v['review_case_id']}/resolution", reviewer,
+                                json.dumps({"outcome": "confirmed_match", "reason": "same person"}).encode())
+            assert status == 200, (status, r)
         watch = consent("remote_invigilation")
         sessions = []
         for _ in range(UPLOADS):
@@ -136,14 +171,20 @@ def main():
                             timeout=120)[0]))
 
         def oversize(session):
-            results.append(("body 85 MiB", declared_only(
+            results.append(("declared 85 MiB", declared_only(
+                host, port, f"/v1/invigilation/sessions/{session}/frames", key, OVERSIZE_BYTES)))
+
+        def streamed(session):
+            results.append(("chunked 85 MiB", chunked(
                 host, port, f"/v1/invigilation/sessions/{session}/frames", key, OVERSIZE_BYTES)))
 
         sampler = threading.Thread(target=sample)
         sampler.start()
         started = time.time()
         threads = [threading.Thread(target=frame_upload, args=(s,)) for s in sessions]
-        threads += [threading.Thread(target=oversize, args=(s,)) for s in sessions]
+        if not frames_only:
+            threads += [threading.Thread(target=oversize, args=(s,)) for s in sessions]
+            threads += [threading.Thread(target=streamed, args=(s,)) for s in sessions]
         for t in threads:
             t.start()
         for t in threads:
@@ -154,8 +195,9 @@ def main():
         sampler.join()
         hwm = rss_kib(server.pid, "VmHWM")
         print(f"binary: {idv}")
-        print(f"{UPLOADS} concurrent {FRAME_BYTES // MIB} MiB frames + {UPLOADS} declared {OVERSIZE_BYTES // MIB} MiB bodies "
-              f"in {elapsed:.1f} s")
+        print(f"at once: {UPLOADS} frames of {FRAME_BYTES // MIB} MiB" + ("" if frames_only else
+              f", {UPLOADS} bodies declaring {OVERSIZE_BYTES // MIB} MiB, {UPLOADS} chunked bodies of "
+              f"{OVERSIZE_BYTES // MIB} MiB") + f"; {elapsed:.1f} s")
         for what, status in sorted(results, key=str):
             print(f"  {what}: {status}")
         print(f"RSS before: {baseline / 1024:.0f} MB; peak sampled: {peak[0] / 1024:.0f} MB; "

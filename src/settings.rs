@@ -162,8 +162,14 @@ pub struct ServiceSettings {
     /// `admission_wait_secs`), then 429 `overloaded` with Retry-After.
     pub max_in_flight: usize,
     pub max_queue: usize,
-    /// The longest a request waits in the admission queue for a free slot before 429 `overloaded`.
+    /// The longest a request waits in the admission queue for a free slot before 429 `overloaded`;
+    /// also the longest an upload waits for room in `upload_buffer_mib`.
     pub admission_wait_secs: u64,
+    /// Request bodies of the upload routes (verifications, invigilation frames, the capture page's
+    /// submission) held in memory at once, in MiB: each upload reserves its declared length (or its
+    /// route's limit when it declares none; at most this whole budget) before it is read, and waits
+    /// for room, then 429 `overloaded`. Bounds the memory of concurrent large uploads.
+    pub upload_buffer_mib: u64,
     pub request_timeout_secs: u64,
     /// The longest a client may take to send a request's head (line and headers), from its first byte;
     /// then the connection is closed. Bounds slow-header ("slowloris") clients.
@@ -210,6 +216,7 @@ impl Default for ServiceSettings {
             max_in_flight: cores,
             max_queue: 64,
             admission_wait_secs: 3,
+            upload_buffer_mib: 64,
             request_timeout_secs: 30,
             header_read_timeout_secs: 10,
             keep_alive_idle_secs: 15,
@@ -232,8 +239,8 @@ impl ServiceSettings {
         if self.header_read_timeout_secs == 0 || self.keep_alive_idle_secs == 0 {
             return Err("service.header_read_timeout_secs and service.keep_alive_idle_secs must be at least 1".into());
         }
-        if self.max_connections == 0 || self.auth_failure_limit < 1 || self.auth_failure_window_secs == 0 {
-            return Err("service.max_connections, service.auth_failure_limit and service.auth_failure_window_secs must be at least 1".into());
+        if self.upload_buffer_mib == 0 || self.max_connections == 0 || self.auth_failure_limit < 1 || self.auth_failure_window_secs == 0 {
+            return Err("service.upload_buffer_mib, service.max_connections, service.auth_failure_limit and service.auth_failure_window_secs must be at least 1".into());
         }
         Ok(())
     }

@@ -10,6 +10,7 @@ use axum::http::HeaderMap;
 use axum::Json;
 use serde::de::DeserializeOwned;
 
+use super::limits::{BodyLimit, SMALL_BODY_BYTES};
 use crate::service::error::{ApiError, ErrorCode};
 
 /// `Json<T>` whose rejections are problem+json with our codes.
@@ -34,6 +35,59 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             }
             Err(e) => Err(ApiError::detail(ErrorCode::InvalidRequest, e.body_text())),
         }
+    }
+}
+
+/// A whole body as one buffer, allocated once at its declared length, so a large upload is never held
+/// twice (axum's `Bytes` gathers the chunks, then copies them into one buffer). Held to the route's
+/// `BodyLimit` (set by `http::limits`; without it, the small-body limit) as it arrives, with or without
+/// a declared length.
+#[derive(Debug)]
+pub struct WholeBody(pub bytes::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for WholeBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        use hyper::body::Body as _;
+        let limit = req
+            .extensions()
+            .get::<BodyLimit>()
+            .copied()
+            .unwrap_or(BodyLimit {
+                bytes: SMALL_BODY_BYTES,
+                too_large: ErrorCode::BodyTooLarge,
+            });
+        let too_large = || {
+            ApiError::detail(
+                limit.too_large,
+                format!("this route accepts at most {} bytes of body", limit.bytes),
+            )
+        };
+        let declared = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > limit.bytes) {
+            return Err(too_large());
+        }
+        let mut body = req.into_body();
+        let mut buf = bytes::BytesMut::with_capacity(declared.unwrap_or(0));
+        while let Some(frame) =
+            std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+        {
+            let frame = frame.map_err(|_| {
+                ApiError::detail(ErrorCode::InvalidRequest, "the body could not be read")
+            })?;
+            if let Ok(data) = frame.into_data() {
+                if buf.len() + data.len() > limit.bytes {
+                    return Err(too_large());
+                }
+                buf.extend_from_slice(&data);
+            }
+        }
+        Ok(WholeBody(buf.freeze()))
     }
 }
 
@@ -168,6 +222,35 @@ mod tests {
         let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["code"], "body_too_large");
+    }
+
+    #[tokio::test]
+    async fn a_whole_body_is_held_to_the_routes_limit_with_or_without_a_length() {
+        let limit = BodyLimit {
+            bytes: 10,
+            too_large: ErrorCode::ImageTooLarge,
+        };
+        let req = |body: &'static str, length: Option<usize>| {
+            let mut b = Request::builder().method("POST").uri("/");
+            if let Some(n) = length {
+                b = b.header("content-length", n);
+            }
+            let mut r = b.body(Body::from(body)).unwrap();
+            r.extensions_mut().insert(limit);
+            r
+        };
+        let WholeBody(ok) = WholeBody::from_request(req("0123456789", None), &())
+            .await
+            .unwrap();
+        assert_eq!(&ok[..], b"0123456789");
+        let streamed = WholeBody::from_request(req("0123456789A", None), &())
+            .await
+            .unwrap_err();
+        assert_eq!(streamed.code, ErrorCode::ImageTooLarge);
+        let declared = WholeBody::from_request(req("", Some(11)), &())
+            .await
+            .unwrap_err();
+        assert_eq!(declared.code, ErrorCode::ImageTooLarge);
     }
 
     #[test]

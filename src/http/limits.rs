@@ -2,10 +2,14 @@
 //! body, per route exactly what the route accepts (413 `body_too_large`, or `image_too_large` where
 //! the body is one image), refused from `Content-Length` before a byte of the body is read.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::{Layer as _, ServiceExt as _};
 
 use crate::service::error::{ApiError, ErrorCode};
@@ -53,6 +57,43 @@ pub fn body_limit_for(method: &Method, route: Option<&str>, settings: &Settings)
     }
 }
 
+/// The memory the upload routes' bodies may hold at once (`service.upload_buffer_mib`), in KiB permits.
+pub struct UploadBudget {
+    kib: Arc<Semaphore>,
+    total_kib: u32,
+    wait: Duration,
+}
+
+impl UploadBudget {
+    pub fn new(mib: u64, wait: Duration) -> Self {
+        let total_kib = (mib.max(1) * 1024).min(u32::MAX as u64 >> 1) as u32;
+        UploadBudget {
+            kib: Arc::new(Semaphore::new(total_kib as usize)),
+            total_kib,
+            wait,
+        }
+    }
+
+    /// Room for `bytes` (at most the whole budget), waiting up to `wait`, or 429 `overloaded`.
+    async fn reserve(&self, bytes: usize) -> Result<OwnedSemaphorePermit, ApiError> {
+        let kib = bytes.div_ceil(1024).clamp(1, self.total_kib as usize) as u32;
+        match tokio::time::timeout(self.wait, self.kib.clone().acquire_many_owned(kib)).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(ApiError::detail(
+                ErrorCode::Overloaded,
+                "too many uploads are being received; retry",
+            )
+            .retry_after(1)),
+        }
+    }
+}
+
+/// What `limit_body` needs: the settings (the routes' limits) and the upload budget.
+pub struct BodyLimits {
+    pub settings: Arc<Settings>,
+    pub uploads: UploadBudget,
+}
+
 /// The bytes of a request head as hyper received it, near enough: line, names, values, separators.
 fn head_bytes(req: &Request) -> usize {
     let line = req.method().as_str().len() + req.uri().to_string().len() + 12;
@@ -79,14 +120,15 @@ pub async fn check_head(req: Request, next: Next) -> Response {
 
 /// Holds the route's body to its limit: a declared `Content-Length` over it is refused at once; a
 /// body that grows past it while read is refused by the extractor reading it (413, given the route's
-/// code here).
+/// code here). An upload route's body first reserves its room in the upload budget, held until the
+/// response.
 pub async fn limit_body(
-    State(settings): State<std::sync::Arc<Settings>>,
-    req: Request,
+    State(limits): State<Arc<BodyLimits>>,
+    mut req: Request,
     next: Next,
 ) -> Response {
     let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str());
-    let limit = body_limit_for(req.method(), route, &settings);
+    let limit = body_limit_for(req.method(), route, &limits.settings);
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -102,6 +144,17 @@ pub async fn limit_body(
     if declared.is_some_and(|n| n > limit.bytes as u64) {
         return too_large();
     }
+    let _reserved = if limit.bytes > SMALL_BODY_BYTES {
+        let expected = declared.map_or(limit.bytes, |n| n as usize);
+        match limits.uploads.reserve(expected).await {
+            Ok(permit) => Some(permit),
+            Err(e) => return e.into_response(),
+        }
+    } else {
+        None
+    };
+    // For extractors that read the body themselves (`extract::WholeBody`).
+    req.extensions_mut().insert(limit);
     let response = DefaultBodyLimit::max(limit.bytes)
         .layer(next)
         .oneshot(req)
@@ -146,6 +199,20 @@ mod tests {
             assert_eq!(small.bytes, SMALL_BODY_BYTES);
             assert_eq!(small.too_large, ErrorCode::BodyTooLarge);
         }
+    }
+
+    #[tokio::test]
+    async fn uploads_wait_for_room_in_the_budget_then_are_turned_away() {
+        let budget = UploadBudget::new(1, Duration::from_millis(100));
+        let first = budget.reserve(700 << 10).await.unwrap();
+        // A larger upload than the whole budget takes all of it, once the others are done.
+        let refused = budget.reserve(5 << 20).await.unwrap_err();
+        assert_eq!(refused.code, ErrorCode::Overloaded);
+        assert!(refused.retry_after.is_some());
+        let small = budget.reserve(300 << 10).await.unwrap();
+        drop((first, small));
+        let whole = budget.reserve(5 << 20).await.unwrap();
+        assert_eq!(whole.num_permits(), 1024);
     }
 
     #[test]

@@ -98,7 +98,13 @@ pub fn router(state: AppState) -> Router {
         .route("/ready", get(ready))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
-            state.settings.clone(),
+            Arc::new(limits::BodyLimits {
+                settings: state.settings.clone(),
+                uploads: limits::UploadBudget::new(
+                    state.settings.service.upload_buffer_mib,
+                    Duration::from_secs(state.settings.service.admission_wait_secs),
+                ),
+            }),
             limits::limit_body,
         ))
         .layer(middleware::from_fn(limits::check_head))
