@@ -239,7 +239,11 @@ impl ServiceSettings {
         if self.header_read_timeout_secs == 0 || self.keep_alive_idle_secs == 0 {
             return Err("service.header_read_timeout_secs and service.keep_alive_idle_secs must be at least 1".into());
         }
-        if self.upload_buffer_mib == 0 || self.max_connections == 0 || self.auth_failure_limit < 1 || self.auth_failure_window_secs == 0 {
+        if self.upload_buffer_mib == 0
+            || self.max_connections == 0
+            || self.auth_failure_limit < 1
+            || self.auth_failure_window_secs == 0
+        {
             return Err("service.upload_buffer_mib, service.max_connections, service.auth_failure_limit and service.auth_failure_window_secs must be at least 1".into());
         }
         Ok(())

@@ -90,7 +90,11 @@ mod tests {
         let mut h = HeaderMap::new();
         assert_eq!(client_address(peer, &h, Some("x-forwarded-for")), peer);
         h.append("x-forwarded-for", "1.1.1.1, 203.0.113.7".parse().unwrap());
-        assert_eq!(client_address(peer, &h, None), peer, "not configured: ignored");
+        assert_eq!(
+            client_address(peer, &h, None),
+            peer,
+            "not configured: ignored"
+        );
         assert_eq!(
             client_address(peer, &h, Some("x-forwarded-for")),
             "203.0.113.7".parse::<IpAddr>().unwrap()

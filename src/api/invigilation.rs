@@ -1,8 +1,8 @@
 //! Remote-invigilation sessions through the API: open one against the enrolled template, post webcam
 //! frames, read the timeline, close it.
 
-use axum::extract::State;
 use crate::http::extract::Path;
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 

@@ -41,10 +41,7 @@ impl IntoResponse for ApiError {
         let mut response =
             (status, serde_json::to_vec(&body).expect("serialisable")).into_response();
         let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(PROBLEM_JSON),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         // Every 429 says when to come back; those that know no better time pace retries a minute.
         let retry_after = self
             .retry_after
@@ -87,10 +84,7 @@ pub async fn problem_for_bare_errors(req: Request, next: Next) -> Response {
     let mut problem = match &allow {
         Some(methods) => ApiError::detail(
             code,
-            format!(
-                "allowed: {}",
-                methods.to_str().unwrap_or_default()
-            ),
+            format!("allowed: {}", methods.to_str().unwrap_or_default()),
         ),
         None => ApiError::new(code),
     };
@@ -173,7 +167,10 @@ mod tests {
         assert!(!String::from_utf8_lossy(&body).contains("secret-ref"));
 
         let page = call("GET", "/page").await.unwrap();
-        assert_eq!(page.headers()[header::CONTENT_TYPE], "text/html; charset=utf-8");
+        assert_eq!(
+            page.headers()[header::CONTENT_TYPE],
+            "text/html; charset=utf-8"
+        );
         let ok = call("GET", "/thing").await.unwrap();
         assert_eq!(ok.status(), StatusCode::OK);
     }

@@ -26,7 +26,12 @@ pub fn client_key(addr: IpAddr) -> String {
 }
 
 /// Seconds until the client may try again, when its window holds `limit` failures or more (pure).
-pub fn throttled_for(window: Option<FailureWindow>, now_ms: i64, limit: i64, window_ms: i64) -> Option<u64> {
+pub fn throttled_for(
+    window: Option<FailureWindow>,
+    now_ms: i64,
+    limit: i64,
+    window_ms: i64,
+) -> Option<u64> {
     let w = window?;
     let ends = w.started_at + window_ms;
     (w.failures >= limit && now_ms < ends).then(|| ((ends - now_ms + 999) / 1000).max(1) as u64)
@@ -77,12 +82,18 @@ mod tests {
             client_key("2001:db8:1:2:aaaa::1".parse().unwrap()),
             client_key("2001:db8:1:2:bbbb::7".parse().unwrap())
         );
-        assert_eq!(client_key("2001:db8:1:2::1".parse().unwrap()), "2001:db8:1:2::/64");
+        assert_eq!(
+            client_key("2001:db8:1:2::1".parse().unwrap()),
+            "2001:db8:1:2::/64"
+        );
         assert_ne!(
             client_key("2001:db8:1:3::1".parse().unwrap()),
             client_key("2001:db8:1:2::1".parse().unwrap())
         );
-        assert_eq!(client_key("::ffff:198.51.100.4".parse().unwrap()), "198.51.100.4");
+        assert_eq!(
+            client_key("::ffff:198.51.100.4".parse().unwrap()),
+            "198.51.100.4"
+        );
     }
 
     #[test]

@@ -201,7 +201,9 @@ mod tests {
     #[test]
     fn a_bare_status_maps_to_a_code_of_that_status() {
         // The statuses that axum, tower-http and our own layers answer without a code.
-        for status in [400, 401, 403, 404, 405, 408, 413, 415, 422, 429, 431, 500, 503] {
+        for status in [
+            400, 401, 403, 404, 405, 408, 413, 415, 422, 429, 431, 500, 503,
+        ] {
             let status = StatusCode::from_u16(status).unwrap();
             assert_eq!(ErrorCode::for_status(status).status(), status);
         }

@@ -90,7 +90,10 @@ mod tests {
         let seen = db.auth_failures("1.2.3.4", 500 - window).await.unwrap();
         assert_eq!(seen.map(|w| w.failures), Some(3));
         // The window began at 101: by 1101 it has ended, and no longer counts.
-        assert_eq!(db.auth_failures("1.2.3.4", 1101 - window).await.unwrap(), None);
+        assert_eq!(
+            db.auth_failures("1.2.3.4", 1101 - window).await.unwrap(),
+            None
+        );
         let fresh = db
             .record_auth_failure("1.2.3.4", 1200, 1200 - window)
             .await
