@@ -4,6 +4,13 @@
 //! Each entry's hash covers the previous entry's hash and the entry's own canonical content, so editing,
 //! deleting or reordering any row breaks every hash after it. Biometric content never enters an entry:
 //! inputs are represented by their sha256 digests, so erasing biometric data later keeps the chain valid.
+//!
+//! The chain alone cannot stop someone who can write the database: they can edit an entry, recompute
+//! every later hash and the head. Signed checkpoints of the head, kept outside the database
+//! (`checkpoint`, `files`), can: `idv audit verify` checks the chain against the last one.
+
+pub mod checkpoint;
+pub mod files;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::document::checks::DocumentPolicy;
 use crate::domain::Purpose;
-use crate::liveness::LivenessConfig;
+use crate::liveness::{LivenessConfig, ScheduleConfig};
 use crate::media::image::DecodeLimits;
 use crate::media::video::VideoLimits;
 use crate::pipeline::invigilation::InvigilationConfig;
@@ -27,9 +27,12 @@ pub struct Settings {
     pub limits: DecodeLimits,
     pub video: VideoLimits,
     pub liveness: LivenessConfig,
+    /// How liveness challenges are drawn: the actions and when each is prompted.
+    pub challenge: ScheduleConfig,
     pub service: ServiceSettings,
     pub retention: RetentionSettings,
     pub privacy: PrivacySettings,
+    pub audit: AuditSettings,
     pub review: ReviewSettings,
     pub invigilation: InvigilationConfig,
     pub capture: CaptureSettings,
@@ -73,8 +76,6 @@ pub struct CaptureSettings {
     pub controller: String,
     /// Where the notice tells people to write about their data and their rights.
     pub privacy_contact: String,
-    /// How long the page gives the applicant for each challenge action while it records.
-    pub seconds_per_action: f64,
     /// Challenges one link may ask for (each recording attempt takes one); the page needs no key, so
     /// this bounds what a leaked link can make the service store.
     pub max_challenges_per_link: u32,
@@ -88,14 +89,13 @@ impl Default for CaptureSettings {
             max_link_ttl_secs: 7 * 24 * 3600,
             controller: "the certification scheme".into(),
             privacy_contact: "the address given in the email that sent you this link".into(),
-            seconds_per_action: 3.0,
             max_challenges_per_link: 10,
         }
     }
 }
 
 impl CaptureSettings {
-    fn validate(&self, video: &VideoLimits) -> Result<(), String> {
+    fn validate(&self) -> Result<(), String> {
         if self.link_ttl_secs == 0 || self.link_ttl_secs > self.max_link_ttl_secs {
             return Err(
                 "capture.link_ttl_secs must be between 1 and capture.max_link_ttl_secs".into(),
@@ -107,15 +107,6 @@ impl CaptureSettings {
                     "capture.public_url must be an http(s) address without a trailing slash".into(),
                 );
             }
-        }
-        // The longest challenge (three actions) and a second's lead-in must fit in an accepted video.
-        let longest = 1.0 + 3.0 * self.seconds_per_action;
-        if !(self.seconds_per_action >= 1.0 && longest < video.max_duration_s) {
-            return Err(format!(
-                "capture.seconds_per_action must be at least 1 and leave a 3-action recording ({longest:.1} s) \
-                 shorter than video.max_duration_s ({:.1} s)",
-                video.max_duration_s
-            ));
         }
         Ok(())
     }
@@ -347,6 +338,38 @@ pub struct PrivacySettings {
     pub master_key_file: Option<String>,
 }
 
+/// Signed checkpoints of the audit chain (src/audit/checkpoint.rs, docs/PRIVACY.md): what makes a
+/// rewrite of the chain by someone who can write the database, but holds no key outside it, detectable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// The log's name: the first line of every checkpoint and the signing key's name (no spaces, no '+').
+    pub origin: String,
+    /// File holding the Ed25519 signing key's 32-byte seed (64 hex digits or base64).
+    /// `IDV_AUDIT_SIGNING_KEY` (the seed itself) takes precedence. Unset: `idv-audit-signing.key` beside
+    /// a SQLite database (where its master key is by default), or with PostgreSQL beside the master key
+    /// file; created on first start (mode 0600).
+    pub signing_key_file: Option<String>,
+    /// The append-only file checkpoints are written to (and `idv audit verify` reads). Unset: beside a
+    /// SQLite database as `<database file>.checkpoints`; with PostgreSQL, `idv-audit-<database>.checkpoints`
+    /// beside the master key file.
+    pub checkpoint_file: Option<String>,
+    /// How often `idv serve` writes a checkpoint when the chain has grown (one is also written at start
+    /// and on shutdown; 0: only those).
+    pub checkpoint_interval_secs: u64,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings {
+            origin: "idv/audit".into(),
+            signing_key_file: None,
+            checkpoint_file: None,
+            checkpoint_interval_secs: 60,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error("cannot read the config file {path}: {source}")]
@@ -399,7 +422,13 @@ impl Settings {
             return Err("review.console_*: session minutes and failed sign-ins must be at least 1, lockout minutes not negative".into());
         }
         self.service.validate()?;
-        self.capture.validate(&self.video)?;
+        if !crate::audit::checkpoint::valid_name(&self.audit.origin) {
+            return Err("audit.origin must be 1-256 characters without spaces or '+'".into());
+        }
+        self.capture.validate()?;
+        self.challenge
+            .validate(self.video.max_duration_s)
+            .map_err(|m| format!("challenge: {m}"))?;
         self.document
             .accept
             .validate()

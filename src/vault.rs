@@ -151,24 +151,8 @@ impl MasterKey {
 
     /// Parses 64 hex digits or base64 (standard or URL-safe, padded or not) of 32 bytes.
     pub fn parse(text: &str) -> Result<MasterKey, VaultError> {
-        use base64::Engine as _;
-        let text = text.trim();
-        let bytes = hex::decode(text)
-            .ok()
-            .filter(|b| b.len() == KEY_LEN)
-            .or_else(|| {
-                [
-                    &base64::engine::general_purpose::STANDARD,
-                    &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-                    &base64::engine::general_purpose::STANDARD_NO_PAD,
-                ]
-                .iter()
-                .find_map(|e| e.decode(text).ok().filter(|b| b.len() == KEY_LEN))
-            })
-            .ok_or(VaultError::BadMasterKey)?;
-        Ok(MasterKey::from_key(
-            SecretKey::from_slice(&bytes).expect("length checked"),
-        ))
+        let bytes = decode_key_text(text).ok_or(VaultError::BadMasterKey)?;
+        Ok(MasterKey::from_key(SecretKey(bytes)))
     }
 
     /// Reads the key file, or creates it (mode 0600) with a new key when it does not exist. The
@@ -229,6 +213,30 @@ impl MasterKey {
         let plain = self.key.open(&format!("wrap\n{context}"), wrapped)?;
         SecretKey::from_slice(&plain).ok_or(VaultError::Unsealable)
     }
+}
+
+/// 32 key bytes from their text form: 64 hex digits or base64 (standard or URL-safe, padded or not).
+/// The form of every key file idv reads (the master key, the audit signing key).
+pub fn decode_key_text(text: &str) -> Option<Zeroizing<[u8; KEY_LEN]>> {
+    use base64::Engine as _;
+    let text = text.trim();
+    let bytes = Zeroizing::new(
+        hex::decode(text)
+            .ok()
+            .filter(|b| b.len() == KEY_LEN)
+            .or_else(|| {
+                [
+                    &base64::engine::general_purpose::STANDARD,
+                    &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                    &base64::engine::general_purpose::STANDARD_NO_PAD,
+                ]
+                .iter()
+                .find_map(|e| e.decode(text).ok().filter(|b| b.len() == KEY_LEN))
+            })?,
+    );
+    <[u8; KEY_LEN]>::try_from(bytes.as_slice())
+        .ok()
+        .map(Zeroizing::new)
 }
 
 /// Writes a new key file readable by its owner only; never overwrites one.

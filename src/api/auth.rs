@@ -4,10 +4,12 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::Response;
 
 use crate::domain::token::token_hash;
 use crate::domain::Role;
@@ -36,6 +38,10 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        // Already authenticated by the route's `admit` layer: the same caller, counted once.
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
         // Every connection the server accepts has a peer; a router called directly (unit tests) has none.
         let client = parts
             .extensions
@@ -78,6 +84,21 @@ impl FromRequestParts<AppState> for Caller {
             .map_err(|secs| ApiError::new(ErrorCode::RateLimited).retry_after(secs))?;
         Ok(Caller::api_key(&key.id, key.org, role))
     }
+}
+
+/// Admits only `roles` to the routes it layers (`api::router`): the caller is authenticated and their
+/// role checked before anything else of the request is read, so a body is never parsed, nor its errors
+/// told, for a caller who may not send it. The handler's [`Caller`] is this one.
+pub async fn admit(
+    State((state, roles)): State<(AppState, &'static [Role])>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let (mut parts, body) = req.into_parts();
+    let caller = Caller::from_request_parts(&mut parts, &state).await?;
+    caller.require(roles)?;
+    parts.extensions.insert(caller);
+    Ok(next.run(Request::from_parts(parts, body)).await)
 }
 
 #[cfg(test)]

@@ -5,9 +5,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 
-use crate::http::extract::JsonBody;
+use crate::http::extract::{JsonBody, OptionalJsonBody};
 use crate::service::caller::Caller;
-use crate::service::consents::{self, ConsentView, NewConsent};
+use crate::service::consents::{self, ConsentView, NewConsent, Withdrawal};
 use crate::service::error::ApiError;
 use crate::service::state::AppState;
 
@@ -41,15 +41,17 @@ pub async fn get(
 /// it (uploads, embeddings, pending jobs) is purged at once, unless another active consent or lawful
 /// basis recorded for the same subject and purpose covers it; the audit entry says which.
 #[utoipa::path(post, path = "/v1/consents/{consent_ref}/withdraw", tag = "consents",
-    params(("consent_ref" = String, Path)),
+    params(("consent_ref" = String, Path)), request_body(content = Option<Withdrawal>, description = "optional: why (recorded in the audit log)"),
     responses((status = 200, body = ConsentView), (status = 404, body = crate::http::error::Problem), (status = 409, body = crate::http::error::Problem)),
     security(("api_key" = [])))]
 pub async fn withdraw(
     State(state): State<AppState>,
     caller: Caller,
     Path(consent_ref): Path<String>,
+    OptionalJsonBody(body): OptionalJsonBody<Withdrawal>,
 ) -> Result<Json<ConsentView>, ApiError> {
+    let reason = body.and_then(|b| b.reason);
     Ok(Json(
-        consents::withdraw(&state, &caller, &consent_ref).await?,
+        consents::withdraw(&state, &caller, &consent_ref, reason.as_deref()).await?,
     ))
 }

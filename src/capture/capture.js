@@ -18,9 +18,9 @@ const CAMERA_CONSTRAINTS = {
   video: { facingMode: 'user', width: { ideal: 1280 }, height: { ideal: 720 } },
   audio: false,
 };
-const LEAD_IN_MS = 1000;
-// The server refuses videos over 15 s; stay well under it whatever the challenge asks.
-const MAX_RECORDING_MS = 13000;
+// The challenge says how long to record (`recording_s`, within the server's video limit); this only bounds
+// a nonsensical answer.
+const MAX_RECORDING_MS = 60000;
 const RETRY_DELAYS_MS = [1000, 2000, 4000];
 const MAX_RETRY_AFTER_MS = 30000;
 const UPLOAD_TIMEOUT_MS = 180000;
@@ -193,8 +193,9 @@ function hideCameraError() {
   $('start').hidden = false;
 }
 
-function setPrompt(action, text, progress = '') {
+function setPrompt(action, text, progress = '', index = '') {
   const prompt = $('prompt');
+  prompt.dataset.index = String(index);
   prompt.dataset.action = action;
   $('prompt-progress').textContent = progress;
   $('prompt-text').textContent = text;
@@ -294,7 +295,8 @@ async function fetchChallenge() {
     showStep('step-invalid');
     return null;
   }
-  if ((status !== 200 && status !== 201) || !Array.isArray(data.actions) || !data.challenge_id) {
+  const timed = Array.isArray(data.actions) && data.actions.every((a) => typeof a.action === 'string' && Number.isFinite(a.at_s));
+  if ((status !== 200 && status !== 201) || !timed || !Number.isFinite(data.recording_s) || !data.challenge_id) {
     recordFailed(`We could not start (${data.title || `error ${status}`}). Please press Start again.`);
     return null;
   }
@@ -327,21 +329,30 @@ function recorderOptions() {
   return options;
 }
 
+// Records from the moment the recorder starts, and prompts each action at its `at_s` counted from that
+// moment: the recording's first frame. Each prompt is timed from the start, not from the previous one, so
+// timer delays do not add up.
 async function record(challenge) {
   const recorder = new MediaRecorder(state.stream, recorderOptions());
   const chunks = [];
   recorder.ondataavailable = (event) => {
     if (event.data.size > 0) chunks.push(event.data);
   };
-  const stopped = new Promise((resolve, reject) => {
-    recorder.onstop = resolve;
+  const started = new Promise((resolve, reject) => {
+    recorder.onstart = () => resolve(performance.now());
     recorder.onerror = (event) => reject(event.error);
   });
+  const stopped = new Promise((resolve, reject) => {
+    recorder.onstop = resolve;
+    recorder.addEventListener('error', (event) => reject(event.error));
+  });
+  stopped.catch(() => {}); // awaited below; this only keeps an early failure from going unhandled
   recorder.start(1000);
-  root.classList.add('recording');
-  $('recording-badge').hidden = false;
   try {
-    await runPrompts(challenge.actions, challenge.seconds_per_action);
+    const origin = await started;
+    root.classList.add('recording');
+    $('recording-badge').hidden = false;
+    await runPrompts(challenge, origin);
   } finally {
     if (recorder.state !== 'inactive') recorder.stop();
     root.classList.remove('recording');
@@ -353,29 +364,40 @@ async function record(challenge) {
   return new Blob(chunks, { type });
 }
 
-async function runPrompts(actions, secondsPerAction) {
-  const perActionMs = Math.min((Number(secondsPerAction) || 3) * 1000, (MAX_RECORDING_MS - LEAD_IN_MS) / actions.length);
+// The lead-in, then each prompt at origin + at_s until the next one (the last until the recording ends).
+async function runPrompts(challenge, origin) {
+  const actions = challenge.actions;
+  const endMs = Math.min(challenge.recording_s * 1000, MAX_RECORDING_MS);
   $('countdown').hidden = false;
-  await showFor(LEAD_IN_MS, () => setPrompt('lead_in', 'Look at the camera'));
-  for (const [i, action] of actions.entries()) {
-    await showFor(perActionMs, () => setPrompt(action, PROMPTS[action] ?? action, `Prompt ${i + 1} of ${actions.length}`));
+  const steps = [{ atMs: 0, show: () => setPrompt('lead_in', 'Look at the camera') }];
+  for (const [i, { action, at_s: at }] of actions.entries()) {
+    const text = PROMPTS[action] ?? action;
+    steps.push({ atMs: at * 1000, show: () => setPrompt(action, text, `Prompt ${i + 1} of ${actions.length}`, i) });
+  }
+  for (const [i, step] of steps.entries()) {
+    const until = Math.min(steps[i + 1]?.atMs ?? endMs, endMs);
+    if (step.atMs >= endMs) break;
+    await showUntil(origin, step.atMs, until, step.show);
   }
   $('countdown').hidden = true;
   setPrompt('', 'Done. Sending…');
 }
 
-// Shows one prompt for ms milliseconds with a countdown of whole seconds and a shrinking bar.
-async function showFor(ms, show) {
+// Waits for origin + fromMs, shows one prompt until origin + untilMs with a countdown of whole seconds
+// and a shrinking bar.
+async function showUntil(origin, fromMs, untilMs, show) {
+  await sleep(origin + fromMs - performance.now());
   show();
-  const end = performance.now() + ms;
+  const end = origin + untilMs;
+  const span = Math.max(untilMs - fromMs, 1);
   const tick = () => {
     const left = Math.max(0, end - performance.now());
     $('countdown-seconds').textContent = String(Math.ceil(left / 1000));
-    $('countdown-bar').style.transform = `scaleX(${left / ms})`;
+    $('countdown-bar').style.transform = `scaleX(${left / span})`;
   };
   tick();
   const timer = setInterval(tick, 100);
-  await sleep(ms);
+  await sleep(end - performance.now());
   clearInterval(timer);
 }
 

@@ -207,27 +207,13 @@ async fn consent(
     ))
 }
 
-#[derive(Serialize)]
-struct CaptureChallenge {
-    #[serde(flatten)]
-    challenge: ChallengeView,
-    /// How long the page gives each action while it records.
-    seconds_per_action: f64,
-}
-
-/// The actions to perform while the page records (only after the consent).
+/// The actions to perform while the page records, and when to prompt each (only after the consent).
 async fn challenge(
     State(state): State<AppState>,
     Path(token): Path<String>,
-) -> Result<(StatusCode, Json<CaptureChallenge>), ApiError> {
+) -> Result<(StatusCode, Json<ChallengeView>), ApiError> {
     let challenge = capture_links::issue_challenge(&state, &token).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(CaptureChallenge {
-            challenge,
-            seconds_per_action: state.settings.capture.seconds_per_action,
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(challenge)))
 }
 
 /// Reads and drops a request body the answer does not need, so the browser, which is still sending it,

@@ -1,10 +1,10 @@
-//! `idv keys …` and `idv audit verify`: operator commands that work on the database directly.
+//! `idv keys …`, `idv reviewers …` and `idv retention …`: operator commands that work on the database
+//! directly (`idv audit …` is in audit.rs).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use idv::audit::verify_chain;
 use idv::domain::token::{generate_secret, new_id, token_hash};
 use idv::domain::Role;
 use idv::service::reviewers::create_reviewer;
@@ -102,28 +102,15 @@ pub struct RetentionArgs {
     pub command: RetentionCommand,
 }
 
-#[derive(Subcommand, Debug)]
-pub enum AuditCommand {
-    /// Check the hash chain; exits 1 and names the first bad entry when a row was edited, deleted or reordered.
-    Verify {
-        #[command(flatten)]
-        database: DatabaseArg,
-    },
-}
-
 #[derive(Args, Debug)]
 pub struct KeysArgs {
     #[command(subcommand)]
     pub command: KeysCommand,
 }
 
-#[derive(Args, Debug)]
-pub struct AuditArgs {
-    #[command(subcommand)]
-    pub command: AuditCommand,
-}
-
-fn block_on<T>(f: impl std::future::Future<Output = Result<T, CliError>>) -> Result<T, CliError> {
+pub(super) fn block_on<T>(
+    f: impl std::future::Future<Output = Result<T, CliError>>,
+) -> Result<T, CliError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -131,14 +118,14 @@ fn block_on<T>(f: impl std::future::Future<Output = Result<T, CliError>>) -> Res
         .block_on(f)
 }
 
-async fn connect(db: &DatabaseArg, settings: &Settings) -> Result<Store, CliError> {
+pub(super) async fn connect(db: &DatabaseArg, settings: &Settings) -> Result<Store, CliError> {
     let url = db.resolve(&settings.service.database);
     Store::connect(&url)
         .await
         .map_err(|e| CliError::new("database_unavailable", format!("{url}: {e}")))
 }
 
-fn db_error(e: idv::store::StoreError) -> CliError {
+pub(super) fn db_error(e: idv::store::StoreError) -> CliError {
     CliError::new("database_error", e.to_string())
 }
 
@@ -230,21 +217,6 @@ pub fn keys(settings: Settings, args: KeysArgs) -> Result<ExitCode, CliError> {
             } => rotate_master(&settings, new_key_file, &database).await?,
         }
         Ok(ExitCode::SUCCESS)
-    })
-}
-
-pub fn audit(settings: Settings, args: AuditArgs) -> Result<ExitCode, CliError> {
-    block_on(async move {
-        let AuditCommand::Verify { database } = args.command;
-        let store = connect(&database, &settings).await?;
-        let (entries, (head_seq, head_hash)) = store.audit_chain().await.map_err(db_error)?;
-        match verify_chain(&entries, (head_seq, &head_hash)) {
-            Ok(n) => {
-                println!("audit chain intact: {n} entries");
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(e) => Err(CliError::new("audit_chain_broken", e.to_string())),
-        }
     })
 }
 

@@ -1,11 +1,11 @@
-//! `idv liveness VIDEO [--challenge blink,turn_left] [--json]`
+//! `idv liveness VIDEO [--challenge blink@2.0,turn_left@5.5 [--window 3]] [--json]`
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use idv::liveness::challenge::parse_actions;
-use idv::liveness::Action;
+use idv::liveness::schedule::parse_schedule;
+use idv::liveness::{ActionTiming, Schedule};
 use idv::media::video::{VideoError, VideoLimits};
 use idv::pipeline::liveness::{check_video, FrameAnalyzer, LivenessReport, LIVENESS_MODELS};
 use idv::pipeline::FaceAnalyzer;
@@ -18,10 +18,15 @@ use super::{load_engine, read_bounded, CliError, EngineArgs};
 pub struct LivenessArgs {
     /// Selfie video: MP4 (H.264) or WebM (VP8, VP9), at most `video.max_duration_s` long.
     pub video: PathBuf,
-    /// The actions the applicant was asked to perform, in order (blink, turn_left, turn_right).
-    /// Without a challenge the verdict is at best `refer`.
+    /// The challenge as issued: each action (blink, turn_left, turn_right) with the second it was
+    /// prompted at, e.g. `blink@2.0,turn_left@5.5`. An action without `@` is searched anywhere after
+    /// the previous one, for recordings of old untimed challenges only: the verdict is then at best
+    /// `refer` (`challenge_untimed`), as it is without a challenge.
     #[arg(long, env = "IDV_CHALLENGE", value_parser = parse_challenge)]
     pub challenge: Option<ChallengeArg>,
+    /// Seconds after its prompt within which each action must begin (default: `challenge.window_s`).
+    #[arg(long, env = "IDV_WINDOW", requires = "challenge", value_parser = parse_window)]
+    pub window: Option<f64>,
     /// The video is mirrored (recorded as the selfie preview shows it): left and right swap.
     #[arg(long, env = "IDV_MIRRORED")]
     pub mirrored: bool,
@@ -32,12 +37,31 @@ pub struct LivenessArgs {
     pub engine: EngineArgs,
 }
 
-/// The `--challenge` list (a newtype: clap would read a bare `Vec` as a repeated flag).
+/// The `--challenge` schedule; its window is set from `--window` or the settings when it is used.
 #[derive(Debug, Clone)]
-pub struct ChallengeArg(pub Vec<Action>);
+pub struct ChallengeArg(pub Schedule);
 
 pub fn parse_challenge(text: &str) -> Result<ChallengeArg, String> {
-    parse_actions(text).map(ChallengeArg)
+    parse_schedule(text, 1.0).map(ChallengeArg)
+}
+
+pub fn parse_window(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= 60.0 => Ok(s),
+        _ => Err(format!(
+            "`{text}`: the window is seconds, more than 0 and at most 60"
+        )),
+    }
+}
+
+impl ChallengeArg {
+    /// The schedule with its window: `window`, else the configured one.
+    pub fn schedule(&self, window: Option<f64>, settings: &Settings) -> Schedule {
+        Schedule {
+            window_s: window.unwrap_or(settings.challenge.window_s),
+            ..self.0.clone()
+        }
+    }
 }
 
 impl From<VideoError> for CliError {
@@ -62,7 +86,7 @@ pub fn liveness_of(
     engine_args: &EngineArgs,
     settings: &Settings,
     video: &Path,
-    challenge: &[Action],
+    challenge: &Schedule,
     mirrored: bool,
 ) -> Result<(idv::inference::Engine, LivenessReport), CliError> {
     let mut config = settings.liveness;
@@ -113,7 +137,10 @@ pub fn run(
     settings: Settings,
     args: LivenessArgs,
 ) -> Result<ExitCode, CliError> {
-    let challenge = args.challenge.map(|c| c.0).unwrap_or_default();
+    let challenge = match &args.challenge {
+        Some(c) => c.schedule(args.window, &settings),
+        None => Schedule::none(),
+    };
     let (_engine, report) = liveness_of(
         engine_args,
         &settings,
@@ -148,9 +175,22 @@ pub fn print_human(r: &LivenessReport) {
     let challenge: Vec<String> = r
         .actions
         .iter()
-        .map(|a| match a.frames {
-            Some((s, e)) => format!("{} done (frames {s}-{e})", a.action),
-            None => format!("{} NOT done", a.action),
+        .map(|a| {
+            let prompted = a
+                .prompted_at_s
+                .map_or(String::new(), |t| format!("@{t:.1}"));
+            let seen = match (a.seen_at_s, a.frames) {
+                (Some(t), Some((s, e))) => format!(", seen at {t:.2} s, frames {s}-{e}"),
+                _ => String::new(),
+            };
+            let status = match a.timing {
+                ActionTiming::OnTime => "on time",
+                ActionTiming::Untimed => "done, UNTIMED",
+                ActionTiming::Early => "NOT done: only before its prompt",
+                ActionTiming::Late => "NOT done: late",
+                ActionTiming::Missing => "NOT done",
+            };
+            format!("{}{prompted} {status}{seen}", a.action)
         })
         .collect();
     println!(

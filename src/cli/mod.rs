@@ -1,10 +1,12 @@
 //! Subcommands, their flags (each also an `IDV_*` environment variable) and their shared plumbing.
 
 mod admin;
+mod audit;
 mod document;
 mod embed;
 mod eval;
 mod eval_documents;
+mod eval_liveness;
 mod liveness;
 mod serve;
 mod specimen;
@@ -34,6 +36,13 @@ pub struct Cli {
     /// privacy.master_key_file. IDV_MASTER_KEY (the key itself) takes precedence over both.
     #[arg(long, env = "IDV_MASTER_KEY_FILE", global = true)]
     pub master_key_file: Option<PathBuf>,
+    /// File holding the audit chain's signing key; overrides audit.signing_key_file.
+    /// IDV_AUDIT_SIGNING_KEY (the key itself) takes precedence over both.
+    #[arg(long, env = "IDV_AUDIT_SIGNING_KEY_FILE", global = true)]
+    pub audit_signing_key_file: Option<PathBuf>,
+    /// The append-only file of the audit chain's signed checkpoints; overrides audit.checkpoint_file.
+    #[arg(long, env = "IDV_AUDIT_CHECKPOINT_FILE", global = true)]
+    pub audit_checkpoint_file: Option<PathBuf>,
     /// Log filter (tracing EnvFilter syntax), written to stderr. Default: `info` for `serve`, else `warn`.
     #[arg(long, env = "IDV_LOG", global = true)]
     pub log: Option<String>,
@@ -74,16 +83,18 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Measure MRZ reading over a folder of document photos (validity, exact lines, time).
     EvalDocuments(eval_documents::EvalDocumentsArgs),
-    /// Check a selfie video for liveness against a challenge (blink, head turns).
+    /// Check a selfie video for liveness against a challenge (blink, head turns), timed or not.
     Liveness(liveness::LivenessArgs),
+    /// Replay genuine recordings against every challenge schedule the service can issue (replay APCER).
+    EvalLiveness(eval_liveness::EvalLivenessArgs),
     /// Run the HTTP service.
     Serve(serve::ServeArgs),
     /// Manage API keys.
     Keys(admin::KeysArgs),
     /// Manage reviewer accounts of the console (/review).
     Reviewers(admin::ReviewersArgs),
-    /// Check the tamper-evident audit log.
-    Audit(admin::AuditArgs),
+    /// Check the tamper-evident audit log against its signed checkpoints; print the checkpoints' public key.
+    Audit(audit::AuditArgs),
     /// Apply the retention policy (idv serve also does it in the background).
     Retention(admin::RetentionArgs),
     /// Make a specimen identity document (marked SPECIMEN) from a sample face, for trials and tests.
@@ -242,6 +253,7 @@ impl Command {
             Command::Eval(args) => args.json,
             Command::Document(args) => args.json,
             Command::EvalDocuments(args) => args.json,
+            Command::EvalLiveness(args) => args.json,
             _ => false,
         }
     }
@@ -265,6 +277,12 @@ fn run_command(cli: Cli) -> Result<ExitCode, CliError> {
     if let Some(file) = &cli.master_key_file {
         settings.privacy.master_key_file = Some(file.display().to_string());
     }
+    if let Some(file) = &cli.audit_signing_key_file {
+        settings.audit.signing_key_file = Some(file.display().to_string());
+    }
+    if let Some(file) = &cli.audit_checkpoint_file {
+        settings.audit.checkpoint_file = Some(file.display().to_string());
+    }
     match cli.command {
         Command::Verify(args) => verify::run(&args.engine.clone(), settings, args),
         Command::Embed(args) => embed::run(&args.engine.clone(), settings, args),
@@ -272,10 +290,11 @@ fn run_command(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Document(args) => document::run(&args.engine.clone(), settings, args),
         Command::EvalDocuments(args) => eval_documents::run(&args.engine.clone(), settings, args),
         Command::Liveness(args) => liveness::run(&args.engine.clone(), settings, args),
+        Command::EvalLiveness(args) => eval_liveness::run(&args.engine.clone(), settings, args),
         Command::Serve(args) => serve::run(&args.engine.clone(), settings, args),
         Command::Keys(args) => admin::keys(settings, args),
         Command::Reviewers(args) => admin::reviewers(settings, args),
-        Command::Audit(args) => admin::audit(settings, args),
+        Command::Audit(args) => audit::run(settings, args),
         Command::Specimen(args) => specimen::run(settings, args),
         Command::Retention(args) => admin::retention(settings, args),
     }

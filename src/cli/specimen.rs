@@ -62,6 +62,16 @@ pub struct SpecimenArgs {
     /// Gaussian blur sigma, in pixels of the photo.
     #[arg(long, default_value_t = 0.8)]
     pub blur: f32,
+    /// The scene photographed, as a multiple of the document's size (4: a small card on a large desk).
+    #[arg(long, default_value_t = 1.35)]
+    pub scene: f32,
+    /// The photo's width over its height, the desk extended to fit (e.g. 1.333 for a phone's 4:3);
+    /// default: the scene's own.
+    #[arg(long)]
+    pub frame_aspect: Option<f32>,
+    /// The photo's long side in pixels.
+    #[arg(long, default_value_t = 1600)]
+    pub long_side: u32,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     #[command(flatten)]
@@ -121,6 +131,9 @@ pub fn run(settings: Settings, args: SpecimenArgs) -> Result<ExitCode, CliError>
         rotation: args.rotation,
         perspective: args.perspective,
         blur: args.blur,
+        scene: args.scene,
+        frame_aspect: args.frame_aspect,
+        long_side: args.long_side,
         seed: args.seed,
         ..Shot::default()
     };

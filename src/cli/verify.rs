@@ -30,9 +30,13 @@ pub struct VerifyArgs {
     /// `--challenge`, then its best frame is compared with the document.
     #[arg(long, env = "IDV_VIDEO", conflicts_with = "selfie")]
     pub video: Option<PathBuf>,
-    /// With --video: the actions the applicant was asked to perform, in order.
+    /// With --video: the challenge as issued, each action with the second it was prompted at
+    /// (`blink@2.0,turn_left@5.5`; see `idv liveness --help`).
     #[arg(long, env = "IDV_CHALLENGE", requires = "video", value_parser = super::liveness::parse_challenge)]
     pub challenge: Option<super::liveness::ChallengeArg>,
+    /// With --challenge: seconds after its prompt within which each action must begin.
+    #[arg(long, env = "IDV_WINDOW", requires = "challenge", value_parser = super::liveness::parse_window)]
+    pub window: Option<f64>,
     /// With --video: the video is mirrored (left and right swap).
     #[arg(long, env = "IDV_MIRRORED", requires = "video")]
     pub mirrored: bool,
@@ -180,7 +184,10 @@ fn run_video(
     thresholds: &MatchThresholds,
 ) -> Result<ExitCode, CliError> {
     let document = read_document(args, settings)?;
-    let challenge = args.challenge.clone().map(|c| c.0).unwrap_or_default();
+    let challenge = match &args.challenge {
+        Some(c) => c.schedule(args.window, settings),
+        None => idv::liveness::Schedule::none(),
+    };
     let (engine, liveness) =
         super::liveness::liveness_of(engine_args, settings, video, &challenge, args.mirrored)?;
     let analyzer = FaceAnalyzer::new(&engine, settings.detector);

@@ -94,7 +94,8 @@ string_enum! {
         Reviewer => "reviewer",
         /// Reads records and audit trails; exercises data-subject rights.
         Auditor => "auditor",
-        /// Everything.
+        /// Runs the service: keys, reviewers, retention and configuration (the command line), and
+        /// operational state. Separation of duties: no biometric or personal data, no decision.
         Admin => "admin",
     }
 }
@@ -141,9 +142,11 @@ string_enum! {
 }
 
 impl Role {
-    /// Whether this role may perform an action that requires `needed`.
+    /// Whether this role may perform an action that requires `needed`. No role stands in for another:
+    /// an `admin` key is not a super-user (it could otherwise submit a verification and resolve its
+    /// own review case).
     pub fn allows(self, needed: &[Role]) -> bool {
-        self == Role::Admin || needed.contains(&self)
+        needed.contains(&self)
     }
 }
 
@@ -168,9 +171,11 @@ mod tests {
     }
 
     #[test]
-    fn admin_may_do_everything_others_only_their_part() {
-        assert!(Role::Admin.allows(&[Role::Submitter]));
+    fn each_role_does_only_its_part_admin_included() {
         assert!(Role::Submitter.allows(&[Role::Submitter]));
         assert!(!Role::Reviewer.allows(&[Role::Submitter]));
+        for data_role in [Role::Submitter, Role::Reviewer, Role::Auditor] {
+            assert!(!Role::Admin.allows(&[data_role]));
+        }
     }
 }

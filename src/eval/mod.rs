@@ -3,4 +3,5 @@
 pub mod metrics;
 pub mod pairs;
 pub mod plot;
+pub mod replay;
 pub mod specimen;

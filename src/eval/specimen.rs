@@ -266,7 +266,19 @@ pub fn portrait_crop(photo: &RgbImage, face: &crate::vision::BoxF) -> RgbImage {
     imageops::crop_imm(photo, x0 as u32, y0 as u32, w as u32, h as u32).to_image()
 }
 
-/// The portrait box: the face photo scaled to cover it, in grey for a card (cards often print it so).
+/// How a portrait is printed.
+#[derive(Clone, Copy, PartialEq)]
+enum Print {
+    Colour,
+    /// Grey, as cards often print it.
+    Grey,
+    /// A small, faint grey copy (the "ghost image" of many cards), `opacity` over the background.
+    Ghost {
+        opacity: f32,
+    },
+}
+
+/// The portrait box: the face photo scaled to cover it, printed as `print` says.
 fn place_portrait(
     canvas: &mut RgbImage,
     portrait: &RgbImage,
@@ -274,7 +286,7 @@ fn place_portrait(
     y: f32,
     w: f32,
     h: f32,
-    grey: bool,
+    print: Print,
 ) {
     let (bw, bh) = (w as u32, h as u32);
     let s = (w / portrait.width() as f32).max(h / portrait.height() as f32);
@@ -290,11 +302,20 @@ fn place_portrait(
     );
     let (ox, oy) = ((scaled.width() - bw) / 2, (scaled.height() - bh) / 4);
     let mut crop = imageops::crop_imm(&scaled, ox, oy, bw, bh).to_image();
-    if grey {
-        for p in crop.pixels_mut() {
-            let l = (0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32) as u8;
-            *p = Rgb([l, l, l]);
-        }
+    let opacity = match print {
+        Print::Colour => return imageops::overlay(canvas, &crop, x as i64, y as i64),
+        Print::Grey => 1.0,
+        Print::Ghost { opacity } => opacity,
+    };
+    for (cx, cy, p) in crop.enumerate_pixels_mut() {
+        let l = 0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32;
+        let under = canvas
+            .get_pixel_checked(x as u32 + cx, y as u32 + cy)
+            .copied()
+            .unwrap_or(*p);
+        *p = Rgb(under
+            .0
+            .map(|b| (b as f32 * (1.0 - opacity) + l * opacity) as u8));
     }
     imageops::overlay(canvas, &crop, x as i64, y as i64);
 }
@@ -369,7 +390,7 @@ pub fn render(
                 mm(12.0),
                 mm(35.0),
                 mm(45.0),
-                false,
+                Print::Colour,
             );
             printed_fields(&mut page, font, holder, mm(46.0), mm(12.0), mm(6.6));
             for (i, line) in lines.iter().enumerate() {
@@ -410,9 +431,19 @@ pub fn render(
                 mm(9.0),
                 mm(24.0),
                 mm(32.0),
-                true,
+                Print::Grey,
             );
             printed_fields(&mut front, font, holder, mm(32.0), mm(9.0), mm(6.0));
+            // The ghost image: a face the portrait search must not take for the portrait.
+            place_portrait(
+                &mut front,
+                portrait,
+                mm(70.0),
+                mm(34.0),
+                mm(11.0),
+                mm(14.5),
+                Print::Ghost { opacity: 0.45 },
+            );
             let mut back = background(w as u32, h as u32, [220.0, 232.0, 236.0]);
             draw_text(
                 &mut back,
@@ -455,6 +486,12 @@ pub struct Shot {
     pub jpeg_quality: u8,
     /// The photo's long side in pixels.
     pub long_side: u32,
+    /// The scene photographed, as a multiple of the document's size: 1.35 fills most of the photo with
+    /// the document; 4 makes it a small card on a large desk.
+    pub scene: f32,
+    /// The photo's width over its height, the desk extended to fit (`None`: the scene's own, the
+    /// document's); a phone takes 4:3.
+    pub frame_aspect: Option<f32>,
     /// Seeds the corners' movement and the background's grain.
     pub seed: u64,
 }
@@ -468,6 +505,8 @@ impl Default for Shot {
             blur: 0.8,
             jpeg_quality: 80,
             long_side: 1600,
+            scene: 1.35,
+            frame_aspect: None,
             seed: 1,
         }
     }
@@ -479,7 +518,14 @@ pub fn photograph(document: &RgbImage, shot: &Shot) -> Vec<u8> {
     use rand::{Rng, SeedableRng};
     let mut rng = rand::rngs::StdRng::seed_from_u64(shot.seed);
     let (dw, dh) = (document.width() as f32, document.height() as f32);
-    let (sw, sh) = ((dw * 1.35).round() as u32, (dh * 1.35).round() as u32);
+    let scene = shot.scene.max(1.0);
+    let (mut sw, mut sh) = (dw * scene, dh * scene);
+    match shot.frame_aspect {
+        Some(a) if a > 0.0 && sw / sh < a => sw = sh * a,
+        Some(a) if a > 0.0 => sh = sw / a,
+        _ => {}
+    }
+    let (sw, sh) = (sw.round() as u32, sh.round() as u32);
     let (mx, my) = ((sw as f32 - dw) / 2.0, (sh as f32 - dh) / 2.0);
     let mut jitter =
         |v: f32, size: f32| v + rng.random_range(-1.0f32..=1.0) * shot.perspective * size;

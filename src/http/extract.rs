@@ -152,6 +152,27 @@ fn bounded(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
+/// A JSON body that may be left out: no body is `None`, a body is read as [`JsonBody`] (and refused
+/// as it would be). Small bodies only (64 KiB): a reason, an option.
+pub struct OptionalJsonBody<T>(pub Option<T>);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalJsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, 64 * 1024)
+            .await
+            .map_err(|_| ApiError::new(ErrorCode::BodyTooLarge))?;
+        if bytes.is_empty() {
+            return Ok(OptionalJsonBody(None));
+        }
+        let req = Request::from_parts(parts, axum::body::Body::from(bytes));
+        let JsonBody(v) = JsonBody::from_request(req, state).await?;
+        Ok(OptionalJsonBody(Some(v)))
+    }
+}
+
 /// The `Idempotency-Key` header, when sent: 1–255 visible characters.
 pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     headers

@@ -29,10 +29,12 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tower_http::trace::TraceLayer;
 
+use crate::audit::files as audit_files;
 use crate::domain::clock::Clock;
 use crate::inference::Engine;
 use crate::models::ModelKind;
 use crate::service::admission::{Admission, RateLimiter};
+use crate::service::checkpoints::{self, Checkpointer};
 use crate::service::error::{ApiError, ErrorCode};
 use crate::service::state::AppState;
 use crate::service::{jobs, retention};
@@ -91,7 +93,7 @@ async fn no_store(req: Request, next: Next) -> Response {
 pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.settings.service.request_timeout_secs + 5);
     Router::new()
-        .merge(crate::api::router())
+        .merge(crate::api::router(&state))
         .merge(crate::console::router())
         .merge(crate::capture::router())
         .route("/health", get(health))
@@ -127,6 +129,7 @@ pub struct Application {
     listener: TcpListener,
     metrics_listener: Option<TcpListener>,
     state: AppState,
+    checkpointer: Arc<Checkpointer>,
 }
 
 impl Application {
@@ -177,7 +180,25 @@ impl Application {
                  the database: without it the stored biometric data cannot be read."
             );
         }
+        // The audit chain's signing key and checkpoint file, outside the database.
+        let db = &settings.service.database;
+        let (signing_key, created) =
+            audit_files::resolve_signing_key(&settings.audit, &settings.privacy, db, true)?;
+        if let Some(path) = created {
+            tracing::warn!(path = %path.display(), public_key = %signing_key.public().encode(),
+                "generated a new audit signing key: keep it apart from the database, and give the public key \
+                 to your auditors (`idv audit public-key`)");
+        }
+        let checkpoint_file = audit_files::checkpoint_file(&settings.audit, &settings.privacy, db)
+            .ok_or(audit_files::AuditKeyError::NoCheckpointFile)?;
+        let checkpointer = Arc::new(Checkpointer::resume(signing_key, checkpoint_file)?);
         let store = Store::connect(&settings.service.database).await?;
+        // A checkpoint before the first request, so every entry this server writes comes after one;
+        // a chain that no longer holds the last checkpoint stops the start here.
+        checkpointer
+            .write(&store)
+            .await
+            .context("the audit checkpoint at start")?;
         let vault = Arc::new(Vault::open(&store, master).await?);
         let service = &settings.service;
         let state = AppState {
@@ -203,6 +224,7 @@ impl Application {
             listener,
             metrics_listener,
             state,
+            checkpointer,
         })
     }
 
@@ -237,6 +259,12 @@ impl Application {
             .collect();
         let sweeper = tokio::spawn(retention::run_sweeps(self.state.clone(), stop_rx.clone()));
         let limits = connection::ConnectionLimits::from_settings(&self.state.settings.service);
+        let checkpoints = tokio::spawn(checkpoints::run_checkpoints(
+            self.state.store.clone(),
+            self.checkpointer.clone(),
+            self.state.settings.audit.checkpoint_interval_secs,
+            stop_rx.clone(),
+        ));
         if let Some(listener) = self.metrics_listener {
             let metrics =
                 Router::new().route("/metrics", get(|| async { metrics::prometheus().render() }));
@@ -259,6 +287,11 @@ impl Application {
             let _ = w.await;
         }
         let _ = sweeper.await;
+        let _ = checkpoints.await;
+        // The last entries written (requests drained, jobs finished) are covered before stopping.
+        if let Err(e) = self.checkpointer.write(&self.state.store).await {
+            tracing::error!(error = %e, "writing the audit checkpoint at shutdown failed");
+        }
         self.state.store.close().await;
         Ok(())
     }

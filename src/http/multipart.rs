@@ -22,6 +22,9 @@ pub async fn read_submission(
     let max_file = settings.limits.max_bytes as usize;
     let max_video = settings.video.max_bytes as usize;
     let mut sub = Submission::default();
+    // A part sent twice would make "which one was checked" ambiguous (a document checked, another one
+    // stored): refused before its body is read.
+    let mut seen: Vec<String> = Vec::new();
     loop {
         let field = match multipart.next_field().await {
             Ok(Some(f)) => f,
@@ -29,6 +32,13 @@ pub async fn read_submission(
             Err(e) => return Err(multipart_error(e)),
         };
         let name = field.name().unwrap_or_default().to_string();
+        if seen.contains(&name) {
+            return Err(ApiError::detail(
+                ErrorCode::MultipartDuplicatePart,
+                format!("part `{name}` was sent more than once"),
+            ));
+        }
+        seen.push(name.clone());
         let limit = match name.as_str() {
             "document" | "selfie" => max_file,
             "video" => max_video,

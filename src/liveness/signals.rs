@@ -151,6 +151,16 @@ pub fn shape_change(a: &[Point], b: &[Point]) -> f32 {
     (rms / iod) as f32
 }
 
+/// The value at quantile `q` (nearest rank) of `values`; 0 when empty.
+pub fn percentile(values: &mut [f32], q: f32) -> f32 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f32::total_cmp);
+    let rank = ((values.len() - 1) as f32 * q).round() as usize;
+    values[rank.min(values.len() - 1)]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

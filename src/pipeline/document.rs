@@ -32,9 +32,10 @@ use super::face::{Analysis, FaceAnalyzer, Faces};
 use crate::document::mrz::{assemble, MrzRead};
 use crate::inference::{Engine, InferenceError};
 use crate::models::ModelKind;
+use crate::vision::detect as vision_detect;
 use crate::vision::ocr::ctc::Alphabet;
 use crate::vision::ocr::detect::{self, DetectConfig, DetectorInput};
-use crate::vision::ocr::geometry::{quad_prefix, Quad};
+use crate::vision::ocr::geometry::{quad_prefix, text_region, Quad};
 use crate::vision::ocr::rows::vertical_vote;
 use crate::vision::ocr::turn::Turn;
 
@@ -107,6 +108,20 @@ pub struct DocumentTimings {
     pub rows_recognised: u32,
 }
 
+impl DocumentTimings {
+    /// Two readings' timings together (the whole photo, then a closer look).
+    fn plus(&self, other: &DocumentTimings) -> DocumentTimings {
+        DocumentTimings {
+            detect_ms: self.detect_ms + other.detect_ms,
+            recognise_ms: self.recognise_ms + other.recognise_ms,
+            reread_ms: self.reread_ms + other.reread_ms,
+            total_ms: self.total_ms + other.total_ms,
+            rotations_tried: self.rotations_tried + other.rotations_tried,
+            rows_recognised: self.rows_recognised + other.rows_recognised,
+        }
+    }
+}
+
 /// The result of looking for the machine-readable zone on a document photo.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MrzReading {
@@ -148,6 +163,43 @@ pub fn read_mrz_with(
     image: &RgbImage,
     config: &MrzConfig,
 ) -> Result<MrzReading, InferenceError> {
+    let (whole, text) = read_whole(engine, image, config)?;
+    if whole.valid() {
+        return Ok(whole);
+    }
+    // Print too small for the detector's view of the whole photo (a card photographed from afar): read
+    // again where the text is, when that is a small part of the photo.
+    let (w, h) = image.dimensions();
+    let Some((x, y, rw, rh)) = text_region(&text, w, h, CLOSER_MARGIN, CLOSER_MIN_ZOOM) else {
+        return Ok(whole);
+    };
+    let crop = image::imageops::crop_imm(image, x, y, rw, rh).to_image();
+    let (mut closer, _) = read_whole(engine, &crop, config)?;
+    closer.quad = closer
+        .quad
+        .map(|q| q.map(|(qx, qy)| (qx + x as f32, qy + y as f32)));
+    let better = match (&closer.read, &whole.read) {
+        (Some(c), Some(w)) => score(c) > score(w),
+        (c, _) => c.is_some(),
+    };
+    let timings = whole.timings.plus(&closer.timings);
+    let mut chosen = if better { closer } else { whole };
+    chosen.timings = timings;
+    Ok(chosen)
+}
+
+/// The share of the text region's size added on each side before reading it closer.
+const CLOSER_MARGIN: f32 = 0.15;
+/// Read closer only when the region is at most 1 / this of the photo's long side.
+const CLOSER_MIN_ZOOM: f32 = 1.6;
+
+/// One reading of the whole photo, and the text boxes its detector saw upright at its largest input
+/// (image pixels), for [`text_region`].
+fn read_whole(
+    engine: &Engine,
+    image: &RgbImage,
+    config: &MrzConfig,
+) -> Result<(MrzReading, Vec<Quad>), InferenceError> {
     let started = Instant::now();
     let page = Page {
         engine,
@@ -160,10 +212,12 @@ pub fn read_mrz_with(
     let (w, h) = image.dimensions();
     // (found, turn) of the best read so far.
     let mut best: Option<(Found, Turn)> = None;
+    let mut text = Vec::new();
     'sides: for &side in &config.long_sides {
         let input = detect::input_tensor(image, side);
         let mut frames: Vec<(u16, Vec<Quad>)> = Vec::with_capacity(4);
         let upright = boxes_in(page, &input, 0, &mut frames, &mut spent)?;
+        text.clone_from(&upright);
         // A valid read that only failed plausibility has found the orientation: a larger detector input
         // is tried in that orientation alone.
         let mut turns: Vec<u16> = match &best {
@@ -242,12 +296,13 @@ pub fn read_mrz_with(
         total_ms = timings.total_ms,
         "MRZ search"
     );
-    Ok(MrzReading {
+    let reading = MrzReading {
         read,
         quad,
         rotation_degrees,
         timings,
-    })
+    };
+    Ok((reading, text))
 }
 
 /// The detector's boxes in the frame turned by `degrees`, detected once per frame.
@@ -323,6 +378,62 @@ pub const ROTATIONS: [u16; 4] = [0, 90, 180, 270];
 /// rotated face reached in the measurements (2.7), below most upright ones.
 pub const UPRIGHT_NORM: f32 = 3.0;
 
+/// The zooms of the closer portrait search, in order: tiles on which the face is 2, then 3 times larger
+/// than in the detector's view of the whole photo.
+pub const PORTRAIT_ZOOMS: [f32; 2] = [2.0, 3.0];
+
+/// The closer search's budget in detector runs (one per tile, about 4 ms each on one core): all four
+/// orientations at both zooms of a 4:3 or 16:9 photo (4 × (9 + 16) and 2 × (12 + 20) + 2 × (15 + 28)
+/// = 150); a longer photo has more tiles and gets as many orientations of the second zoom as fit.
+pub const PORTRAIT_TILE_RUNS: usize = 160;
+
+/// When no orientation of the whole photo shows a face: the portrait may be small on a large photo (a
+/// card photographed from afar, a small grey portrait). Looks closer, on tiles, zoom by zoom and
+/// orientation by orientation, until a face is clearly upright or the budget is spent, only at zooms
+/// that do not upsample and only for faces small enough for the whole view to have missed (on a scan
+/// of a card's back, tiles find print and patterns, never a portrait); each orientation
+/// keeps its face with the largest norm (the desk's grain can pass for a large face at the first zoom,
+/// but its norm is low), for `pick_upright`.
+fn closer_search(
+    analyzer: &FaceAnalyzer,
+    image: &RgbImage,
+    tried: &mut [(u16, Analysis)],
+    timings: &mut super::face::StageTimings,
+) -> Result<usize, InferenceError> {
+    let mut runs = 0;
+    for zoom in PORTRAIT_ZOOMS {
+        for (degrees, analysis) in tried.iter_mut() {
+            let (w, h) = match degrees {
+                90 | 270 => (image.height(), image.width()),
+                _ => (image.width(), image.height()),
+            };
+            if !vision_detect::tiles_downsample(w, h, zoom) {
+                continue;
+            }
+            let tiles = FaceAnalyzer::tile_count(w, h, zoom);
+            if runs + tiles > PORTRAIT_TILE_RUNS {
+                return Ok(runs);
+            }
+            runs += tiles;
+            let closer = analyzer.analyse_tiled(
+                &rotate(image, *degrees),
+                zoom,
+                vision_detect::missable_face_height(w, h),
+                Faces::Primary,
+            )?;
+            timings.add(&closer.timings);
+            let norm = |a: &Analysis| a.primary().map(|f| f.norm);
+            if norm(&closer) > norm(analysis) {
+                *analysis = closer;
+            }
+            if norm(analysis).is_some_and(|n| n >= UPRIGHT_NORM) {
+                return Ok(runs);
+            }
+        }
+    }
+    Ok(runs)
+}
+
 /// Among (rotation, primary-face norm) candidates, the index of the upright one: the largest norm.
 pub fn pick_upright(candidates: &[(u16, Option<f32>)]) -> Option<usize> {
     candidates
@@ -357,15 +468,20 @@ pub fn analyse_document(
         let analysis = analyzer.analyse(&rotate(image, *degrees), Faces::Primary)?;
         tried.push((*degrees, analysis));
     }
+    let mut timings = super::face::StageTimings::default();
+    for (_, a) in &tried {
+        timings.add(&a.timings);
+    }
+    if tried.iter().all(|(_, a)| a.primary().is_none()) {
+        let runs = closer_search(analyzer, image, &mut tried, &mut timings)?;
+        let found = tried.iter().any(|(_, a)| a.primary().is_some());
+        tracing::debug!(runs, found, "portrait: closer search on tiles");
+    }
     let norms: Vec<(u16, Option<f32>)> = tried
         .iter()
         .map(|(d, a)| (*d, a.primary().map(|f| f.norm)))
         .collect();
     let best = pick_upright(&norms).unwrap_or(0);
-    let mut timings = super::face::StageTimings::default();
-    for (_, a) in &tried {
-        timings.add(&a.timings);
-    }
     let (degrees, mut analysis) = tried.swap_remove(best);
     analysis.timings = timings; // the search cost belongs to this document
     Ok((analysis, degrees))

@@ -10,7 +10,10 @@ use crate::inference::{Engine, InferenceError};
 use crate::models::ModelKind;
 use crate::vision::detect::{self, Detection, DetectorConfig};
 use crate::vision::embed::{self, Embedding};
-use crate::vision::{align, landmarks, BoxF, Canvas, Point};
+use crate::vision::{align, landmarks, BoxF, Canvas, Point, RectI};
+
+/// How much neighbouring detection tiles overlap, at least, as a share of a tile's side.
+const TILE_OVERLAP: f32 = 0.25;
 
 /// Which faces of an image to embed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,6 +167,60 @@ impl<'e> FaceAnalyzer<'e> {
     pub fn analyse(&self, image: &RgbImage, which: Faces) -> Result<Analysis, InferenceError> {
         let mut timings = StageTimings::default();
         let found = self.find(image, &mut timings)?;
+        self.embed_found(found, which, timings)
+    }
+
+    /// Like [`analyse`](Self::analyse), with detection on overlapping tiles (`detect::tiles` at `zoom`)
+    /// instead of the whole image, and no padded retry: a face a few percent of the image's height, too
+    /// small for the detector's 320×240 view of the whole (a card photographed from afar), is `zoom`
+    /// times larger in a tile's. Faces taller than `max_face_px` are dropped (the caller knows which
+    /// sizes the whole view would have found). One detector run per tile
+    /// ([`tile_count`](Self::tile_count)).
+    pub fn analyse_tiled(
+        &self,
+        image: &RgbImage,
+        zoom: f32,
+        max_face_px: f32,
+        which: Faces,
+    ) -> Result<Analysis, InferenceError> {
+        let mut timings = StageTimings::default();
+        let started = Instant::now();
+        let canvas = Canvas::new(image);
+        let regions = detect::tiles(image.width(), image.height(), zoom, TILE_OVERLAP);
+        // One run per tile at the lower threshold; the higher one applies when anything reaches it, as
+        // in `find` (greedy NMS by score makes filtering after it the same as before it).
+        let mut dets = self.detect_regions(&canvas, &regions, self.config.fallback_min_score)?;
+        dets.retain(|d| d.bbox.height() <= max_face_px);
+        if dets.iter().any(|d| d.score >= self.config.min_score) {
+            dets.retain(|d| d.score >= self.config.min_score);
+        }
+        let primary = detect::primary_face(&dets, self.config.primary_min_area_ratio);
+        let (w, h) = (image.width() as f32, image.height() as f32);
+        let cut_off = primary.is_some_and(|i| detect::touches_border(&dets[i].bbox, w, h));
+        timings.detect = started.elapsed();
+        let found = Found {
+            canvas,
+            dets,
+            primary,
+            padded: false,
+            cut_off,
+        };
+        self.embed_found(found, which, timings)
+    }
+
+    /// The detector runs [`analyse_tiled`](Self::analyse_tiled) makes on a `width`×`height` image.
+    pub fn tile_count(width: u32, height: u32, zoom: f32) -> usize {
+        detect::tiles(width, height, zoom, TILE_OVERLAP).len()
+    }
+
+    /// Landmarks, alignment and embedding of the found faces: the primary, then (for `Faces::All`) the
+    /// others in score order.
+    fn embed_found(
+        &self,
+        found: Found,
+        which: Faces,
+        mut timings: StageTimings,
+    ) -> Result<Analysis, InferenceError> {
         let Some(primary) = found.primary else {
             return Ok(Analysis {
                 detected: found.dets.len(),
@@ -261,6 +318,32 @@ impl<'e> FaceAnalyzer<'e> {
             padded,
             cut_off,
         })
+    }
+
+    /// Detections on the given regions of a canvas at a score threshold, in canvas pixels, merged by one
+    /// NMS over all of them, after the minimum size (a face seen whole in two overlapping tiles is kept
+    /// once, from the tile that saw it best).
+    fn detect_regions(
+        &self,
+        canvas: &Canvas,
+        regions: &[RectI],
+        min_score: f32,
+    ) -> Result<Vec<Detection>, InferenceError> {
+        let mut all = Vec::new();
+        for region in regions {
+            let out = self
+                .engine
+                .run(ModelKind::Detect, detect::region_tensor(canvas, *region))?;
+            let (rw, rh) = (region.w as f32, region.h as f32);
+            let dets = detect::decode(&out[0], &out[1], rw, rh, min_score, self.config.top_k);
+            all.extend(dets.into_iter().map(|d| Detection {
+                bbox: d.bbox.translate(region.x as f32, region.y as f32),
+                score: d.score,
+            }));
+        }
+        let mut kept = detect::nms(all, self.config.nms_iou);
+        kept.retain(|d| d.bbox.height() >= self.config.min_face_px);
+        Ok(kept)
     }
 
     /// Detections on a canvas at a score threshold, after NMS and the minimum size.

@@ -16,11 +16,10 @@ use serde::Serialize;
 
 use super::face::{FaceAnalyzer, Located, LocatedFace};
 use crate::inference::{Engine, InferenceError};
+use crate::liveness::search::{check_actions, ActionResult};
 use crate::liveness::signals::{nose_offset, FaceSignals, FrameSignals};
-use crate::liveness::verdict::{
-    check_actions, liveness_verdict, ActionResult, LivenessConfig, Verdict, VideoSummary,
-};
-use crate::liveness::Action;
+use crate::liveness::verdict::{liveness_verdict, LivenessConfig, Verdict, VideoSummary};
+use crate::liveness::{Action, Schedule};
 use crate::media::video::{decode_video, VideoError, VideoFrame, VideoInfo, VideoLimits};
 use crate::models::ModelKind;
 use crate::vision::embed::Embedding;
@@ -468,7 +467,7 @@ pub struct LivenessReport {
     pub frames_decoded: u64,
     pub frames_analysed: usize,
     pub best_frame: Option<BestFrame>,
-    /// The challenge's actions, in order, and where each was found.
+    /// The challenge's actions, in order: when each was prompted, and where and when it was seen.
     pub actions: Vec<ActionResult>,
     /// Actions found anywhere in the video, each searched on its own (for reviewers and calibration).
     pub actions_seen: Vec<Action>,
@@ -485,7 +484,7 @@ pub struct LivenessReport {
 pub fn check_video(
     analyzer: &FrameAnalyzer,
     bytes: Vec<u8>,
-    challenge: &[Action],
+    challenge: &Schedule,
     limits: &VideoLimits,
     config: &LivenessConfig,
     quality: &QualityConfig,
@@ -497,7 +496,7 @@ pub fn check_video(
 /// The verdict and the report for analysed frames (pure).
 pub fn report(
     analysed: VideoAnalysis,
-    challenge: &[Action],
+    challenge: &Schedule,
     config: &LivenessConfig,
     quality: &QualityConfig,
 ) -> LivenessReport {
@@ -516,7 +515,7 @@ pub fn report(
     });
     let actions_seen = Action::ALL
         .into_iter()
-        .filter(|&a| check_actions(&[a], &frames, config)[0].done)
+        .filter(|&a| check_actions(&Schedule::untimed(&[a], 0.0), &frames, config)[0].done)
         .collect();
     let rows = frames
         .into_iter()

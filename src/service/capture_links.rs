@@ -395,7 +395,10 @@ pub async fn prepare_submission(
     let key = idempotency_key.map(|k| format!("capture:{}:{k}", link.id));
     if let Some(code) = LinkState::of(&link, state.clock.now_ms()).refusal() {
         if let (Some(key), Some(submitted)) = (&key, &link.verification_id) {
-            let earlier = state.store.find_by_idempotency_key(&link.org, key).await?;
+            let earlier = state
+                .store
+                .find_by_idempotency_key(&link.org, &link.created_by, key)
+                .await?;
             if earlier.is_some_and(|v| &v.id == submitted) {
                 return Ok(LinkSubmission::AlreadyReceived);
             }
@@ -454,6 +457,7 @@ pub async fn submit(
         declared,
         org: link.org.clone(),
         actor: page_actor(&link),
+        submitted_by: link.created_by.clone(),
         subject,
         consent,
         purpose,

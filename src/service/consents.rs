@@ -113,6 +113,15 @@ async fn view(state: &AppState, row: ConsentRow) -> Result<ConsentView, ApiError
     Ok(ConsentView::new(row, subject_ref))
 }
 
+/// Why a consent is withdrawn, when the caller says (the person's words as relayed, or "applicant
+/// asked by phone"): recorded in the audit entry.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Withdrawal {
+    #[schema(max_length = 500, min_length = 1)]
+    pub reason: Option<String>,
+}
+
 /// Withdraw a consent: no further processing happens under it, and the biometric data collected under
 /// it (uploads, embeddings, pending jobs) is purged at once, unless another active consent or lawful
 /// basis recorded for the same subject and purpose covers it; the audit entry says which.
@@ -120,8 +129,10 @@ pub async fn withdraw(
     state: &AppState,
     caller: &Caller,
     consent_ref: &str,
+    reason: Option<&str>,
 ) -> Result<ConsentView, ApiError> {
     caller.require(&[Role::Submitter])?;
+    let reason = reason.map(|r| bounded_text("reason", r, 500)).transpose()?;
     let existing = state
         .store
         .get_consent(&caller.org, consent_ref)
@@ -140,13 +151,17 @@ pub async fn withdraw(
         .map(|c| json!({"consent_ref": c.consent_ref, "lawful_basis": c.lawful_basis}))
         .collect();
     let purge = covering.is_empty();
+    let mut details = if purge {
+        json!({"purpose": existing.purpose})
+    } else {
+        json!({"purpose": existing.purpose, "purged": false, "retained_under": covering})
+    };
+    if let Some(reason) = reason {
+        details["reason"] = json!(reason);
+    }
     let audit = NewAudit {
         subject_digest: Some(existing.subject_id.clone()),
-        details: if purge {
-            json!({"purpose": existing.purpose})
-        } else {
-            json!({"purpose": existing.purpose, "purged": false, "retained_under": covering})
-        },
+        details,
         ..caller.audit(state.clock.now_ms(), "consent.withdrawn", consent_ref)
     };
     if state

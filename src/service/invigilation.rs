@@ -14,6 +14,7 @@ use super::caller::Caller;
 use super::consents::check_consent;
 use super::error::{ApiError, ErrorCode};
 use super::process::media_context;
+use super::reviews::submitted_by;
 use super::state::AppState;
 use crate::domain::clock::rfc3339;
 use crate::domain::token::new_id;
@@ -121,6 +122,10 @@ pub async fn create(
                 .await?
                 .is_some_and(|c| {
                     c.outcome.as_deref() == Some(ReviewOutcome::ConfirmedMatch.as_str())
+                        && !c
+                            .resolved_by
+                            .as_deref()
+                            .is_some_and(|by| submitted_by(&reference, by))
                 }),
             None => false,
         },
@@ -129,7 +134,7 @@ pub async fn create(
     if reference.status != VerificationStatus::Decided || !(verified || confirmed) {
         return Err(ApiError::detail(
             ErrorCode::ReferenceNotVerified,
-            "the reference must be a verified decision or a reviewer's confirmed match",
+            "the reference must be a verified decision or a confirmed match by a reviewer other than its submitter",
         ));
     }
     // The enrolled template: the live face of the reference (its selfie), else its document face.

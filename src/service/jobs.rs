@@ -34,7 +34,8 @@ pub async fn run_worker(state: AppState, mut shutdown: watch::Receiver<bool>) {
         {
             Ok(Some(job)) => {
                 let id = job.verification_id.clone();
-                if let Err(e) = process_job(&state, job).await {
+                let work = process_job(&state, job);
+                if let Err(e) = renewing_lease(&state, &id, lease, work).await {
                     // The lease runs out and the job is taken again (by us or another server).
                     tracing::warn!(verification = %id, error = %e, "job not completed; it will be retried");
                 }
@@ -54,6 +55,44 @@ pub async fn run_worker(state: AppState, mut shutdown: watch::Receiver<bool>) {
         if let Ok(n) = state.store.pending_jobs().await {
             metrics::gauge!("idv_queue_depth").set(n as f64);
         }
+    }
+}
+
+/// Runs `work` on job `id` while renewing its lease every third of the lease, so a job that takes
+/// longer than its lease (a long video on a busy machine) is not taken over by another server while
+/// this one is still working on it; a worker that dies stops renewing, and its job is taken over.
+async fn renewing_lease<F: std::future::Future>(
+    state: &AppState,
+    id: &str,
+    lease: Duration,
+    work: F,
+) -> F::Output {
+    let renew = async {
+        let mut every = tokio::time::interval(lease / 3);
+        every.tick().await; // the first tick is immediate: the lease was just taken
+        loop {
+            every.tick().await;
+            let until = now_ms() + lease.as_millis() as i64;
+            match state
+                .store
+                .renew_job_lease(id, &state.instance_id, until)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    // Taken over: the work goes on, and its completion is refused (`LeaseLost`).
+                    tracing::warn!(verification = %id, "job lease lost while working on it");
+                    return std::future::pending().await;
+                }
+                Err(e) => {
+                    tracing::warn!(verification = %id, error = %e, "cannot renew a job lease")
+                }
+            }
+        }
+    };
+    tokio::select! {
+        out = work => out,
+        never = renew => never,
     }
 }
 

@@ -8,6 +8,7 @@ pub mod auth_failures;
 pub mod caller;
 pub mod capture_links;
 pub mod challenges;
+pub mod checkpoints;
 pub mod consents;
 pub mod declared;
 pub mod error;

@@ -18,7 +18,7 @@ use crate::document::identity::DeclaredIdentity;
 use crate::domain::clock::rfc3339;
 use crate::domain::token::new_id;
 use crate::domain::{Decision, MediaKind, Purpose, ReviewKind, ReviewStatus, VerificationStatus};
-use crate::liveness::Action;
+use crate::liveness::{Schedule, ScheduleConfig};
 use crate::media::image::decode_image;
 use crate::media::video::decode_video;
 use crate::pipeline::document_check::{examine_document, DocumentExamination};
@@ -112,17 +112,18 @@ pub enum Capture {
 #[derive(Debug, Clone)]
 pub struct TakenChallenge {
     pub id: String,
-    pub actions: Vec<Action>,
+    pub schedule: Schedule,
 }
 
 impl TakenChallenge {
-    /// From its stored row (the actions as the JSON array they were issued as).
+    /// From its stored row: the schedule as issued, or the plain action list of a challenge stored
+    /// before schedules (untimed actions, so no window applies).
     pub fn from_row(row: &crate::store::ChallengeRow) -> Result<Self, ApiError> {
-        let actions: Vec<Action> =
-            serde_json::from_str(&row.actions).map_err(ApiError::internal)?;
+        let schedule = Schedule::from_stored(&row.actions, ScheduleConfig::default().window_s)
+            .map_err(ApiError::internal)?;
         Ok(TakenChallenge {
             id: row.id.clone(),
-            actions,
+            schedule,
         })
     }
 }
@@ -220,7 +221,7 @@ pub async fn evaluate(
                 let report = check_video(
                     &FrameAnalyzer::new(&analyzer),
                     Vec::from(video),
-                    &challenge.actions,
+                    &challenge.schedule,
                     &settings.video,
                     &settings.liveness,
                     &settings.quality,
@@ -249,6 +250,7 @@ pub async fn evaluate(
                 let record = liveness_record(
                     &c.liveness,
                     &challenge.id,
+                    &challenge.schedule,
                     c.selfie_to_video,
                     &settings.liveness,
                 );

@@ -10,7 +10,7 @@ use crate::document::mrz::{CheckedField, MrzFormat};
 use crate::pipeline::document_check::DocumentExamination;
 
 use crate::domain::Decision;
-use crate::liveness::{Action, LivenessConfig, Verdict};
+use crate::liveness::{Action, ActionTiming, LivenessConfig, Schedule, Verdict};
 use crate::pipeline::liveness::LivenessReport;
 use crate::pipeline::policy::{service_decision, MatchThresholds, Outcome};
 use crate::pipeline::verify::Verification;
@@ -54,8 +54,13 @@ pub struct LivenessRecord {
     pub verdict: Verdict,
     pub reasons: Vec<String>,
     pub challenge_id: String,
-    /// The challenge's actions in the order asked, each with whether it was found in that order.
+    /// The challenge's actions in the order asked: when each was prompted, whether it was performed
+    /// in order and on time, and when it was seen.
     pub actions: Vec<ActionOutcome>,
+    /// Seconds after its prompt within which each action had to begin (absent for a challenge issued
+    /// before challenges were timed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_s: Option<f64>,
     pub frames_decoded: u64,
     pub frames_analysed: usize,
     /// Where in the video the frame compared with the document is, in seconds.
@@ -74,6 +79,18 @@ pub struct ActionOutcome {
     #[schema(value_type = String)]
     pub action: Action,
     pub done: bool,
+    /// `on_time`, `early` (only seen before its prompt), `late` (first seen after its window),
+    /// `missing`, or `untimed` (a challenge issued before challenges were timed: found in order,
+    /// anywhere). Absent in records made before timing was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub timing: Option<ActionTiming>,
+    /// When the action was prompted, in seconds from the video's first frame.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompted_at_s: Option<f64>,
+    /// When the occurrence judged was seen (on time, early or late).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen_at_s: Option<f64>,
 }
 
 /// What the container said and the decoder found.
@@ -91,6 +108,7 @@ pub struct VideoFacts {
 pub fn liveness_record(
     report: &LivenessReport,
     challenge_id: &str,
+    schedule: &Schedule,
     selfie_to_video: Option<f32>,
     thresholds: &LivenessConfig,
 ) -> LivenessRecord {
@@ -104,8 +122,16 @@ pub fn liveness_record(
             .map(|a| ActionOutcome {
                 action: a.action,
                 done: a.done,
+                timing: Some(a.timing),
+                prompted_at_s: a.prompted_at_s,
+                seen_at_s: a.seen_at_s.map(|t| (t * 1000.0).round() / 1000.0),
             })
             .collect(),
+        window_s: schedule
+            .actions
+            .iter()
+            .any(|a| a.at_s.is_some())
+            .then_some(schedule.window_s),
         frames_decoded: report.frames_decoded,
         frames_analysed: report.frames_analysed,
         best_frame_s: report.best_frame.as_ref().map(|b| b.time_s),
@@ -288,6 +314,29 @@ pub fn reduce_record(r: DecisionRecord) -> DecisionRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_liveness_record_made_before_timing_still_reads() {
+        let old: LivenessRecord = serde_json::from_value(serde_json::json!({
+            "verdict": "pass", "reasons": [], "challenge_id": "chl_1",
+            "actions": [{"action": "blink", "done": true}],
+            "frames_decoded": 90, "frames_analysed": 36, "best_frame_s": 1.0, "passive_median": 0.9,
+            "selfie_to_video": null,
+            "video": {"container": "mp4", "codec": "h264", "width": 512, "height": 512, "duration_s": 3.0},
+            "thresholds": LivenessConfig::default(),
+        }))
+        .unwrap();
+        assert_eq!(old.window_s, None);
+        let a = &old.actions[0];
+        assert_eq!((a.timing, a.prompted_at_s, a.seen_at_s), (None, None, None));
+        // Written back, it says no more than it knew.
+        let again = serde_json::to_value(&old).unwrap();
+        assert_eq!(
+            again["actions"],
+            serde_json::json!([{"action": "blink", "done": true}])
+        );
+        assert!(again.get("window_s").is_none());
+    }
 
     #[test]
     fn a_reduced_record_keeps_the_decision_and_drops_scores_and_digests() {

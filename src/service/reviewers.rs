@@ -188,9 +188,35 @@ pub async fn session(state: &AppState, token: &str) -> Result<Option<SignedIn>, 
     Ok(found.map(|(session, reviewer)| SignedIn { reviewer, session }))
 }
 
+/// Why a sign-in failed: recorded in the audit entry `console.signin_failed`, never told the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigninFailure {
+    UnknownUsername,
+    AccountDisabled,
+    AccountLocked,
+    WrongPassword,
+    WrongCode,
+    /// A right code that was already used (each code signs in once).
+    CodeReused,
+}
+
+impl SigninFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigninFailure::UnknownUsername => "unknown_username",
+            SigninFailure::AccountDisabled => "account_disabled",
+            SigninFailure::AccountLocked => "account_locked",
+            SigninFailure::WrongPassword => "wrong_password",
+            SigninFailure::WrongCode => "wrong_code",
+            SigninFailure::CodeReused => "code_reused",
+        }
+    }
+}
+
 /// Checks username, password and code, and opens a session: its token (for the cookie), or `None`
 /// for every failure alike. Every failure takes about as long (an unknown username is checked against
-/// a decoy hash) and counts towards the account's lock.
+/// a decoy hash, and each failure writes one audit entry), counts towards a known account's lock, and
+/// is audited as `console.signin_failed` with its reason.
 pub async fn sign_in(
     state: &AppState,
     username: &str,
@@ -199,57 +225,84 @@ pub async fn sign_in(
 ) -> Result<Option<String>, ApiError> {
     let settings = &state.settings.review;
     let now = state.clock.now_ms();
-    let reviewer = state
-        .store
-        .reviewer_by_username(username.trim())
-        .await?
-        .filter(|r| r.disabled_at.is_none());
-    let hash = reviewer
-        .as_ref()
+    let username = username.trim();
+    let found = state.store.reviewer_by_username(username).await?;
+    let enabled = found.as_ref().filter(|r| r.disabled_at.is_none());
+    let hash = enabled
         .map(|r| r.password_hash.clone())
         .unwrap_or_else(|| decoy_hash().to_string());
     let password = password.to_string();
     let password_ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
         .await
         .unwrap_or(false);
-    let Some(reviewer) = reviewer else {
+    let failed = |reviewer: Option<&ReviewerRow>, reason: SigninFailure| NewAudit {
+        at: now,
+        org: reviewer.map(|r| r.org.clone()).unwrap_or_default(),
+        actor: match reviewer {
+            Some(r) => format!("reviewer:{}", r.username),
+            None => "anonymous".into(),
+        },
+        event: "console.signin_failed",
+        entity: reviewer.map(|r| r.id.clone()).unwrap_or_default(),
+        subject_digest: None,
+        // The name tried, when it could be a username (so nothing typed by mistake, like a password,
+        // lands in the log unless it looks like a username).
+        details: match reviewer {
+            Some(_) => json!({"reason": reason.as_str()}),
+            None => json!({"reason": reason.as_str(),
+                           "username": valid_username(username).then_some(username)}),
+        },
+    };
+    let Some(reviewer) = enabled else {
+        let reason = match found {
+            Some(_) => SigninFailure::AccountDisabled,
+            None => SigninFailure::UnknownUsername,
+        };
+        state.store.audit(&failed(found.as_ref(), reason)).await?;
         return Ok(None);
     };
-    if reviewer.locked_until.is_some_and(|t| t > now) {
+    if let Some(until) = reviewer.locked_until.filter(|t| *t > now) {
+        let mut audit = failed(Some(reviewer), SigninFailure::AccountLocked);
+        audit.details["locked_until"] = json!(until);
+        state.store.audit(&audit).await?;
         return Ok(None);
     }
     let secret = state
         .vault
         .open_reviewer_secret(&reviewer.id, &reviewer.totp_sealed)?;
     let step = totp::verify(&secret, code, now / 1000);
-    let actor = format!("reviewer:{}", reviewer.username);
-    let audit = |event: &'static str| NewAudit {
-        at: now,
-        org: reviewer.org.clone(),
-        actor: actor.clone(),
-        event,
-        entity: reviewer.id.clone(),
-        subject_digest: None,
-        details: json!({}),
-    };
     let token = random_token();
-    if let (true, Some(step)) = (password_ok, step) {
-        let session = ConsoleSessionRow {
-            token_hash: token_hash(&token),
-            reviewer_id: reviewer.id.clone(),
-            csrf_token: random_token(),
-            created_at: now,
-            expires_at: now + settings.console_session_minutes * 60_000,
-        };
-        // false: this code was already used.
-        if state
-            .store
-            .reviewer_signed_in(&reviewer.id, step, &session, &audit("console.signed_in"))
-            .await?
-        {
-            return Ok(Some(token));
+    let reason = match (password_ok, step) {
+        (false, _) => SigninFailure::WrongPassword,
+        (true, None) => SigninFailure::WrongCode,
+        (true, Some(step)) => {
+            let session = ConsoleSessionRow {
+                token_hash: token_hash(&token),
+                reviewer_id: reviewer.id.clone(),
+                csrf_token: random_token(),
+                created_at: now,
+                expires_at: now + settings.console_session_minutes * 60_000,
+            };
+            let signed_in = NewAudit {
+                at: now,
+                org: reviewer.org.clone(),
+                actor: format!("reviewer:{}", reviewer.username),
+                event: "console.signed_in",
+                entity: reviewer.id.clone(),
+                subject_digest: None,
+                details: json!({}),
+            };
+            // false: this code was already used.
+            if state
+                .store
+                .reviewer_signed_in(&reviewer.id, step, &session, &signed_in)
+                .await?
+            {
+                return Ok(Some(token));
+            }
+            SigninFailure::CodeReused
         }
-    }
+    };
     let lock_until = now + settings.console_lockout_minutes * 60_000;
     let locked = state
         .store
@@ -257,7 +310,7 @@ pub async fn sign_in(
             &reviewer.id,
             settings.console_max_failed_signins,
             lock_until,
-            &audit("console.signin_failed"),
+            &failed(Some(reviewer), reason),
         )
         .await?;
     if locked {

@@ -359,6 +359,12 @@ pub async fn view_identity(
     Ok(view)
 }
 
+/// Separation of duties: whether `actor` is the principal that submitted `verification`, so may not
+/// settle it. A row older than the column with no recorded submitter is nobody's.
+pub fn submitted_by(verification: &VerificationRow, actor: &str) -> bool {
+    verification.submitted_by.as_deref() == Some(actor)
+}
+
 /// Records a reviewer's resolution of an open case, with the audit event `review.resolved` naming them;
 /// the automated decision is left as it was.
 pub async fn resolve(
@@ -372,6 +378,9 @@ pub async fn resolve(
     let org = caller.org.as_str();
     let reason = bounded_text("reason", reason, 2000)?;
     let (case, verification) = case_of(state, org, id).await?;
+    if submitted_by(&verification, &caller.actor()) {
+        return Err(ApiError::new(ErrorCode::OwnSubmission));
+    }
     let restricted = state
         .store
         .subject(&verification.subject_id)

@@ -375,7 +375,8 @@ pub async fn erase(
 }
 
 /// Restrict processing of a subject's data (e.g. while they contest its accuracy): every verification
-/// for them is refused with `processing_restricted` and nothing is stored, until lifted.
+/// for them is refused with `processing_restricted` and nothing is stored, until lifted. An unknown (or
+/// erased) subject is `not_found`.
 pub async fn restrict(
     state: &AppState,
     caller: &Caller,
@@ -405,11 +406,14 @@ async fn set_restriction(
     caller.require(&[Role::Auditor])?;
     let subject_ref = bounded_text("subject_ref", subject_ref, 128)?;
     let reason = bounded_text("reason", &body.reason, 500)?;
-    // A subject not processed yet can be restricted in advance: their key and row are made now.
+    // Only a subject idv holds data about: a reference it has never seen is 404, as on every other
+    // subject route (restricting it would create a record of a person idv knows nothing of).
+    let subject_id = state.vault.subject_id(&caller.org, &subject_ref);
     let subject = state
         .vault
-        .subject_key_or_create(&state.store, &caller.org, &subject_ref)
-        .await?;
+        .subject_key(&state.store, &subject_id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
     let now = state.clock.now_ms();
     let (event, at) = if restrict {
         ("subject.restricted", Some(now))

@@ -164,6 +164,7 @@ pub async fn submit(
         declared,
         org: caller.org.clone(),
         actor: caller.actor(),
+        submitted_by: caller.actor(),
         subject,
         consent,
         purpose,
@@ -234,6 +235,9 @@ pub struct NewVerification {
     pub org: String,
     /// Who asked, as the audit log names them (`key:…`, `capture:…`).
     pub actor: String,
+    /// The principal answerable for the submission: the API key (`key:…`), or the key that made the
+    /// capture link. Its verifications' cases are never its to resolve; its Idempotency-Keys are its own.
+    pub submitted_by: String,
     pub subject: SubjectKey,
     pub consent: ConsentRow,
     pub purpose: Purpose,
@@ -255,7 +259,11 @@ pub async fn accept(state: &AppState, req: NewVerification) -> Result<Verificati
     let digests = req.input_digests();
     let digest = req.request_digest(&digests);
     if let Some(key) = &req.idempotency_key {
-        if let Some(existing) = state.store.find_by_idempotency_key(&req.org, key).await? {
+        let found = state
+            .store
+            .find_by_idempotency_key(&req.org, &req.submitted_by, key)
+            .await?;
+        if let Some(existing) = found {
             return replay(existing, &digest);
         }
     }
@@ -363,6 +371,7 @@ impl NewVerification {
             created_at: now,
             decided_at: None,
             retention_until: None,
+            submitted_by: Some(self.submitted_by.clone()),
         }
     }
 
@@ -438,7 +447,7 @@ async fn enqueue(
         Err(StoreError::CaptureLinkTaken) => Err(ApiError::new(ErrorCode::CaptureLinkUsed)),
         Err(StoreError::DuplicateIdempotencyKey) => {
             let key = req.idempotency_key.as_deref();
-            concurrent_duplicate(state, &req.org, key, &row.request_digest).await
+            concurrent_duplicate(state, &row, key).await
         }
         Err(e) => Err(e.into()),
     }
@@ -455,7 +464,6 @@ async fn decide_now(
     digests: InputDigests,
 ) -> Result<VerificationRow, ApiError> {
     let NewVerification {
-        org,
         subject,
         consent,
         document,
@@ -480,7 +488,7 @@ async fn decide_now(
         },
     };
     let evaluated = evaluate(state, inputs, permit).await?;
-    let digest = row.request_digest.clone();
+    let pending = row.clone();
     let mut media = sealed;
     media.extend(seal_derived(&subject, &row, &evaluated));
     match decide_and_record(
@@ -496,7 +504,7 @@ async fn decide_now(
     {
         Ok(recorded) => Ok(recorded),
         Err(StoreError::DuplicateIdempotencyKey) => {
-            concurrent_duplicate(state, &org, idempotency_key.as_deref(), &digest).await
+            concurrent_duplicate(state, &pending, idempotency_key.as_deref()).await
         }
         Err(e) => Err(e.into()),
     }
@@ -511,19 +519,24 @@ fn replay(existing: VerificationRow, digest: &str) -> Result<VerificationRow, Ap
     Ok(existing)
 }
 
-/// Two requests with one Idempotency-Key raced and the other one was stored first.
+/// Two requests with one Idempotency-Key raced and the other one (`ours` lost) was stored first.
 async fn concurrent_duplicate(
     state: &AppState,
-    org: &str,
+    ours: &VerificationRow,
     key: Option<&str>,
-    digest: &str,
 ) -> Result<VerificationRow, ApiError> {
+    let submitted_by = ours.submitted_by.as_deref().unwrap_or_default();
     let existing = match key {
-        Some(k) => state.store.find_by_idempotency_key(org, k).await?,
+        Some(k) => {
+            state
+                .store
+                .find_by_idempotency_key(&ours.org, submitted_by, k)
+                .await?
+        }
         None => None,
     };
     match existing {
-        Some(v) => replay(v, digest),
+        Some(v) => replay(v, &ours.request_digest),
         None => Err(ApiError::new(ErrorCode::IdempotencyConflict).retry_after(1)),
     }
 }

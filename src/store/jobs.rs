@@ -107,6 +107,26 @@ impl Store {
         Ok(())
     }
 
+    /// Extends `owner`'s lease on a job it is still working on to `until`; false when it no longer holds
+    /// it (another server took the job over).
+    pub async fn renew_job_lease(
+        &self,
+        id: &str,
+        owner: &str,
+        until: i64,
+    ) -> Result<bool, StoreError> {
+        let sql =
+            "UPDATE jobs SET lease_until = $1 WHERE verification_id = $2 AND lease_owner = $3";
+        Ok(on_pool!(self, |p| sqlx::query(sql)
+            .bind(until)
+            .bind(id)
+            .bind(owner)
+            .execute(p)
+            .await?
+            .rows_affected()
+            == 1))
+    }
+
     /// Leases the oldest job that is free or whose lease has expired (its worker died). PostgreSQL skips
     /// rows other servers are claiming; SQLite has a single writer, so the update is atomic anyway.
     pub async fn claim_job(

@@ -179,8 +179,8 @@ macro_rules! insert_verification {
         let v: &$crate::store::VerificationRow = $v;
         let inserted = sqlx::query(
             "INSERT INTO verifications (id, org, subject_id, consent_ref, purpose, external_ref, status, idempotency_key,
-             request_digest, decision, record, error_code, created_at, decided_at, retention_until)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+             request_digest, decision, record, error_code, created_at, decided_at, retention_until, submitted_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(&v.id)
         .bind(&v.org)
@@ -197,6 +197,7 @@ macro_rules! insert_verification {
         .bind(v.created_at)
         .bind(v.decided_at)
         .bind(v.retention_until)
+        .bind(&v.submitted_by)
         .execute(&mut *$tx)
         .await;
         match inserted {
@@ -297,11 +298,50 @@ pub fn now_ms() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
 }
 
+/// A SQLite database file, its WAL and its shared-memory index readable by their owner only: the file
+/// is created with mode 0600 before SQLite opens it (SQLite gives the -wal and -shm files the database
+/// file's mode), and files an earlier version left readable by others are narrowed to 0600.
+fn owner_only(db: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let name = db.as_os_str();
+    if name.is_empty() || db.to_string_lossy().starts_with(':') {
+        return Ok(()); // in memory
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(db)
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        // Let SQLite report a missing folder or a read-only place in its own words.
+        Err(_) => return Ok(()),
+    }
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut path = name.to_os_string();
+        path.push(suffix);
+        if let Ok(meta) = std::fs::metadata(&path) {
+            if meta.permissions().mode() & 0o077 != 0 {
+                if let Err(e) =
+                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                {
+                    tracing::warn!(file = %std::path::Path::new(&path).display(), error = %e,
+                        "the database file is readable by others and its mode cannot be narrowed to 0600");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Store {
     /// Connects (creating a SQLite file on first use) and applies the migrations.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         let store = if url.starts_with("sqlite:") {
-            let options = SqliteConnectOptions::from_str(url)?
+            let options = SqliteConnectOptions::from_str(url)?;
+            owner_only(options.get_filename()).map_err(sqlx::Error::Io)?;
+            let options = options
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
@@ -377,6 +417,27 @@ impl Store {
                 .fetch_one(p)
                 .await?;
             (entries, (head.try_get("seq")?, head.try_get("hash")?))
+        }))
+    }
+
+    /// The chain head: how many entries there are and the last one's hash (read as one row, so a
+    /// checkpoint of it is a state the chain was in).
+    pub async fn audit_head(&self) -> Result<(i64, String), StoreError> {
+        Ok(on_pool!(self, |p| {
+            let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+                .fetch_one(p)
+                .await?;
+            (head.try_get("seq")?, head.try_get("hash")?)
+        }))
+    }
+
+    /// The hash of entry `seq` (`None` when there is no such entry).
+    pub async fn audit_entry_hash(&self, seq: i64) -> Result<Option<String>, StoreError> {
+        Ok(on_pool!(self, |p| {
+            sqlx::query_scalar::<_, String>("SELECT entry_hash FROM audit_log WHERE seq = $1")
+                .bind(seq)
+                .fetch_optional(p)
+                .await?
         }))
     }
 

@@ -53,11 +53,14 @@ pub struct VerificationRow {
     pub created_at: i64,
     pub decided_at: Option<i64>,
     pub retention_until: Option<i64>,
+    /// Who submitted it (`key:<id>`; for a capture link, the key that made the link); `None` only for
+    /// rows older than the column whose audit entry was gone. Never its reviewer (separation of duties).
+    pub submitted_by: Option<String>,
 }
 
 pub const VERIFICATION_COLUMNS: &str =
     "id, org, subject_id, consent_ref, purpose, external_ref, status, idempotency_key, \
-     request_digest, decision, record, error_code, created_at, decided_at, retention_until";
+     request_digest, decision, record, error_code, created_at, decided_at, retention_until, submitted_by";
 
 /// A biometric item at rest, sealed under its subject's data key `key_id`.
 #[derive(Clone, PartialEq, sqlx::FromRow)]

@@ -148,6 +148,7 @@ pub(crate) mod testing {
             created_at: 1,
             decided_at: None,
             retention_until: None,
+            submitted_by: Some("key:test".into()),
         }
     }
 

@@ -8,13 +8,25 @@ use super::{
 
 impl Store {
     /// The verification an Idempotency-Key already names: a retry gets it back instead of a second one.
+    /// The verification `submitted_by` sent with Idempotency-Key `key` (keys are scoped to the sender).
     pub async fn find_by_idempotency_key(
         &self,
         org: &str,
+        submitted_by: &str,
         key: &str,
     ) -> Result<Option<VerificationRow>, StoreError> {
-        let sql = format!("SELECT {VERIFICATION_COLUMNS} FROM verifications WHERE org = $1 AND idempotency_key = $2");
-        Ok(fetch_optional_as!(self, VerificationRow, &sql, org, key))
+        let sql = format!(
+            "SELECT {VERIFICATION_COLUMNS} FROM verifications
+             WHERE org = $1 AND submitted_by = $2 AND idempotency_key = $3"
+        );
+        Ok(fetch_optional_as!(
+            self,
+            VerificationRow,
+            &sql,
+            org,
+            submitted_by,
+            key
+        ))
     }
 
     pub async fn get_verification(
@@ -119,7 +131,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_idempotency_key_names_one_verification() {
+    async fn an_idempotency_key_names_one_verification_of_its_sender() {
         let db = TempStore::new().await;
         let first = VerificationRow {
             idempotency_key: Some("idem-1".into()),
@@ -139,15 +151,35 @@ mod tests {
             "{again:?}"
         );
         assert_eq!(
-            db.find_by_idempotency_key("org1", "idem-1").await.unwrap(),
-            Some(first)
+            db.find_by_idempotency_key("org1", "key:test", "idem-1")
+                .await
+                .unwrap(),
+            Some(first.clone())
         );
-        assert_eq!(
-            db.find_by_idempotency_key("org2", "idem-1").await.unwrap(),
-            None
-        );
+        for (org, sender) in [("org2", "key:test"), ("org1", "key:other")] {
+            assert_eq!(
+                db.find_by_idempotency_key(org, sender, "idem-1")
+                    .await
+                    .unwrap(),
+                None
+            );
+        }
         // Nothing of the refused request stays.
         assert_eq!(db.get_verification("org1", "ver_2").await.unwrap(), None);
         assert_eq!(db.count_rows("media").await.unwrap(), 0);
+        // Another key of the same organisation may use the same Idempotency-Key for its own request.
+        let other = VerificationRow {
+            id: "ver_3".into(),
+            submitted_by: Some("key:other".into()),
+            ..first
+        };
+        record(&db, &other, &[], None).await;
+        assert_eq!(
+            db.find_by_idempotency_key("org1", "key:other", "idem-1")
+                .await
+                .unwrap()
+                .map(|v| v.id),
+            Some("ver_3".into())
+        );
     }
 }

@@ -60,8 +60,69 @@ pub fn input_tensor(canvas: &Canvas) -> Vec<f32> {
         w: canvas.width() as i64,
         h: canvas.height() as i64,
     };
+    region_tensor(canvas, region)
+}
+
+/// One region of the canvas as the detector's input, like [`input_tensor`] for the whole canvas.
+pub fn region_tensor(canvas: &Canvas, region: RectI) -> Vec<f32> {
     resize_region(canvas, region, INPUT_W, INPUT_H)
         .planes(ChannelOrder::Rgb, |v| (v - 127.0) / 128.0)
+}
+
+/// Whether tiles at `zoom` are at least the detector's input size, so it sees them at their own
+/// resolution or finer. Upsampled tiles show it nothing new, only more chances to take print or
+/// texture for a face.
+pub fn tiles_downsample(width: u32, height: u32, zoom: f32) -> bool {
+    let aspect = INPUT_W as f32 / INPUT_H as f32;
+    let fit_w = (width as f32).min(height as f32 * aspect);
+    fit_w / zoom.max(1.0) >= INPUT_W as f32
+}
+
+/// The tallest face the detector's view of a whole `width`×`height` image may miss for its size: one
+/// under `MISSED_IN_VIEW_PX` tall or wide in the 320×240 view (which squeezes a long image along its
+/// length). A larger face it did not find is not taken from tiles either: on a card it is print or
+/// pattern, not a portrait.
+pub fn missable_face_height(width: u32, height: u32) -> f32 {
+    let tall = height as f32 / INPUT_H as f32;
+    let wide = width as f32 / INPUT_W as f32 / FACE_BOX_ASPECT;
+    MISSED_IN_VIEW_PX * tall.max(wide)
+}
+
+/// A face up to this size in the detector's 320×240 view may go unfound (its smallest priors are
+/// 10 px; faces under about 20 px score low).
+const MISSED_IN_VIEW_PX: f32 = 24.0;
+/// The detector's face boxes are about this wide for their height.
+const FACE_BOX_ASPECT: f32 = 0.8;
+
+/// Overlapping tiles covering a `width`×`height` image, row by row, each of the detector's 4:3 aspect
+/// and `1 / zoom` the size of the largest 4:3 box the image holds, so the detector sees a face `zoom`
+/// times larger than in its view of the whole image, and unsquashed however long the image is (it
+/// resizes without keeping the aspect). Neighbours overlap by at least `overlap` of a tile, so a face
+/// smaller than that lies whole in one of them. For the small portrait of a card photographed from
+/// afar: the detector's smallest prior is 10 px on its 320×240 view.
+pub fn tiles(width: u32, height: u32, zoom: f32, overlap: f32) -> Vec<RectI> {
+    let (w, h) = (width as f32, height as f32);
+    let aspect = INPUT_W as f32 / INPUT_H as f32;
+    let fit_w = w.min(h * aspect);
+    let (tile_w, tile_h) = (fit_w / zoom.max(1.0), fit_w / aspect / zoom.max(1.0));
+    // Tiles along one axis: as few as cover `len` with the overlap, evenly spaced, the last ending at `len`.
+    let axis = |len: f32, side: f32| -> Vec<(i64, i64)> {
+        let side = side.round().clamp(1.0, len.max(1.0));
+        let stride = side * (1.0 - overlap.clamp(0.0, 0.9));
+        let n = 1 + ((len - side) / stride).ceil().max(0.0) as usize;
+        let step = if n > 1 {
+            (len - side) / (n - 1) as f32
+        } else {
+            0.0
+        };
+        (0..n)
+            .map(|i| ((i as f32 * step).round() as i64, side as i64))
+            .collect()
+    };
+    let (xs, ys) = (axis(w, tile_w), axis(h, tile_h));
+    ys.iter()
+        .flat_map(|&(y, th)| xs.iter().map(move |&(x, tw)| RectI { x, y, w: tw, h: th }))
+        .collect()
 }
 
 /// Turns the raw outputs (`scores` [1, N, 2] softmaxed, `boxes` [1, N, 4] normalised corners) into
@@ -151,6 +212,56 @@ mod tests {
             bbox: BoxF { x1, y1, x2, y2 },
             score,
         }
+    }
+
+    #[test]
+    fn tiles_are_4_by_3_overlapping_and_cover_the_image() {
+        let covered = |t: &[RectI], x: i64, y: i64| {
+            t.iter()
+                .any(|r| (r.x..r.x + r.w).contains(&x) && (r.y..r.y + r.h).contains(&y))
+        };
+        // A 4:3 photo at zoom 2: 2×2 tiles would not overlap, so 3×3 of half the photo's size.
+        let t = tiles(4000, 3000, 2.0, 0.25);
+        assert_eq!(t.len(), 9);
+        assert_eq!((t[0].x, t[0].y, t[0].w, t[0].h), (0, 0, 2000, 1500));
+        assert_eq!((t[1].x, t[3].y), (1000, 750));
+        assert_eq!((t[8].x + t[8].w, t[8].y + t[8].h), (4000, 3000));
+        // A long photo (a card's two sides side by side): 4:3 tiles, more of them along its length.
+        let t = tiles(4000, 1200, 2.0, 0.25);
+        assert!(t.iter().all(|r| (r.w, r.h) == (800, 600)));
+        let across = t.iter().filter(|r| r.y == 0).count();
+        assert_eq!((across, t.len() / across), (7, 3));
+        for r in t.windows(2).filter(|p| p[0].y == p[1].y) {
+            assert!(
+                r[0].x + r[0].w - r[1].x >= 200,
+                "overlap of at least a quarter"
+            );
+        }
+        for (x, y) in [(0, 0), (3999, 1199), (2000, 600), (799, 599), (3999, 0)] {
+            assert!(covered(&t, x, y), "({x}, {y}) covered");
+        }
+        // Zoom 1 on a 4:3 image is the whole image; tiny and empty images give one tile, no panic.
+        assert_eq!(tiles(640, 480, 1.0, 0.25).len(), 1);
+        let tiny = tiles(3, 2, 3.0, 0.25);
+        assert!(tiny
+            .iter()
+            .all(|r| r.x + r.w <= 3 && r.y + r.h <= 2 && r.w > 0));
+        assert!(!tiles(0, 0, 3.0, 0.25).is_empty());
+    }
+
+    #[test]
+    fn tiles_are_searched_only_where_they_are_not_upsampled() {
+        // A 4000×3000 photo: zooms 2 and 3 (tiles 2000 and 1333 wide) yes; a 600×400 scan: no zoom.
+        assert!(tiles_downsample(4000, 3000, 3.0));
+        assert!(!tiles_downsample(600, 400, 2.0));
+        // A 984×608 card: zoom 2 (405 wide) yes, zoom 3 (270) no.
+        assert!(tiles_downsample(984, 608, 2.0));
+        assert!(!tiles_downsample(984, 608, 3.0));
+        // 24 px of the 240-pixel view; a long photo is squeezed along its length, so a face must be
+        // larger there to be seen.
+        assert_eq!(missable_face_height(4000, 3000), 375.0);
+        assert_eq!(missable_face_height(2400, 3200), 320.0);
+        assert_eq!(missable_face_height(4000, 1200), 375.0);
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //
 //   submit     agree (with the keyboard), choose DOCUMENT_IMAGE, camera from Y4M_FILE (Chromium's fake
 //              device), Start, follow the prompts, upload; the first submission POST is failed here to prove
-//              the automatic retry with the same Idempotency-Key; ends on the "Thank you" step.
+//              the automatic retry with the same Idempotency-Key; ends on the "Thank you" step. Each prompt
+//              must appear at its `at_s` after the recording started (PROMPT_LATE_MS late at most, never early).
 //   decline    "I do not agree" shows the alternative and sends nothing but GETs.
 //   refused    CAPTURE_URL is a used or expired link: the error page and its code.
 //   no-camera  no fake device (headless Chromium then has no camera): the "no camera" message. The consent
@@ -46,6 +47,14 @@ const MODE_ARGS = {
   denied: [...FAKE_CAMERA, '--deny-permission-prompts', ...AUTOPLAY],
 };
 const ACTIONS = ['blink', 'turn_left', 'turn_right'];
+// How late a prompt may appear after its `at_s`. The page sets a timer from the recorder's start for each
+// prompt, so only that timer's delay separates the two: a few ms on an idle machine, up to a few frames
+// when two cores are shared with the models. 250 ms is under the quickest human response (so a prompt
+// this late still comes before anyone could act on it), 3 frames at the verdict's 12 per second, and a
+// twelfth of the 3 s window. Never early: a timer does not fire before its time (EARLY_SLACK_MS covers
+// the clock's rounding).
+const PROMPT_LATE_MS = 250;
+const EARLY_SLACK_MS = 5;
 
 function check(condition, message) {
   if (!condition) throw new Error(message);
@@ -141,7 +150,7 @@ function videoPartType(body) {
 
 async function submitMode() {
   const submissions = [];
-  let challengeActions = null;
+  let challenge = null;
   page.on('request', (request) => {
     if (request.method() === 'POST' && new URL(request.url()).pathname.endsWith('/submission')) {
       submissions.push({ key: request.headers()['idempotency-key'], body: request.postDataBuffer() });
@@ -149,7 +158,7 @@ async function submitMode() {
   });
   page.on('response', async (response) => {
     if (response.request().method() === 'POST' && new URL(response.url()).pathname.endsWith('/challenge')) {
-      challengeActions = (await response.json().catch(() => ({}))).actions ?? null;
+      challenge = await response.json().catch(() => null);
     }
   });
 
@@ -200,14 +209,23 @@ async function submitMode() {
     }
     return route.continue();
   });
-  // Every prompt shown, in order, as the page's own data-action says.
+  // Every prompt shown, in order, as the page's own data-index and data-action say, and when: from the
+  // moment the page marks itself recording (it does so as the recorder starts).
   await page.evaluate(() => {
     const prompt = document.getElementById('prompt');
-    window.shownActions = [];
+    const root = document.getElementById('capture');
+    window.shownPrompts = [];
+    window.recordingAt = null;
     new MutationObserver(() => {
-      const action = prompt.dataset.action;
-      if (action && window.shownActions.at(-1) !== action) window.shownActions.push(action);
-    }).observe(prompt, { attributes: true, attributeFilter: ['data-action'] });
+      if (window.recordingAt === null && root.classList.contains('recording')) window.recordingAt = performance.now();
+    }).observe(root, { attributes: true, attributeFilter: ['class'] });
+    new MutationObserver(() => {
+      const { index, action } = prompt.dataset;
+      const last = window.shownPrompts.at(-1);
+      if (index !== '' && action && !(last && last.index === index && last.action === action)) {
+        window.shownPrompts.push({ index, action, at: performance.now() });
+      }
+    }).observe(prompt, { attributes: true, attributeFilter: ['data-action', 'data-index'] });
   });
 
   await page.click('#start');
@@ -236,9 +254,16 @@ async function submitMode() {
   const cameraLive = await page.evaluate(() => Boolean(document.getElementById('preview').srcObject));
   check(!cameraLive, 'the camera is still attached on the done page');
 
-  const shown = (await page.evaluate(() => window.shownActions)).filter((a) => ACTIONS.includes(a));
-  check(Array.isArray(challengeActions), 'no challenge response seen');
-  check(JSON.stringify(shown) === JSON.stringify(challengeActions), `prompts shown ${shown} differ from the challenge ${challengeActions}`);
+  const { prompts, recordingAt } = await page.evaluate(() => ({ prompts: window.shownPrompts, recordingAt: window.recordingAt }));
+  check(Array.isArray(challenge?.actions), 'no challenge response seen');
+  check(recordingAt !== null, 'the page never marked itself recording');
+  const asked = challenge.actions.map((a) => a.action);
+  const shown = prompts.filter((p) => ACTIONS.includes(p.action));
+  check(JSON.stringify(shown.map((p) => p.action)) === JSON.stringify(asked), `prompts shown ${shown.map((p) => p.action)} differ from the challenge ${asked}`);
+  check(shown.every((p, i) => p.index === String(i)), `prompts shown out of turn: ${JSON.stringify(shown)}`);
+  // Each prompt's lateness against its at_s, in ms from the recording's start.
+  const lateMs = shown.map((p, i) => Math.round(p.at - recordingAt - challenge.actions[i].at_s * 1000));
+  check(lateMs.every((ms) => ms >= -EARLY_SLACK_MS && ms <= PROMPT_LATE_MS), `prompts off the schedule by ${lateMs} ms (at_s ${challenge.actions.map((a) => a.at_s)})`);
   check(submissions.length >= 2, `only ${submissions.length} submission POST(s): the failed one was not retried`);
   const keys = new Set(submissions.map((s) => s.key));
   check(keys.size === 1 && /^[0-9a-f-]{36}$/i.test([...keys][0] ?? ''), `Idempotency-Key not one UUID across retries: ${[...keys]}`);
@@ -247,7 +272,9 @@ async function submitMode() {
     width,
     notice_version: noticeVersion,
     first_prompt: firstPrompt,
-    actions_shown: shown,
+    actions_shown: asked,
+    at_s: challenge.actions.map((a) => a.at_s),
+    prompt_late_ms: lateMs,
     submission_attempts: submissions.length,
     idempotency_key_reused: true,
     video_mime: videoPartType(submissions.at(-1).body),

@@ -8,56 +8,62 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use idv::liveness::challenge::parse_actions;
-use idv::liveness::{Action, LivenessConfig, Verdict};
+use idv::eval::replay::{matched_schedule, replay_against};
+use idv::liveness::schedule::{parse_schedule, MAX_ACTIONS};
+use idv::liveness::{LivenessConfig, Schedule, ScheduleConfig, Verdict};
 use idv::media::video::VideoLimits;
 use idv::pipeline::liveness::{report, FrameAnalyzer, LivenessReport, FRAMES_IN_FLIGHT};
 use idv::pipeline::policy::{match_outcome, MatchThresholds, Outcome};
 use idv::pipeline::{FaceAnalyzer, Faces};
 use idv::vision::detect::DetectorConfig;
 use idv::vision::quality::QualityConfig;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 use crate::support::{engine_all, ffmpeg, load, sample, scratch, shared_data};
 
-/// The bona fide clips and the actions their footage contains (found from their per-frame signals,
-/// `idv liveness VIDEO`, and by looking at the frames), in order. d0 and d19 hold one blink each and
-/// no head turn; the Hamilton clip shows other people between its shots.
-const BONA_FIDE: [(&str, &str); 4] = [
-    ("liveportrait/video/d0.mp4", "blink"),
-    ("liveportrait/video/d19.mp4", "blink"),
-    ("liveportrait/video/d3.mp4", "turn_right,blink,turn_left"),
-    (
-        "face_recognition/video/short_hamilton_clip.mp4",
-        "turn_right",
-    ),
+/// The bona fide clips. Each is judged against the schedule that matches its own timing (its actions as
+/// `idv liveness VIDEO` finds them, each prompted half a second before: `eval::replay::matched_schedule`;
+/// checked by looking at the frames), and replayed against every schedule the service can issue. d0 and
+/// d19 hold one blink each and no head turn; d3 a right turn, a blink and a left turn; the Hamilton
+/// clip shows other people between its shots.
+const BONA_FIDE: [&str; 4] = [
+    "liveportrait/video/d0.mp4",
+    "liveportrait/video/d19.mp4",
+    "liveportrait/video/d3.mp4",
+    "face_recognition/video/short_hamilton_clip.mp4",
 ];
 
-/// Challenges the footage of each clip does not contain.
+/// Challenges the footage of each clip does not answer: actions it does not contain, or its own
+/// actions at other times.
 const WRONG_CHALLENGES: [(&str, &[&str]); 3] = [
     (
         "liveportrait/video/d0.mp4",
-        &["turn_left", "turn_right,blink", "blink,turn_left"],
+        // Its blink (2.6 s) prompted after it came.
+        &["turn_left@1", "turn_right@0.5,blink@2", "blink@2.8"],
     ),
     (
         "liveportrait/video/d19.mp4",
-        &["turn_left", "turn_right", "blink,turn_right"],
+        // Its blink (3.9 s) prompted too early for it: late.
+        &["turn_left@1", "turn_right@1", "blink@0.5"],
     ),
     (
         "face_recognition/video/short_hamilton_clip.mp4",
         // The applicant never turns left; someone in the two-person opening shot does (that one refers).
-        &["turn_left", "turn_right,turn_left", "blink,turn_right"],
+        &[
+            "turn_left@1",
+            "turn_right@1,turn_left@3",
+            "blink@1,turn_right@3",
+        ],
     ),
 ];
 
-/// Challenges a photo is asked to perform: every ordered pair the service can issue.
-fn issued_pairs() -> Vec<Vec<Action>> {
-    let mut out = Vec::new();
-    for a in Action::ALL {
-        for b in Action::ALL.into_iter().filter(|b| *b != a) {
-            out.push(vec![a, b]);
-        }
-    }
-    out
+/// Challenges a photo is asked to perform: a seeded sample of the schedules the service issues.
+fn issued_schedules() -> Vec<Schedule> {
+    let mut rng = StdRng::seed_from_u64(30107);
+    (0..6)
+        .map(|_| ScheduleConfig::default().generate(&mut rng))
+        .collect()
 }
 
 /// Photos made into videos, and the spoof stills (print, replay, fake).
@@ -134,7 +140,7 @@ fn analyse(path: &Path, config: &LivenessConfig) -> idv::pipeline::liveness::Vid
 
 fn judge(
     analysis: &idv::pipeline::liveness::VideoAnalysis,
-    challenge: &[Action],
+    challenge: &Schedule,
 ) -> LivenessReport {
     report(
         analysis.clone(),
@@ -173,13 +179,29 @@ fn attacks_are_never_accepted_and_bona_fide_clips_never_fail() {
 
     // Bona fide, and the same footage with challenges it does not contain.
     let mut analysed = BTreeMap::new();
-    for (clip, actions) in BONA_FIDE {
+    let grid = ScheduleConfig::default();
+    for clip in BONA_FIDE {
         let a = analyse(&data.join(clip), &config);
-        let r = judge(&a, &parse_actions(actions).unwrap());
+        let own = matched_schedule(&a.frames, &config, MAX_ACTIONS, grid.window_s)
+            .unwrap_or_else(|| panic!("{clip} holds no action"));
+        let r = judge(&a, &own);
         lines.push(format!(
-            "bona fide {clip} [{actions}]: {:?} {:?}",
+            "bona fide {clip} [{own}]: {:?} {:?}",
             r.verdict, r.reasons
         ));
+        // Replay: the same footage against every schedule the service can issue.
+        let replay = replay_against(
+            &a.frames,
+            grid.all_schedules(),
+            &config,
+            &QualityConfig::default(),
+        );
+        lines.push(format!("replay {clip}: {replay:?}"));
+        let tally = attacks.entry("replay".into()).or_default();
+        tally.presentations += replay.schedules;
+        tally.pass += replay.pass;
+        tally.refer += replay.refer;
+        tally.fail += replay.fail;
         assert_ne!(
             r.verdict,
             Verdict::Fail,
@@ -191,7 +213,7 @@ fn attacks_are_never_accepted_and_bona_fide_clips_never_fail() {
     }
     for (clip, challenges) in WRONG_CHALLENGES {
         for actions in challenges {
-            let r = judge(&analysed[clip].0, &parse_actions(actions).unwrap());
+            let r = judge(&analysed[clip].0, &parse_schedule(actions, 3.0).unwrap());
             lines.push(format!(
                 "wrong challenge {clip} [{actions}]: {:?} {:?}",
                 r.verdict, r.reasons
@@ -237,10 +259,10 @@ fn attacks_are_never_accepted_and_bona_fide_clips_never_fail() {
     let dir = scratch("attacks");
     for (kind, path) in attack_videos(&dir) {
         let a = analyse(&path, &config);
-        for challenge in issued_pairs() {
+        for challenge in issued_schedules() {
             let r = judge(&a, &challenge);
             lines.push(format!(
-                "{kind} {} {challenge:?}: {:?} {:?}",
+                "{kind} {} [{challenge}]: {:?} {:?}",
                 path.file_name().unwrap().to_string_lossy(),
                 r.verdict,
                 r.reasons
@@ -273,6 +295,16 @@ fn attacks_are_never_accepted_and_bona_fide_clips_never_fail() {
     );
     for (kind, t) in &attacks {
         assert!(t.presentations > 0);
+        if kind == "replay" {
+            // The issue's bound: at most 1 % of the schedules passed by an ordinary recording.
+            assert!(
+                t.pass * 100 <= t.presentations,
+                "replay APCER over 1 %: {} of {}",
+                t.pass,
+                t.presentations
+            );
+            continue;
+        }
         assert_eq!(
             t.pass, 0,
             "APCER of {kind} is not 0: {} of {} accepted",
@@ -284,6 +316,7 @@ fn attacks_are_never_accepted_and_bona_fide_clips_never_fail() {
     let kinds: Vec<&str> = attacks.keys().map(String::as_str).collect();
     for kind in [
         "different_person",
+        "replay",
         "spoof_still_loop",
         "spoof_still_motion",
         "still_photo_loop",
@@ -329,6 +362,9 @@ fn frames_in_flight_change_the_schedule_not_the_signals() {
     assert_eq!(embedded, overlapped.len().div_ceil(config.identity_every));
 }
 
+/// d0's blink, seen 2.6 s in, prompted at 2.0 s.
+const D0_SCHEDULE: &str = "blink@2.0";
+
 fn idv(args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_idv"))
         .current_dir(crate::support::root())
@@ -345,7 +381,7 @@ fn cli_liveness_json_has_the_verdict_the_frames_and_no_biometrics() {
         "liveness",
         clip.to_str().unwrap(),
         "--challenge",
-        "blink",
+        D0_SCHEDULE,
         "--json",
     ]);
     assert!(
@@ -364,6 +400,8 @@ fn cli_liveness_json_has_the_verdict_the_frames_and_no_biometrics() {
     assert!(v["frames_decoded"].as_u64().unwrap() > frames.len() as u64);
     assert_eq!(v["actions"][0]["action"], "blink");
     assert_eq!(v["actions"][0]["done"], true);
+    assert_eq!(v["actions"][0]["timing"], "on_time");
+    assert_eq!(v["actions"][0]["prompted_at_s"], 2.0);
     let best = v["best_frame"]["index"].as_u64().unwrap() as usize;
     assert_eq!(frames[best]["similarity"].as_f64().unwrap(), 1.0);
     for key in ["pose", "p_closed", "ear", "sharpness", "exposure", "box"] {
@@ -374,15 +412,28 @@ fn cli_liveness_json_has_the_verdict_the_frames_and_no_biometrics() {
     assert!(v["timings_ms"]["total"].as_f64().unwrap() > 0.0);
 
     // The human form says the same.
-    let out = idv(&[
-        "liveness",
-        clip.to_str().unwrap(),
-        "--challenge",
-        "turn_left",
-    ]);
-    let text = String::from_utf8(out.stdout).unwrap();
+    let human = |challenge: &[&str]| {
+        let mut args = vec!["liveness", clip.to_str().unwrap(), "--challenge"];
+        args.extend(challenge);
+        String::from_utf8(idv(&args).stdout).unwrap()
+    };
+    let text = human(&["turn_left@1"]);
     assert!(text.starts_with("verdict:  fail"), "{text}");
-    assert!(text.contains("challenge_not_performed") && text.contains("turn_left NOT done"));
+    assert!(
+        text.contains("challenge_not_performed") && text.contains("turn_left@1.0 NOT done"),
+        "{text}"
+    );
+    // The blink came 2.6 s in: prompted at 0.5 s it is late with a 2 s window, on time with 3 s.
+    let text = human(&["blink@0.5", "--window", "2"]);
+    assert!(text.contains("blink@0.5 NOT done: late"), "{text}");
+    assert!(human(&["blink@0.5"]).starts_with("verdict:  pass"));
+    // Prompted after it: only before its prompt.
+    let text = human(&["blink@2.8"]);
+    assert!(text.contains("NOT done: only before its prompt"), "{text}");
+    // Untimed, for old recordings: found, marked, referred.
+    let text = human(&["blink"]);
+    assert!(text.starts_with("verdict:  refer"), "{text}");
+    assert!(text.contains("challenge_untimed") && text.contains("blink done, UNTIMED"));
 }
 
 #[test]
@@ -399,7 +450,7 @@ fn cli_verify_with_a_video_compares_the_best_frame_with_the_document() {
             "--video",
             clip.to_str().unwrap(),
             "--challenge",
-            "turn_right",
+            "turn_right@3",
             "--json",
         ]);
         assert!(
@@ -438,4 +489,32 @@ fn cli_verify_with_a_video_compares_the_best_frame_with_the_document() {
         clip.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// `idv eval-liveness`: the shared clips against every schedule on the grid. The replay APCER is at most
+/// 1 % and no clip fails the schedule of its own timing (the command's exit status says both).
+#[test]
+fn cli_eval_liveness_replays_the_clips_against_every_schedule() {
+    let dir = shared_data().join("liveportrait/video");
+    let clips: Vec<String> = ["d0.mp4", "d19.mp4", "d3.mp4"]
+        .iter()
+        .map(|c| dir.join(c).display().to_string())
+        .collect();
+    let mut args = vec!["eval-liveness", "--json"];
+    args.extend(clips.iter().map(String::as_str));
+    let out = idv(&args);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    println!("{}", serde_json::to_string_pretty(&v["summary"]).unwrap());
+    assert!(out.status.success(), "{v}");
+    let s = &v["summary"];
+    assert_eq!(s["distinct_schedules"], 1500);
+    assert_eq!(s["schedules_per_clip"], 1500);
+    assert_eq!(s["replay"]["schedules"], 4500);
+    assert!(s["replay_apcer"].as_f64().unwrap() <= 0.01, "{s}");
+    assert_eq!(s["bona_fide_fail"], 0, "{s}");
+    for clip in v["clips"].as_array().unwrap() {
+        assert!(clip["matched"].is_string(), "{clip}");
+        assert_ne!(clip["matched_verdict"], "fail", "{clip}");
+    }
 }

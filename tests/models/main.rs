@@ -6,6 +6,7 @@
 mod support;
 
 mod document;
+mod from_afar;
 mod liveness;
 mod pipeline;
 mod reference;

@@ -1,7 +1,7 @@
 //! The HTTP service end to end: the real server on port 0 with a fresh database per test, on SQLite
 //! always and on PostgreSQL when IDV_TEST_POSTGRES_URL is set (.ci/run sets it).
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use idv::http::Application;
@@ -148,7 +148,7 @@ on_both!(
 on_both!(organisations_and_roles_are_enforced, |db| async move {
     let app = TestApp::spawn(db).await;
     let acme = app.key("acme", "submitter").await;
-    let other = app.key("globex", "admin").await;
+    let other = app.key("globex", "auditor").await;
     let reviewer = app.key("acme", "reviewer").await;
     let consent = app.consent(&acme, "s1", "ecs_application").await;
     let (_, v) = app
@@ -213,12 +213,7 @@ on_both!(audit_verify_detects_an_edited_row, |db| async move {
     app.stop().await;
     let store = Store::connect(&db_url).await.unwrap();
 
-    let audit = |url: &str| {
-        Command::new(env!("CARGO_BIN_EXE_idv"))
-            .args(["audit", "verify", "--database", url])
-            .output()
-            .unwrap()
-    };
+    let audit = |url: &str| idv_on(url, &["audit", "verify"]);
     let ok = audit(&db_url);
     assert!(
         ok.status.success(),
@@ -603,11 +598,26 @@ on_both!(
         let r = post(key.clone()).await.unwrap();
         assert_eq!(r.status(), StatusCode::CREATED);
         let c: Value = r.json().await.unwrap();
+        // Three actions, each with the moment it is prompted: after a lead-in, 2 to 4 s apart.
         let actions = c["actions"].as_array().unwrap();
-        assert!((2..=3).contains(&actions.len()), "{c}");
-        for a in actions {
-            assert!(["blink", "turn_left", "turn_right"].contains(&a.as_str().unwrap()));
+        assert_eq!(actions.len(), 3, "{c}");
+        let mut last = 0.0;
+        for (i, a) in actions.iter().enumerate() {
+            assert!(["blink", "turn_left", "turn_right"].contains(&a["action"].as_str().unwrap()));
+            let at = a["at_s"].as_f64().unwrap();
+            let gap = at - last;
+            assert!(
+                if i == 0 {
+                    (1.0..=2.0).contains(&gap)
+                } else {
+                    (2.0..=4.0).contains(&gap)
+                },
+                "{c}"
+            );
+            last = at;
         }
+        assert_eq!(c["window_s"], 3.0);
+        assert_eq!(c["recording_s"].as_f64().unwrap(), last + 3.5);
         assert!(c["expires_at"].as_str().unwrap().ends_with('Z'));
         let other: Value = post(key.clone()).await.unwrap().json().await.unwrap();
         assert_ne!(other["challenge_id"], c["challenge_id"]);

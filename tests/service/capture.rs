@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use idv::domain::clock::Clock;
+use idv::liveness::schedule::parse_schedule;
 use idv::store::{now_ms, ChallengeRow};
 use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
@@ -49,18 +50,31 @@ fn media() -> &'static Media {
     })
 }
 
+/// The d3 clip's own actions and timing, each prompted half a second before it is seen (`idv
+/// eval-liveness` lists them: a right turn at 0.60 s, a blink at 1.33 s, left turns at 4.93 and 8.27 s):
+/// the schedule the clip answers. All four: a turn nobody asked for would refer.
+pub(crate) const D3_SCHEDULE: &str = "turn_right@0.1,blink@0.8,turn_left@4.4,turn_left@7.7";
+
 fn sha256_file(path: &Path) -> String {
     hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
 }
 
-/// A challenge with the actions given, stored as `POST /v1/challenges` would (its actions are random
-/// there; these are the ones the clip performs).
-pub(crate) async fn challenge(app: &TestApp, org: &str, actions: &[&str]) -> String {
+/// A challenge with the schedule given (`turn_right@0,blink@0.8`), stored as `POST /v1/challenges`
+/// would (its schedule is random there; these are the clip's own actions and timing). Untimed actions
+/// (`turn_right,blink`) are stored as challenges were before they had schedules: a plain list.
+pub(crate) async fn challenge(app: &TestApp, org: &str, schedule: &str) -> String {
+    let schedule = parse_schedule(schedule, 3.0).unwrap();
+    let stored = if schedule.actions.iter().all(|a| a.at_s.is_none()) {
+        let names: Vec<&str> = schedule.actions().map(|a| a.as_str()).collect();
+        serde_json::to_string(&names).unwrap()
+    } else {
+        schedule.to_stored()
+    };
     let row = ChallengeRow {
         id: format!("chl_{}", uuid::Uuid::new_v4().simple()),
         org: org.into(),
         nonce: "test".into(),
-        actions: serde_json::to_string(actions).unwrap(),
+        actions: stored,
         created_at: now_ms(),
         expires_at: now_ms() + 300_000,
         capture_link_id: None,
@@ -108,7 +122,7 @@ on_both!(
         let m = media();
 
         // Synchronous: the clip performs the challenge, and its best frame matches the portrait.
-        let chl = challenge(&app, "scheme", &["turn_right", "blink"]).await;
+        let chl = challenge(&app, "scheme", D3_SCHEDULE).await;
         let mut text = fields("ecs-1", &consent, "ecs_application");
         text.push(("challenge_id", &chl));
         let (status, v) = post_video(&app, &key, &text, &m.video, &[]).await;
@@ -116,10 +130,29 @@ on_both!(
         let l = &v["liveness"];
         assert_eq!(l["verdict"], "pass", "{v}");
         assert_eq!(l["challenge_id"], chl.as_str());
-        assert_eq!(
-            l["actions"],
-            json!([{"action": "turn_right", "done": true}, {"action": "blink", "done": true}])
-        );
+        assert_eq!(l["window_s"], 3.0);
+        // Per action: when it was prompted, and when it was seen (within the window after).
+        let asked = parse_schedule(D3_SCHEDULE, 3.0).unwrap();
+        for (a, want) in l["actions"].as_array().unwrap().iter().zip(&asked.actions) {
+            assert_eq!(
+                (
+                    &a["action"],
+                    &a["done"],
+                    &a["timing"],
+                    a["prompted_at_s"].as_f64()
+                ),
+                (
+                    &json!(want.action),
+                    &json!(true),
+                    &json!("on_time"),
+                    want.at_s
+                ),
+                "{l}"
+            );
+            let seen = a["seen_at_s"].as_f64().unwrap() - want.at_s.unwrap();
+            assert!((0.0..=3.0).contains(&seen), "{a}");
+        }
+        assert_eq!(l["actions"].as_array().unwrap().len(), 4);
         assert!(l["frames_analysed"].as_u64().unwrap() > 100, "{l}");
         assert_eq!(l["video"]["codec"], "h264");
         assert_eq!(v["input_digests"]["video"], sha256_file(&m.video).as_str());
@@ -136,9 +169,35 @@ on_both!(
         );
         assert_eq!(app.store.count_rows("verifications").await.unwrap(), before);
 
+        // A challenge stored before challenges had schedules is still answered: its actions are found
+        // in order, anywhere, and marked untimed, so a person looks (a replay cannot be excluded).
+        let old = challenge(&app, "scheme", "turn_right,blink").await;
+        let mut text = fields("ecs-1", &consent, "ecs_application");
+        text.push(("challenge_id", &old));
+        let (status, v) = post_video(&app, &key, &text, &m.video, &[]).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        let l = &v["liveness"];
+        assert_eq!(l["verdict"], "refer", "{l}");
+        assert!(
+            l["reasons"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("challenge_untimed")),
+            "{l}"
+        );
+        assert_eq!(
+            l["actions"],
+            json!([
+                {"action": "turn_right", "done": true, "timing": "untimed", "seen_at_s": l["actions"][0]["seen_at_s"]},
+                {"action": "blink", "done": true, "timing": "untimed", "seen_at_s": l["actions"][1]["seen_at_s"]}
+            ])
+        );
+        assert!(l["window_s"].is_null(), "{l}");
+        assert_eq!(v["decision"], "referred", "{v}");
+
         // Asynchronous, through a job: a clip that does not perform the challenge (d0 never turns its head)
         // goes to a person, with the still selfie of someone else flagged; nobody is rejected.
-        let chl = challenge(&app, "scheme", &["turn_left", "turn_right"]).await;
+        let chl = challenge(&app, "scheme", "turn_left@1,turn_right@3.5").await;
         let mut text = fields("ecs-1", &consent, "ecs_application");
         text.push(("challenge_id", &chl));
         let form = Form::new()
@@ -188,6 +247,48 @@ on_both!(
     }
 );
 
+on_both!(
+    a_job_longer_than_its_lease_completes_once_while_a_second_server_runs,
+    |db: Db| async move {
+        // Two servers on one database, a one-second lease and no second attempt allowed: a video job
+        // takes several seconds, so without its lease renewed the second server would take it over
+        // (attempt 2 > 1: failed) or both would work on it.
+        let url = fresh_database(db).await;
+        let mut settings = settings_for(&url).await;
+        settings.service.job_lease_secs = 1;
+        settings.service.job_max_attempts = 1;
+        let first = TestApp::spawn_with(settings.clone()).await;
+        let second = TestApp::spawn_with(settings).await;
+        let key = first.key("scheme", "submitter").await;
+        let consent = first.consent(&key, "ecs-1", "ecs_application").await;
+        let chl = challenge(&first, "scheme", D3_SCHEDULE).await;
+        let mut text = fields("ecs-1", &consent, "ecs_application");
+        text.push(("challenge_id", &chl));
+        let started = std::time::Instant::now();
+        let (status, v) = post_video(
+            &first,
+            &key,
+            &text,
+            &media().video,
+            &[("Prefer", "respond-async")],
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{v}");
+        let id = v["id"].as_str().unwrap().to_string();
+        let v = second.wait_decided(&key, &id).await;
+        assert!(
+            started.elapsed() > std::time::Duration::from_secs(2),
+            "the job outlasted its lease"
+        );
+        assert_eq!(v["status"], "decided", "{v}");
+        assert_eq!(v["liveness"]["verdict"], "pass", "{v}");
+        assert_eq!(first.events("verification.decided").await, vec![id]);
+        assert!(first.events("verification.failed").await.is_empty());
+        second.stop().await;
+        first.stop().await;
+    }
+);
+
 on_both!(bad_video_requests_get_their_codes, |db: Db| async move {
     let app = TestApp::spawn(db).await;
     let key = app.key("scheme", "submitter").await;
@@ -210,7 +311,7 @@ on_both!(bad_video_requests_get_their_codes, |db: Db| async move {
     );
 
     // Another organisation's challenge does not exist here.
-    let theirs = challenge(&app, "other", &["blink", "turn_left"]).await;
+    let theirs = challenge(&app, "other", "blink@1,turn_left@3").await;
     let mut other = text.clone();
     other.push(("challenge_id", &theirs));
     let (_, e) = post_video(&app, &key, &other, &m.video, &[]).await;
@@ -220,7 +321,7 @@ on_both!(bad_video_requests_get_their_codes, |db: Db| async move {
     let truncated = root().join("target/test-media/capture/truncated.mp4");
     let bytes = std::fs::read(&m.video).unwrap();
     std::fs::write(&truncated, &bytes[..bytes.len() / 40]).unwrap();
-    let chl = challenge(&app, "scheme", &["blink", "turn_left"]).await;
+    let chl = challenge(&app, "scheme", "blink@1,turn_left@3").await;
     let mut text2 = text.clone();
     text2.push(("challenge_id", &chl));
     let (status, e) = post_video(&app, &key, &text2, &truncated, &[]).await;
@@ -229,7 +330,7 @@ on_both!(bad_video_requests_get_their_codes, |db: Db| async move {
     assert_eq!(app.store.count_rows("verifications").await.unwrap(), 0);
 
     // Not a video at all.
-    let chl = challenge(&app, "scheme", &["blink", "turn_left"]).await;
+    let chl = challenge(&app, "scheme", "blink@1,turn_left@3").await;
     let mut text3 = text.clone();
     text3.push(("challenge_id", &chl));
     let (status, e) = post_video(&app, &key, &text3, &sample("obama.jpg"), &[]).await;
@@ -412,8 +513,22 @@ on_both!(
         // The challenge, then the submission; a retry with the same key is answered the same.
         let (status, chl) = post_page(&app, &url, "challenge", None).await;
         assert_eq!(status, StatusCode::CREATED, "{chl}");
-        assert!((2..=3).contains(&chl["actions"].as_array().unwrap().len()));
-        assert!(chl["seconds_per_action"].as_f64().unwrap() >= 1.0);
+        let actions = chl["actions"].as_array().unwrap();
+        assert_eq!(actions.len(), 3, "{chl}");
+        let times: Vec<f64> = actions
+            .iter()
+            .map(|a| a["at_s"].as_f64().unwrap())
+            .collect();
+        assert!(
+            times[0] >= 1.0 && times.windows(2).all(|w| w[1] - w[0] >= 2.0),
+            "{chl}"
+        );
+        assert_eq!(chl["window_s"], 3.0);
+        assert_eq!(
+            chl["recording_s"].as_f64().unwrap(),
+            times[2] + 3.5,
+            "{chl}"
+        );
         let chl_id = chl["challenge_id"].as_str().unwrap();
         // The page names no subject, consent or purpose: the link does.
         let form = Form::new()
@@ -686,9 +801,17 @@ async fn an_applicant_completes_the_capture_page_in_chromium() {
         assert_eq!(v["status"], "decided", "{v}");
         let l = &v["liveness"];
         eprintln!(
-            "{width} px: asked {}, liveness {} {}, decision {} {}",
-            shown["actions_shown"], l["verdict"], l["reasons"], v["decision"], v["reasons"]
+            "{width} px: asked {} at {} s (prompts late by {} ms), liveness {} {}, decision {} {}",
+            shown["actions_shown"],
+            shown["at_s"],
+            shown["prompt_late_ms"],
+            l["verdict"],
+            l["reasons"],
+            v["decision"],
+            v["reasons"]
         );
+        // The prompts the page showed are the challenge's, at its times (capture.mjs checks the times).
+        assert_eq!(shown["at_s"].as_array().unwrap().len(), 3, "{shown}");
         assert_eq!(l["video"]["container"], "webm", "{v}");
         assert!(
             ["vp8", "vp9"].contains(&l["video"]["codec"].as_str().unwrap()),

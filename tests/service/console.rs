@@ -444,7 +444,7 @@ async fn video_case(app: &TestApp, submitter: &str) -> String {
             &webm.display().to_string(),
         ]);
     }
-    let challenge_id = crate::capture::challenge(app, "acme", &["turn_right", "blink"]).await;
+    let challenge_id = crate::capture::challenge(app, "acme", crate::capture::D3_SCHEDULE).await;
     let consent = app
         .consent(submitter, "subject-v1", "ecs_application")
         .await;
@@ -519,3 +519,122 @@ fn idv_reviewers_create_prints_the_password_secret_and_uri_last() {
     let bad = run("Erin Smith");
     assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid_username"));
 }
+
+/// A refused sign-in's page with its form token blanked (it differs per attempt), and how long it took.
+async fn refused_signin(
+    app: &TestApp,
+    user: &str,
+    password: &str,
+    code: &str,
+) -> (StatusCode, String, std::time::Duration) {
+    let http = raw_client();
+    let r = http
+        .get(format!("{}/review/signin", app.base))
+        .send()
+        .await
+        .unwrap();
+    let pre = cookie_pair(&set_cookies(&r)[0]);
+    let token = hidden_csrf(&r.text().await.unwrap());
+    let started = std::time::Instant::now();
+    let r = http
+        .post(format!("{}/review/signin", app.base))
+        .header(COOKIE, pre)
+        .form(&[
+            ("csrf", token.as_str()),
+            ("username", user),
+            ("password", password),
+            ("code", code),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body = r.text().await.unwrap().replace(&token, "TOKEN");
+    (status, body, started.elapsed())
+}
+
+on_both!(
+    every_failed_signin_is_audited_and_answered_alike,
+    |db| async move {
+        let db_url = fresh_database(db).await;
+        let settings = settings_for(&db_url).await;
+        let app = TestApp::spawn_with(settings.clone()).await;
+        let erin = reviewer(&app, &settings, "acme", "erin").await;
+        let frank = reviewer(&app, &settings, "acme", "frank").await;
+        let secret = totp::base32_decode(&erin.totp_secret).unwrap();
+        let stale_code = totp::code_at(&secret, idv::store::now_ms() / 1000 - 3600);
+
+        let unknown = refused_signin(&app, "nobody", "x", "123456").await;
+        let attempts = [
+            refused_signin(&app, "erin", "wrong-password", &code_now(&erin)).await,
+            refused_signin(&app, "erin", &erin.password, &stale_code).await,
+        ];
+        // The same answer, byte for byte, whatever was wrong.
+        for known in &attempts {
+            assert_eq!((known.0, &known.1), (unknown.0, &unknown.1));
+        }
+        assert_eq!(unknown.0, StatusCode::UNAUTHORIZED);
+        assert!(unknown.1.contains("Sign-in failed."));
+
+        // Lock frank, then try him with his right password and code.
+        for _ in 0..settings.review.console_max_failed_signins {
+            refused_signin(&app, "frank", "wrong", &code_now(&frank)).await;
+        }
+        let locked = refused_signin(&app, "frank", &frank.password, &code_now(&frank)).await;
+        assert_eq!((locked.0, &locked.1), (unknown.0, &unknown.1));
+        // A name that could not be a username is audited without it.
+        refused_signin(&app, "Not A Username!", "x", "123456").await;
+
+        let (entries, _) = app.store.audit_chain().await.unwrap();
+        let failures: Vec<(String, String, serde_json::Value)> = entries
+            .iter()
+            .filter(|e| e.event == "console.signin_failed")
+            .map(|e| {
+                (
+                    e.actor.clone(),
+                    e.org.clone(),
+                    serde_json::from_str(&e.details).unwrap(),
+                )
+            })
+            .collect();
+        let reasons: Vec<&str> = failures
+            .iter()
+            .map(|(_, _, d)| d["reason"].as_str().unwrap())
+            .collect();
+        let max = settings.review.console_max_failed_signins as usize;
+        let mut expected = vec!["unknown_username", "wrong_password", "wrong_code"];
+        expected.extend(std::iter::repeat_n("wrong_password", max));
+        expected.extend(["account_locked", "unknown_username"]);
+        assert_eq!(reasons, expected);
+        assert_eq!(failures[0].0, "anonymous");
+        assert_eq!(
+            failures[0].1, "",
+            "an unknown name belongs to no organisation"
+        );
+        assert_eq!(failures[0].2["username"], "nobody");
+        assert_eq!(failures[1].0, "reviewer:erin");
+        assert_eq!(failures[1].1, "acme");
+        assert!(failures[3 + max].2["locked_until"].is_i64());
+        assert!(failures[4 + max].2["username"].is_null());
+        // Nothing the caller typed as a password or code is in the log.
+        for (_, _, d) in &failures {
+            let text = d.to_string();
+            assert!(!text.contains("wrong-password") && !text.contains(&erin.password));
+        }
+
+        // An unknown name costs about what a known one does (a decoy password hash, one audit write): the
+        // fastest of three of each, within a factor of three (loose: the machine is shared).
+        let mut unknown_t = Vec::new();
+        let mut known_t = Vec::new();
+        for _ in 0..3 {
+            unknown_t.push(refused_signin(&app, "nobody", "x", "123456").await.2);
+            known_t.push(refused_signin(&app, "erin", "wrong", "123456").await.2);
+        }
+        let (u, k) = (
+            *unknown_t.iter().min().unwrap(),
+            *known_t.iter().min().unwrap(),
+        );
+        assert!(u * 3 > k && k * 3 > u, "unknown {u:?} vs known {k:?}");
+        app.stop().await;
+    }
+);

@@ -300,6 +300,11 @@ pub fn client() -> reqwest::Client {
 }
 
 pub async fn create_key(store: &Store, org: &str, role: &str) -> String {
+    create_key_with_id(store, org, role).await.1
+}
+
+/// A new key's id (to revoke it) and secret.
+pub async fn create_key_with_id(store: &Store, org: &str, role: &str) -> (String, String) {
     let secret = generate_secret();
     let key = KeyRow {
         id: new_id("key"),
@@ -319,7 +324,7 @@ pub async fn create_key(store: &Store, org: &str, role: &str) -> String {
         details: json!({}),
     };
     store.create_key(&key, &audit).await.unwrap();
-    secret
+    (key.id, secret)
 }
 
 pub fn fields<'a>(subject: &'a str, consent: &'a str, purpose: &'a str) -> Vec<(&'a str, &'a str)> {
@@ -383,4 +388,18 @@ pub fn start_server_with(
         .expect("address line")
         .to_string();
     ServerProcess { child, base }
+}
+
+/// `idv ARGS` on `db_url`, as an operator runs it beside the server: with PostgreSQL, the shared
+/// master key file names the folder of the audit signing key and checkpoints (SQLite: the database's).
+pub fn idv_on(db_url: &str, args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_idv"));
+    if db_url.starts_with("postgres") {
+        cmd.env("IDV_MASTER_KEY_FILE", postgres_key_file());
+    }
+    cmd.env_remove("IDV_AUDIT_SIGNING_KEY")
+        .args(args)
+        .args(["--database", db_url])
+        .output()
+        .unwrap()
 }

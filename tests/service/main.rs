@@ -9,6 +9,7 @@ mod support;
 mod harness;
 
 mod api;
+mod audit;
 mod capture;
 mod console;
 mod documents;
@@ -16,3 +17,4 @@ mod edge;
 mod invigilation;
 mod privacy;
 mod reviews;
+mod roles;

@@ -397,10 +397,7 @@ on_both!(
 );
 
 fn audit_verify_passes(db_url: &str) {
-    let out = Command::new(env!("CARGO_BIN_EXE_idv"))
-        .args(["audit", "verify", "--database", db_url])
-        .output()
-        .unwrap();
+    let out = idv_on(db_url, &["audit", "verify"]);
     assert!(
         out.status.success(),
         "{}",
@@ -441,6 +438,19 @@ on_both!(
             )
             .await;
         assert_eq!(status, StatusCode::FORBIDDEN);
+        // A subject idv holds nothing about is not found (and no record of them is made).
+        let (status, r) = app
+            .send_json(
+                "POST",
+                &auditor,
+                "/v1/subjects/nobody-known/restrict",
+                json!({"reason": "x"}),
+            )
+            .await;
+        assert_eq!(
+            (status, r["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("not_found"))
+        );
         let (status, r) = app
             .send_json(
                 "POST",

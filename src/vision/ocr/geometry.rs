@@ -228,6 +228,37 @@ pub fn quad_points(q: &Quad) -> [P64; 4] {
     q.map(|p| [p[0] as f64, p[1] as f64])
 }
 
+/// The part of a `width`×`height` image that holds every text box, widened by `margin` of its size on
+/// each side and clipped, as (x, y, w, h), when reading it alone magnifies the text at least `min_zoom`
+/// times (the detector's input has a fixed long side): a card photographed from afar, whose print is
+/// too small in the view of the whole photo. `None` when there is no box or the text spans the photo.
+pub fn text_region(
+    quads: &[Quad],
+    width: u32,
+    height: u32,
+    margin: f32,
+    min_zoom: f32,
+) -> Option<(u32, u32, u32, u32)> {
+    let points = quads.iter().flatten();
+    let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+    for p in points {
+        x0 = x0.min(p[0]);
+        y0 = y0.min(p[1]);
+        x1 = x1.max(p[0]);
+        y1 = y1.max(p[1]);
+    }
+    if quads.is_empty() || !(x1 > x0 && y1 > y0) {
+        return None;
+    }
+    let (mx, my) = ((x1 - x0) * margin, (y1 - y0) * margin);
+    let clip = |v: f32, max: u32| v.round().clamp(0.0, max as f32) as u32;
+    let (left, top) = (clip(x0 - mx, width), clip(y0 - my, height));
+    let (right, bottom) = (clip(x1 + mx, width), clip(y1 + my, height));
+    let (w, h) = (right.saturating_sub(left), bottom.saturating_sub(top));
+    let zoom = width.max(height) as f32 / w.max(h).max(1) as f32;
+    (w > 0 && h > 0 && zoom >= min_zoom).then_some((left, top, w, h))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,5 +426,30 @@ mod tests {
         let (w, h, _) = quad_size(&left);
         assert!((w - 20.0).abs() < 1e-3 && (h - 10.0).abs() < 1e-3);
         assert_eq!((left[0], left[3]), (q[0], q[3]));
+    }
+
+    #[test]
+    fn text_region_frames_small_print_and_skips_text_across_the_photo() {
+        let q = |x0: f32, y0: f32, x1: f32, y1: f32| [[x0, y0], [x1, y0], [x1, y1], [x0, y1]];
+        // Two rows in the middle of a 4000×3000 photo: their region with a 20 % margin.
+        let rows = [
+            q(1500.0, 1400.0, 2500.0, 1450.0),
+            q(1500.0, 1500.0, 2500.0, 1550.0),
+        ];
+        assert_eq!(
+            text_region(&rows, 4000, 3000, 0.2, 1.5),
+            Some((1300, 1370, 1400, 210))
+        );
+        // Clipped at the photo's edges.
+        let corner = [q(-10.0, -10.0, 300.0, 40.0)];
+        assert_eq!(text_region(&corner, 4000, 3000, 0.2, 1.5).unwrap().0, 0);
+        // Text across the photo, no text, degenerate boxes: nothing to gain.
+        let wide = [q(100.0, 100.0, 3900.0, 200.0)];
+        assert_eq!(text_region(&wide, 4000, 3000, 0.2, 1.5), None);
+        assert_eq!(text_region(&[], 4000, 3000, 0.2, 1.5), None);
+        assert_eq!(
+            text_region(&[q(5.0, 5.0, 5.0, 5.0)], 4000, 3000, 0.2, 1.5),
+            None
+        );
     }
 }
