@@ -149,10 +149,39 @@ pub struct ServiceSettings {
     pub metrics_listen: Option<String>,
     /// `sqlite://FILE` (created on first start) or `postgres://…`.
     pub database: String,
-    /// Verifications processed at once; more wait (up to `max_queue`), then 429 with Retry-After.
+    /// Verifications processed at once; more wait (up to `max_queue`, each at most
+    /// `admission_wait_secs`), then 429 `overloaded` with Retry-After.
     pub max_in_flight: usize,
     pub max_queue: usize,
+    /// The longest a request waits in the admission queue for a free slot before 429 `overloaded`;
+    /// also the longest an upload waits for room in `upload_buffer_mib`.
+    pub admission_wait_secs: u64,
+    /// Request bodies of the upload routes (verifications, invigilation frames, the capture page's
+    /// submission) held in memory at once, in MiB: each upload reserves its declared length (or its
+    /// route's limit when it declares none; at most this whole budget) before it is read, and waits
+    /// for room, then 429 `overloaded`. Bounds the memory of concurrent large uploads.
+    pub upload_buffer_mib: u64,
     pub request_timeout_secs: u64,
+    /// The longest a client may take to send a request's head (line and headers), from its first byte;
+    /// then the connection is closed. Bounds slow-header ("slowloris") clients.
+    pub header_read_timeout_secs: u64,
+    /// A connection with no request in progress (just opened, or kept alive after a response) that
+    /// sends nothing for this long is closed.
+    pub keep_alive_idle_secs: u64,
+    /// Connections served at once by this process; more wait in the listen backlog, unaccepted, until
+    /// one closes.
+    pub max_connections: usize,
+    /// Failed API-key authentications (missing, unknown or revoked key) allowed from one client address
+    /// within `auth_failure_window_secs`; past that, every request from the address is answered 429
+    /// `auth_throttled` with Retry-After until the window ends, even with a valid key. Counted in the
+    /// database, so replicas on one PostgreSQL share the count.
+    pub auth_failure_limit: i64,
+    pub auth_failure_window_secs: u64,
+    /// Behind a reverse proxy every connection comes from the proxy: name the header it appends the
+    /// client's address to (e.g. `x-forwarded-for`) and failures are counted against the last address
+    /// in it. Set it only when every connection comes through such a proxy (a client could otherwise
+    /// write the header itself); unset, the connection's peer address counts.
+    pub client_address_header: Option<String>,
     /// Background workers taking asynchronous verifications from the jobs table.
     pub job_workers: usize,
     /// How long a worker holds a job before another may take it over (its worker presumed dead).
@@ -177,7 +206,15 @@ impl Default for ServiceSettings {
             database: "sqlite://idv.db".into(),
             max_in_flight: cores,
             max_queue: 64,
+            admission_wait_secs: 3,
+            upload_buffer_mib: 64,
             request_timeout_secs: 30,
+            header_read_timeout_secs: 10,
+            keep_alive_idle_secs: 15,
+            max_connections: 512,
+            auth_failure_limit: 20,
+            auth_failure_window_secs: 300,
+            client_address_header: None,
             job_workers: cores.min(4),
             job_lease_secs: 60,
             job_max_attempts: 5,
@@ -185,6 +222,22 @@ impl Default for ServiceSettings {
             rate_limit_burst: 30.0,
             challenge_ttl_secs: 300,
         }
+    }
+}
+
+impl ServiceSettings {
+    fn validate(&self) -> Result<(), String> {
+        if self.header_read_timeout_secs == 0 || self.keep_alive_idle_secs == 0 {
+            return Err("service.header_read_timeout_secs and service.keep_alive_idle_secs must be at least 1".into());
+        }
+        if self.upload_buffer_mib == 0
+            || self.max_connections == 0
+            || self.auth_failure_limit < 1
+            || self.auth_failure_window_secs == 0
+        {
+            return Err("service.upload_buffer_mib, service.max_connections, service.auth_failure_limit and service.auth_failure_window_secs must be at least 1".into());
+        }
+        Ok(())
     }
 }
 
@@ -368,6 +421,7 @@ impl Settings {
         {
             return Err("review.console_*: session minutes and failed sign-ins must be at least 1, lockout minutes not negative".into());
         }
+        self.service.validate()?;
         if !crate::audit::checkpoint::valid_name(&self.audit.origin) {
             return Err("audit.origin must be 1-256 characters without spaces or '+'".into());
         }

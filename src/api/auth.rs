@@ -1,20 +1,36 @@
-//! `Authorization: Bearer KEY` → the calling key's organisation and role, with the per-key rate limit.
+//! `Authorization: Bearer KEY` → the calling key's organisation and role, with the per-key rate limit
+//! and, per client address, the throttle on failed authentications (`service::auth_failures`).
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::domain::token::token_hash;
 use crate::domain::Role;
+use crate::service::auth_failures;
 use crate::service::caller::Caller;
 use crate::service::error::{ApiError, ErrorCode};
 use crate::service::state::AppState;
 
-/// The caller of an API route: a valid key, within its rate limit.
+/// Whom failed authentications count against: the last address in the proxy's header when one is
+/// configured and present (the one the proxy appended: whatever a client wrote comes before it), else
+/// the connection's peer (pure).
+fn client_address(peer: IpAddr, headers: &HeaderMap, proxy_header: Option<&str>) -> IpAddr {
+    proxy_header
+        .and_then(|name| headers.get_all(name).iter().next_back())
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|last| last.trim().parse().ok())
+        .unwrap_or(peer)
+}
+
+/// The caller of an API route: a valid key, within its rate limit, from an address not throttled.
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
@@ -26,19 +42,40 @@ impl FromRequestParts<AppState> for Caller {
         if let Some(caller) = parts.extensions.get::<Caller>() {
             return Ok(caller.clone());
         }
-        let secret = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
+        // Every connection the server accepts has a peer; a router called directly (unit tests) has none.
+        let client = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|peer| {
+                client_address(
+                    peer.0.ip(),
+                    &parts.headers,
+                    state.settings.service.client_address_header.as_deref(),
+                )
+            });
+        if let Some(client) = client {
+            auth_failures::check(state, client).await?;
+        }
+        let Some(presented) = parts.headers.get(AUTHORIZATION) else {
+            return Err(ApiError::new(ErrorCode::Unauthenticated));
+        };
+        let secret = presented
+            .to_str()
+            .ok()
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated))?;
-        let key = state
-            .store
-            .find_key(&token_hash(secret))
-            .await?
-            .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated))?;
+            .filter(|s| !s.is_empty());
+        let key = match secret {
+            Some(secret) => state.store.find_key(&token_hash(secret)).await?,
+            None => None,
+        };
+        // A wrong, revoked or malformed key counts against the address; no key at all does not.
+        let Some(key) = key else {
+            if let Some(client) = client {
+                auth_failures::record_failure(state, client).await?;
+            }
+            return Err(ApiError::new(ErrorCode::Unauthenticated));
+        };
         let role = Role::parse(&key.role)
             .ok_or_else(|| ApiError::internal(format!("key {} has unknown role", key.id)))?;
         state
@@ -62,4 +99,33 @@ pub async fn admit(
     caller.require(roles)?;
     parts.extensions.insert(caller);
     Ok(next.run(Request::from_parts(parts, body)).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_is_the_peer_or_the_address_the_proxy_appended() {
+        let peer: IpAddr = "10.0.0.1".parse().unwrap();
+        let mut h = HeaderMap::new();
+        assert_eq!(client_address(peer, &h, Some("x-forwarded-for")), peer);
+        h.append("x-forwarded-for", "1.1.1.1, 203.0.113.7".parse().unwrap());
+        assert_eq!(
+            client_address(peer, &h, None),
+            peer,
+            "not configured: ignored"
+        );
+        assert_eq!(
+            client_address(peer, &h, Some("x-forwarded-for")),
+            "203.0.113.7".parse::<IpAddr>().unwrap()
+        );
+        h.append("x-forwarded-for", "198.51.100.2".parse().unwrap());
+        assert_eq!(
+            client_address(peer, &h, Some("x-forwarded-for")),
+            "198.51.100.2".parse::<IpAddr>().unwrap()
+        );
+        h.insert("x-forwarded-for", "garbage".parse().unwrap());
+        assert_eq!(client_address(peer, &h, Some("x-forwarded-for")), peer);
+    }
 }

@@ -1,7 +1,8 @@
 //! `POST /v1/capture-links` and `GET /v1/capture-links/{id}`: one-time links to the applicant capture
 //! page.
 
-use axum::extract::{Path, State};
+use crate::http::extract::Path;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 

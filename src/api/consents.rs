@@ -1,6 +1,7 @@
 //! Consents: recorded before any biometric processing, read back, withdrawn.
 
-use axum::extract::{Path, State};
+use crate::http::extract::Path;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 

@@ -1,12 +1,12 @@
 //! Remote-invigilation sessions through the API: open one against the enrolled template, post webcam
 //! frames, read the timeline, close it.
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use crate::http::extract::Path;
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 
-use crate::http::extract::JsonBody;
+use crate::http::extract::{JsonBody, WholeBody};
 use crate::service::caller::Caller;
 use crate::service::error::ApiError;
 use crate::service::invigilation::{self, FrameResponse, NewSession, SessionView};
@@ -36,7 +36,7 @@ pub async fn frame(
     caller: Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    WholeBody(body): WholeBody,
 ) -> Result<Json<FrameResponse>, ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)

@@ -3,7 +3,10 @@
 
 use axum::response::Html;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{RefOr, Schema};
 use utoipa::{Modify, OpenApi};
+
+use crate::service::error::ErrorCode;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,7 +21,7 @@ use utoipa::{Modify, OpenApi};
         super::capture_links::create, super::capture_links::get,
     ),
     components(schemas(crate::http::error::Problem)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ErrorCodes),
     tags((name = "consents"), (name = "verifications"), (name = "invigilation", description = "Remote invigilation: webcam frames checked against the enrolled candidate; flags go to a person"), (name = "reviews", description = "Human review of referred and sampled decisions (reviewer role)"), (name = "subjects", description = "Data-subject rights: access, erasure, restriction (auditor role)"), (name = "capture", description = "One-time links to the applicant capture page (/capture/{token}): privacy notice and consent, document photo, challenge video and selfie from the browser's camera")),
 )]
 pub struct ApiDoc;
@@ -32,6 +35,40 @@ impl Modify for BearerAuth {
             "api_key",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+    }
+}
+
+/// The error table (src/service/error.rs) as the `code` of the Problem schema: every code the server
+/// answers, from any layer, with its status and title.
+struct ErrorCodes;
+
+impl Modify for ErrorCodes {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let problem = doc
+            .components
+            .as_mut()
+            .and_then(|c| c.schemas.get_mut("Problem"));
+        let Some(RefOr::T(Schema::Object(problem))) = problem else {
+            return;
+        };
+        let Some(RefOr::T(Schema::Object(code))) = problem.properties.get_mut("code") else {
+            return;
+        };
+        code.enum_values = Some(
+            ErrorCode::ALL
+                .iter()
+                .map(|c| serde_json::Value::from(c.code()))
+                .collect(),
+        );
+        let table: Vec<String> = ErrorCode::ALL
+            .iter()
+            .map(|c| format!("- `{}` ({}): {}", c.code(), c.status().as_u16(), c.title()))
+            .collect();
+        code.description = Some(format!(
+            "The stable error code (clients may branch on it). Every error the server answers is \
+             application/problem+json with one of these codes:\n\n{}",
+            table.join("\n")
+        ));
     }
 }
 
@@ -75,5 +112,13 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&current).unwrap();
         assert!(v["openapi"].as_str().unwrap().starts_with("3.1"));
         assert!(v["paths"]["/v1/verifications"]["post"].is_object());
+        let codes = &v["components"]["schemas"]["Problem"]["properties"]["code"]["enum"];
+        for code in crate::service::error::ErrorCode::ALL {
+            assert!(
+                codes.as_array().unwrap().contains(&code.code().into()),
+                "{} is not in the OpenAPI document",
+                code.code()
+            );
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! Review cases through the API: the queue, a case with its decision record, its audited images, and
 //! the resolution recorded beside the unchanged decision.
 
-use axum::extract::{Path, Query, State};
+use crate::http::extract::{Path, Query};
+use axum::extract::State;
 use axum::response::Response;
 use axum::Json;
 

@@ -1,7 +1,8 @@
 //! Data-subject rights through the API (an auditor on the person's behalf): export, erasure,
 //! restriction.
 
-use axum::extract::{Path, Query, State};
+use crate::http::extract::{Path, Query};
+use axum::extract::State;
 use axum::Json;
 
 use crate::http::extract::JsonBody;

@@ -1,8 +1,9 @@
 //! `POST /v1/verifications` (synchronous, or asynchronous with `Prefer: respond-async`) and
 //! `GET /v1/verifications/{id}`.
 
+use crate::http::extract::Path;
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Multipart, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;

@@ -10,9 +10,10 @@ pub mod notice;
 
 use std::pin::Pin;
 
+use crate::http::extract::Path;
 use askama::Template;
 use axum::body::HttpBody;
-use axum::extract::{FromRequest, Multipart, Path, Request, State};
+use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::header::{self, HeaderName, HeaderValue};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware;

@@ -35,6 +35,19 @@ pub struct ServeArgs {
     pub engine: EngineArgs,
 }
 
+/// Uploads are buffers of up to tens of MiB. glibc serves an allocation that large with its own mapping,
+/// returned to the system when freed, but raises that threshold to the size of each one freed (up to
+/// 32 MiB), after which upload buffers come from the heaps of its per-thread arenas and stay resident:
+/// measured, 8 concurrent 20 MiB frames then left the process ~150 MB larger (docs/BENCHMARKS.md).
+/// A fixed threshold keeps every allocation of 1 MiB or more mapped and returned.
+fn return_large_buffers_to_the_system() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a parameter of the allocator (under its own lock).
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
 pub fn run(
     engine_args: &EngineArgs,
     mut settings: Settings,
@@ -50,6 +63,7 @@ pub fn run(
     settings
         .validate()
         .map_err(|m| CliError::new("config_invalid", m))?;
+    return_large_buffers_to_the_system();
 
     // As many sessions per model as verifications may run at once, so they do not queue on one session.
     let sessions = settings.service.max_in_flight;

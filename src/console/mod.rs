@@ -54,7 +54,27 @@ pub fn router() -> Router<AppState> {
         .route("/review/cases/{id}/resolution", post(resolve))
         .route("/review/static/console.css", get(css))
         .layer(DefaultBodyLimit::max(64 << 10))
+        .layer(middleware::map_response(bare_errors_as_pages))
         .layer(middleware::map_response(security_headers))
+}
+
+/// A refusal that reached the console without a page (axum's rejection of a path, query or form; the
+/// router's 405): the console's error page, with the error table's code for its status.
+async fn bare_errors_as_pages(response: Response) -> Response {
+    let status = response.status();
+    let is_page = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
+    if is_page || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let code = ErrorCode::for_status(status);
+    let mut page = html_page(status, html::error_page(None, code.code(), code.title()));
+    if let Some(allow) = response.headers().get(header::ALLOW) {
+        page.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    page
 }
 
 /// On every console response: nothing loaded from elsewhere.

@@ -5,8 +5,10 @@
 //! `run_until` starts the job workers and the retention sweeps, so tests run the real server exactly as
 //! `idv serve` does.
 
+pub mod connection;
 pub mod error;
 pub mod extract;
+pub mod limits;
 pub mod metrics;
 pub mod multipart;
 pub mod page;
@@ -17,8 +19,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::middleware;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -61,14 +64,33 @@ async fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound)
 }
 
+/// Responses anyone may cache: they carry no subject data (health, the API's description, the pages'
+/// static files).
+fn is_public(path: &str) -> bool {
+    matches!(path, "/health" | "/ready" | "/openapi.json" | "/docs")
+        || path.starts_with("/capture/static/")
+        || path.starts_with("/review/static/")
+}
+
+/// `Cache-Control: no-store` on every response but the public ones (unless a handler set its own):
+/// the API's, the console's and the capture page's responses carry subject data or answer for it.
+async fn no_store(req: Request, next: Next) -> Response {
+    let public = is_public(req.uri().path());
+    let mut response = next.run(req).await;
+    if !public {
+        response
+            .headers_mut()
+            .entry(header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
 /// The one router: the API, the console and the capture page, each with its own routes and headers,
-/// behind one set of layers (metrics by matched route, the body limit of the largest upload, the time
-/// limit, a tracing span per request).
+/// behind one set of layers (innermost first): each route's body limit, the head's size limit, the
+/// time limit, problem+json for every bare error, no-store, metrics by matched route, a tracing span
+/// per request.
 pub fn router(state: AppState) -> Router {
-    let limits = &state.settings.limits;
-    // Two images and a video at their limits, plus the text fields.
-    let body_limit =
-        2 * limits.max_bytes as usize + state.settings.video.max_bytes as usize + (64 << 10);
     let timeout = Duration::from_secs(state.settings.service.request_timeout_secs + 5);
     Router::new()
         .merge(crate::api::router(&state))
@@ -77,12 +99,24 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .fallback(not_found)
-        .layer(middleware::from_fn(metrics::http_metrics))
-        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(limits::BodyLimits {
+                settings: state.settings.clone(),
+                uploads: limits::UploadBudget::new(
+                    state.settings.service.upload_buffer_mib,
+                    Duration::from_secs(state.settings.service.admission_wait_secs),
+                ),
+            }),
+            limits::limit_body,
+        ))
+        .layer(middleware::from_fn(limits::check_head))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
+        .layer(middleware::from_fn(error::problem_for_bare_errors))
+        .layer(middleware::from_fn(no_store))
+        .layer(middleware::from_fn(metrics::http_metrics))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
             tracing::info_span!("http", method = %req.method(), route = route.as_deref().unwrap_or("unmatched"))
@@ -174,7 +208,7 @@ impl Application {
             admission: Arc::new(Admission::new(
                 service.max_in_flight,
                 service.max_queue,
-                Duration::from_secs(service.request_timeout_secs),
+                Duration::from_secs(service.admission_wait_secs),
             )),
             rate_limiter: Arc::new(RateLimiter::new(
                 service.rate_limit_per_sec,
@@ -224,6 +258,7 @@ impl Application {
             .map(|_| tokio::spawn(jobs::run_worker(self.state.clone(), stop_rx.clone())))
             .collect();
         let sweeper = tokio::spawn(retention::run_sweeps(self.state.clone(), stop_rx.clone()));
+        let limits = connection::ConnectionLimits::from_settings(&self.state.settings.service);
         let checkpoints = tokio::spawn(checkpoints::run_checkpoints(
             self.state.store.clone(),
             self.checkpointer.clone(),
@@ -233,25 +268,21 @@ impl Application {
         if let Some(listener) = self.metrics_listener {
             let metrics =
                 Router::new().route("/metrics", get(|| async { metrics::prometheus().render() }));
-            let mut stop = stop_rx.clone();
-            tokio::spawn(async move {
-                let _ = axum::serve(listener, metrics)
-                    .with_graceful_shutdown(async move {
-                        let _ = stop.changed().await;
-                    })
-                    .await;
-            });
+            tokio::spawn(connection::serve(
+                listener,
+                metrics,
+                limits,
+                stop_rx.clone(),
+            ));
         }
         let app = router(self.state.clone());
         // On the signal, workers stop taking jobs at once (the one in hand is finished or, if the process
         // dies, taken over after its lease), while the HTTP side drains its requests.
-        let shutdown = async move {
+        tokio::spawn(async move {
             shutdown.await;
             let _ = stop_tx.send(true);
-        };
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        });
+        connection::serve(self.listener, app, limits, stop_rx).await;
         for w in workers {
             let _ = w.await;
         }

@@ -12,7 +12,8 @@ use tracing::Instrument;
 
 use super::error::{ApiError, ErrorCode};
 
-/// Bounds the verifications running at once; a bounded number wait, the rest are turned away at once.
+/// Bounds the verifications running at once; a bounded number wait, each for at most `wait_limit`
+/// (`service.admission_wait_secs`), the rest are turned away at once.
 pub struct Admission {
     permits: Arc<Semaphore>,
     waiting: AtomicUsize,
@@ -30,7 +31,8 @@ impl Admission {
         }
     }
 
-    /// A permit to run one verification, or 429 (queue full) / 503 (waited too long) with Retry-After.
+    /// A permit to run one verification, or 429 `overloaded` with Retry-After: at once when the queue is
+    /// full, after `wait_limit` when no slot came free meanwhile.
     pub async fn enter(&self) -> Result<OwnedSemaphorePermit, ApiError> {
         if let Ok(p) = self.permits.clone().try_acquire_owned() {
             return Ok(p);
@@ -157,6 +159,22 @@ mod tests {
         assert_eq!(refused.retry_after, Some(1));
         drop(held);
         assert!(a.enter().await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_queued_request_is_turned_away_when_its_wait_runs_out() {
+        let a = Admission::new(1, 4, Duration::from_millis(200));
+        let _held = a.enter().await.unwrap();
+        let started = Instant::now();
+        let refused = a.enter().await.unwrap_err();
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(195) && waited < Duration::from_secs(2),
+            "{waited:?}"
+        );
+        assert_eq!(refused.code, ErrorCode::Overloaded);
+        assert!(refused.retry_after.is_some());
+        assert_eq!(a.waiting(), 0);
     }
 
     #[tokio::test]

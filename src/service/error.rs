@@ -26,6 +26,9 @@ error_codes! {
     Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated", "A valid API key is required (Authorization: Bearer KEY)"),
     Forbidden => (StatusCode::FORBIDDEN, "forbidden_role", "This API key's role may not do this"),
     NotFound => (StatusCode::NOT_FOUND, "not_found", "No such resource in your organisation"),
+    MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This resource does not take this method (see the Allow header)"),
+    HeaderTooLarge => (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "header_too_large", "The request's headers are too large or too many"),
+    RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout", "The request was not received and answered in time"),
     InvalidRequest => (StatusCode::BAD_REQUEST, "invalid_request", "The request is malformed"),
     InvalidField => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "A field is missing or has an invalid value"),
     UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Wrong Content-Type for this endpoint"),
@@ -73,10 +76,33 @@ error_codes! {
     NoticeChanged => (StatusCode::CONFLICT, "notice_changed", "The privacy notice changed since the page was loaded; reload it"),
     CaptureLinkUsed => (StatusCode::GONE, "capture_link_used", "This capture link has already been used"),
     RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many requests for this API key"),
+    AuthThrottled => (StatusCode::TOO_MANY_REQUESTS, "auth_throttled", "Too many failed authentications from this address; retry after the Retry-After delay"),
     Overloaded => (StatusCode::TOO_MANY_REQUESTS, "overloaded", "The service is at capacity; retry later"),
     Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "The service is not ready"),
     Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout", "The request took too long; retry later"),
     Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
+}
+
+impl ErrorCode {
+    /// The code of an error answered by a layer that only gave a status (the router's 405, a body
+    /// limit's 413, a time limit's 408, a rejection of axum's): the closest code with that status.
+    pub fn for_status(status: StatusCode) -> ErrorCode {
+        match status {
+            StatusCode::UNAUTHORIZED => ErrorCode::Unauthenticated,
+            StatusCode::FORBIDDEN => ErrorCode::Forbidden,
+            StatusCode::NOT_FOUND => ErrorCode::NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+            StatusCode::REQUEST_TIMEOUT => ErrorCode::RequestTimeout,
+            StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::BodyTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+            StatusCode::UNPROCESSABLE_ENTITY => ErrorCode::InvalidField,
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => ErrorCode::HeaderTooLarge,
+            StatusCode::TOO_MANY_REQUESTS => ErrorCode::Overloaded,
+            StatusCode::SERVICE_UNAVAILABLE => ErrorCode::Unavailable,
+            s if s.is_server_error() => ErrorCode::Internal,
+            _ => ErrorCode::InvalidRequest,
+        }
+    }
 }
 
 /// An error response. `detail` must never contain biometric data or a subject reference.
@@ -172,6 +198,29 @@ mod tests {
         }
         let e = ImageError::Empty;
         assert_eq!(ApiError::from(e).code.code(), "image_empty");
+    }
+
+    #[test]
+    fn a_bare_status_maps_to_a_code_of_that_status() {
+        // The statuses that axum, tower-http and our own layers answer without a code.
+        for status in [
+            400, 401, 403, 404, 405, 408, 413, 415, 422, 429, 431, 500, 503,
+        ] {
+            let status = StatusCode::from_u16(status).unwrap();
+            assert_eq!(ErrorCode::for_status(status).status(), status);
+        }
+        assert_eq!(
+            ErrorCode::for_status(StatusCode::METHOD_NOT_ALLOWED).code(),
+            "method_not_allowed"
+        );
+        assert_eq!(
+            ErrorCode::for_status(StatusCode::IM_A_TEAPOT),
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            ErrorCode::for_status(StatusCode::BAD_GATEWAY),
+            ErrorCode::Internal
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! and records decisions with their audit entries. Nothing here knows HTTP.
 
 pub mod admission;
+pub mod auth_failures;
 pub mod caller;
 pub mod capture_links;
 pub mod challenges;

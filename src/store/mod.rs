@@ -18,6 +18,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Row, SqlitePool};
 
+pub use auth_failures::FailureWindow;
 pub use rows::*;
 
 use crate::audit::AuditEntry;
@@ -274,6 +275,7 @@ macro_rules! insert_media {
 }
 
 // The aggregates, after the macros they use.
+mod auth_failures;
 mod capture_links;
 mod challenges;
 mod consents;

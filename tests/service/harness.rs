@@ -93,6 +93,8 @@ pub async fn settings_for(db_url: &str) -> Settings {
     s.service.job_workers = 1;
     s.service.rate_limit_burst = 1000.0;
     s.service.rate_limit_per_sec = 1000.0;
+    // Tests send wrong keys on purpose; tests/service/edge.rs sets a low limit to test the throttle.
+    s.service.auth_failure_limit = 1_000_000;
     s.review.sample_verified_share = 0.0; // no random review cases: tests count them
                                           // The face photos most tests send as "documents" are not documents: reading one would refer every
                                           // case with `document_mrz_not_found`. tests/service/documents.rs turns it on with specimens.

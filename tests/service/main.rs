@@ -13,6 +13,7 @@ mod audit;
 mod capture;
 mod console;
 mod documents;
+mod edge;
 mod invigilation;
 mod privacy;
 mod reviews;
