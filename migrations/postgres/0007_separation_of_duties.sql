@@ -2,7 +2,7 @@
 -- capture-link submission the key that made the link. A review case is never resolved by that principal
 -- and an invigilation reference is never one it confirmed itself; an Idempotency-Key is scoped to it (one
 -- key's retries never meet another key's requests). (postgres flavour, kept in step with the other one.)
--- Numbered 0007: 0005 and 0006 were reserved by work landing beside this.
+-- (0005 is unused: it was reserved for work that landed without a migration.)
 ALTER TABLE verifications ADD COLUMN submitted_by TEXT;
 
 UPDATE verifications SET submitted_by = (
