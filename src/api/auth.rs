@@ -2,7 +2,6 @@
 //! and, per client address, the throttle on failed authentications (`service::auth_failures`).
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Instant;
 
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::header::AUTHORIZATION;
@@ -16,6 +15,7 @@ use crate::domain::Role;
 use crate::service::auth_failures;
 use crate::service::caller::Caller;
 use crate::service::error::{ApiError, ErrorCode};
+use crate::service::rate_limit;
 use crate::service::state::AppState;
 
 /// Whom failed authentications count against: the last address in the proxy's header when one is
@@ -78,10 +78,7 @@ impl FromRequestParts<AppState> for Caller {
         };
         let role = Role::parse(&key.role)
             .ok_or_else(|| ApiError::internal(format!("key {} has unknown role", key.id)))?;
-        state
-            .rate_limiter
-            .check(&key.id, Instant::now())
-            .map_err(|secs| ApiError::new(ErrorCode::RateLimited).retry_after(secs))?;
+        rate_limit::take_token(state, &key.id).await?;
         Ok(Caller::api_key(&key.id, key.org, role))
     }
 }

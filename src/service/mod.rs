@@ -15,6 +15,7 @@ pub mod error;
 pub mod invigilation;
 pub mod jobs;
 pub mod process;
+pub mod rate_limit;
 pub mod record;
 pub mod retention;
 pub mod reviewers;

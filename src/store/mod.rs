@@ -283,6 +283,7 @@ mod invigilation;
 mod jobs;
 mod keyring;
 mod keys;
+mod rate_buckets;
 mod retention;
 mod reviewers;
 mod reviews;

@@ -444,3 +444,47 @@ on_both!(
         other.stop().await;
     }
 );
+
+on_both!(
+    a_keys_rate_limit_is_shared_by_replicas_on_postgresql,
+    |db| async move {
+        // Two servers on one database, a key allowed a burst of 4 and then one request a minute (the
+        // clock stands still, so nothing refills).
+        let postgres = matches!(db, Db::Postgres);
+        let db_url = fresh_database(db).await;
+        let clock = Clock::manual(1_800_000_000_000);
+        let mut settings = settings_for(&db_url).await;
+        settings.service.rate_limit_burst = 4.0;
+        settings.service.rate_limit_per_sec = 1.0 / 60.0;
+        let one = TestApp::spawn_with_clock(settings.clone(), clock.clone()).await;
+        let other = TestApp::spawn_with_clock(settings, clock.clone()).await;
+        let key = one.key("acme", "submitter").await;
+        let mut statuses = Vec::new();
+        for n in 0..8 {
+            let app = if n % 2 == 0 { &one } else { &other };
+            let r = app
+                .http
+                .get(format!("{}/v1/verifications/ver_x", app.base))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .unwrap();
+            let retry_after = r.headers().get("retry-after").cloned();
+            let (status, v) = (r.status(), r.json::<Value>().await.unwrap());
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                assert_eq!(v["code"], "rate_limited");
+                assert_eq!(retry_after.unwrap(), "60");
+            }
+            statuses.push(status);
+        }
+        let allowed = statuses
+            .iter()
+            .filter(|s| **s == StatusCode::NOT_FOUND)
+            .count();
+        // PostgreSQL: one bucket for both servers. SQLite (one server per database in production):
+        // each process keeps its own, so two of them allow twice the burst.
+        assert_eq!(allowed, if postgres { 4 } else { 8 }, "{statuses:?}");
+        other.stop().await;
+        one.stop().await;
+    }
+);
