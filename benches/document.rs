@@ -1,5 +1,6 @@
 //! Reading a passport's MRZ (`read_mrz` on the ICAO TD3 specimen), next to the bare OCR model runs it
-//! is made of, measured in the same run (ort sessions called directly, no idv code around them).
+//! is made of, measured in the same run (ort sessions called directly, no idv code around them), and
+//! next to the face pipeline on a selfie.
 //!
 //! `cargo bench --bench document`; needs `make setup` and the shared data (`IDV_SHARED_DATA`, default
 //! ../shared/data). Single-threaded: one intra-op thread per session, one image at a time.
@@ -13,6 +14,8 @@ use idv::inference::{Engine, EngineConfig};
 use idv::media::image::{decode_image, DecodeLimits};
 use idv::models::ModelKind;
 use idv::pipeline::document::{read_mrz, read_mrz_with, MrzConfig, Reread};
+use idv::pipeline::{FaceAnalyzer, Faces};
+use idv::vision::detect::DetectorConfig;
 use idv::vision::ocr::{detect, strip};
 use ort::value::TensorRef;
 
@@ -148,6 +151,19 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("read_mrz_no_reread", |b| {
         b.iter(|| read_mrz_with(&engine, black_box(&image), &no_reread).unwrap())
+    });
+    // The reference: the face pipeline (detect, landmarks, align, embed) on a selfie, in the same run.
+    let selfie = std::fs::read(root().join("testdata/face_recognition/obama.jpg"))
+        .expect("run `make setup`");
+    let selfie = decode_image(&selfie, &DecodeLimits::default()).unwrap();
+    let faces = Engine::load(&config, &ModelKind::MATCHING).unwrap();
+    let analyzer = FaceAnalyzer::new(&faces, DetectorConfig::default());
+    group.bench_function("face_pipeline_selfie", |b| {
+        b.iter(|| {
+            analyzer
+                .analyse(black_box(&selfie), Faces::Primary)
+                .unwrap()
+        })
     });
     group.finish();
 }
