@@ -80,34 +80,36 @@ pub fn run(
         let app = Application::build(settings, engine)
             .await
             .map_err(|e| CliError::new("startup_failed", format!("{e:#}")))?;
+        let shutdown = shutdown_signal()?;
         // Tests and scripts read the bound address from this line (port 0 picks a free port).
         println!("idv listening on http://{}", app.local_addr());
         if let Some(m) = app.metrics_addr() {
             println!("idv metrics on http://{m}/metrics");
         }
         tracing::info!(addr = %app.local_addr(), database = app.store().kind(), "serving");
-        app.run_until(shutdown_signal())
+        app.run_until(shutdown)
             .await
             .map_err(|e| CliError::new("server_failed", format!("{e:#}")))
     })?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Ctrl-C or SIGTERM: stop accepting, finish what is in flight.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
+/// Ctrl-C or SIGTERM: stop accepting, finish what is in flight. The handlers are installed when this
+/// is called, before the address is announced: a signal sent as soon as the address is read would
+/// otherwise find the default action (the process killed, nothing flushed, no last checkpoint).
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, CliError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let installed = |kind| {
+        signal(kind).map_err(|e| CliError::new("startup_failed", format!("signal handler: {e}")))
     };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutting down");
+    let (mut interrupt, mut terminate) = (
+        installed(SignalKind::interrupt())?,
+        installed(SignalKind::terminate())?,
+    );
+    Ok(async move {
+        tokio::select! { _ = interrupt.recv() => {}, _ = terminate.recv() => {} }
+        tracing::info!("shutting down");
+    })
 }
 
 /// The face models, and the document's OCR models when the document is read.

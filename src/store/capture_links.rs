@@ -1,7 +1,9 @@
 //! One-time links to the applicant capture page: created, opened by token, consented, used up by the
 //! submission (in `enqueue_verification`).
 
-use super::{CaptureLinkRow, ConsentRow, NewAudit, Store, StoreError, CAPTURE_LINK_COLUMNS};
+use super::{
+    BeginWrite, CaptureLinkRow, ConsentRow, NewAudit, Store, StoreError, CAPTURE_LINK_COLUMNS,
+};
 
 impl Store {
     pub async fn create_capture_link(
@@ -10,7 +12,7 @@ impl Store {
         audit: &NewAudit,
     ) -> Result<(), StoreError> {
         on_pool!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             append_audit!(tx, audit);
             sqlx::query(&format!(
                 "INSERT INTO capture_links ({CAPTURE_LINK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
@@ -78,7 +80,7 @@ impl Store {
         audit: &NewAudit,
     ) -> Result<(), StoreError> {
         on_pool!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             append_audit!(tx, audit);
             insert_consent!(tx, consent);
             let named = sqlx::query(

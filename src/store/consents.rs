@@ -1,12 +1,12 @@
 //! Consents (and the other lawful bases), and withdrawing them with the purge of what they covered.
 
-use super::{ConsentRow, NewAudit, PurgeCounts, Store, StoreError, CONSENT_COLUMNS};
+use super::{BeginWrite, ConsentRow, NewAudit, PurgeCounts, Store, StoreError, CONSENT_COLUMNS};
 use crate::domain::MediaClass;
 
 impl Store {
     pub async fn create_consent(&self, c: &ConsentRow, audit: &NewAudit) -> Result<(), StoreError> {
         on_pool!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             append_audit!(tx, audit);
             insert_consent!(tx, c);
             tx.commit().await?;
@@ -35,7 +35,7 @@ impl Store {
         audit: &NewAudit,
     ) -> Result<Option<PurgeCounts>, StoreError> {
         let counts = on_pool!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let n = sqlx::query(
                 "UPDATE consents SET status = 'withdrawn', withdrawn_at = $1 WHERE org = $2 AND consent_ref = $3 AND status = 'active'",
             )

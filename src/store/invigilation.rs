@@ -4,13 +4,14 @@
 use sqlx::Row;
 
 use super::{
-    FrameRow, MediaRow, NewAudit, ReviewCaseRow, SessionRow, Store, StoreError, SESSION_COLUMNS,
+    BeginWrite, FrameRow, MediaRow, NewAudit, ReviewCaseRow, SessionRow, Store, StoreError,
+    SESSION_COLUMNS,
 };
 
 impl Store {
     pub async fn create_session(&self, s: &SessionRow, audit: &NewAudit) -> Result<(), StoreError> {
         on_pool!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             append_audit!(tx, audit);
             sqlx::query(&format!(
                 "INSERT INTO invigilation_sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
@@ -62,7 +63,7 @@ impl Store {
         reasons_of_open_case: Option<&str>,
     ) -> Result<(i64, Option<String>), StoreError> {
         Ok(on_pool!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let open = sqlx::query("SELECT review_case_id FROM invigilation_sessions WHERE id = $1 AND status = 'open'")
                 .bind(session_id)
                 .fetch_optional(&mut *tx)
@@ -129,7 +130,7 @@ impl Store {
         audit: &NewAudit,
     ) -> Result<bool, StoreError> {
         Ok(on_pool!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let n = sqlx::query(
                 "UPDATE invigilation_sessions SET status = 'closed', closed_at = $1, summary = $2, template_sealed = NULL
                  WHERE org = $3 AND id = $4 AND status = 'open'",
@@ -241,6 +242,29 @@ mod tests {
             db.media_item("org1", "med_f2").await.unwrap().unwrap().kind,
             MediaKind::InvigilationFrame
         );
+    }
+
+    #[tokio::test]
+    async fn concurrent_frames_of_a_session_each_get_their_number() {
+        // Each frame's transaction reads (the session, the next number) before it writes; on SQLite a
+        // deferred transaction would fail with "database is locked" when another frame committed in
+        // between, so writers begin immediately and wait their turn.
+        let db = TempStore::new().await;
+        record(&db, &decided("ver_1", 1), &[], None).await;
+        db.create_session(&session("inv_1"), &audit("invigilation.started"))
+            .await
+            .unwrap();
+        let mut frames = tokio::task::JoinSet::new();
+        for n in 0..16 {
+            let store = Store::clone(&db);
+            frames.spawn(async move { store.add_frame("inv_1", n, "{}", None, None, None).await });
+        }
+        let mut seqs = Vec::new();
+        while let Some(stored) = frames.join_next().await {
+            seqs.push(stored.unwrap().expect("every frame is stored").0);
+        }
+        seqs.sort();
+        assert_eq!(seqs, (1..=16).collect::<Vec<_>>());
     }
 
     #[tokio::test]

@@ -6,7 +6,8 @@ use std::time::Duration;
 use sqlx::Row;
 
 use super::{
-    ClaimedJob, JobOutcome, MediaRow, NewAudit, ReviewCaseRow, Store, StoreError, VerificationRow,
+    BeginWrite, ClaimedJob, JobOutcome, MediaRow, NewAudit, ReviewCaseRow, Store, StoreError,
+    VerificationRow,
 };
 
 impl Store {
@@ -24,7 +25,7 @@ impl Store {
         capture_link: Option<&str>,
     ) -> Result<(), StoreError> {
         on_pool!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             append_audit!(tx, audit);
             insert_verification!(tx, v);
             for m in media {
@@ -71,7 +72,7 @@ impl Store {
         audit: &NewAudit,
     ) -> Result<(), StoreError> {
         on_pool!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             append_audit!(tx, audit);
             let held =
                 sqlx::query("DELETE FROM jobs WHERE verification_id = $1 AND lease_owner = $2")

@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use super::{now_ms, NewAudit, Store, StoreError};
+use super::{now_ms, BeginWrite, NewAudit, Store, StoreError};
 
 impl Store {
     /// A key of the keyring (wrapped, with the id of the master key that wrapped it).
@@ -55,7 +55,7 @@ impl Store {
         F: Fn(&str, &[u8], &str) -> Result<Vec<u8>, String>,
     {
         Ok(on_pool!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             append_audit!(tx, audit);
             let mut n = 0;
             for (table, id_column, context) in [

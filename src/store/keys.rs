@@ -2,12 +2,12 @@
 
 use sqlx::{FromRow, Row};
 
-use super::{now_ms, KeyRow, NewAudit, Store, StoreError};
+use super::{now_ms, BeginWrite, KeyRow, NewAudit, Store, StoreError};
 
 impl Store {
     pub async fn create_key(&self, key: &KeyRow, audit: &NewAudit) -> Result<(), StoreError> {
         on_pool!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             append_audit!(tx, audit);
             sqlx::query("INSERT INTO api_keys (id, org, role, label, key_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
                 .bind(&key.id)
@@ -41,7 +41,7 @@ impl Store {
 
     pub async fn revoke_key(&self, id: &str, audit: &NewAudit) -> Result<bool, StoreError> {
         let done = on_pool!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             append_audit!(tx, audit);
             let n = sqlx::query(
                 "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",

@@ -87,6 +87,29 @@ macro_rules! on_pool {
     };
 }
 
+/// How every write transaction begins. On SQLite, `BEGIN IMMEDIATE` takes the write lock at once, so
+/// a writer waits its turn under the busy timeout; a deferred transaction that reads first and writes
+/// later fails at once with "database is locked" when another writer committed in between (the WAL
+/// snapshot it read is stale), whatever the timeout. PostgreSQL's `BEGIN` has no such failure.
+pub(crate) trait BeginWrite {
+    type Db: sqlx::Database;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>;
+}
+
+impl BeginWrite for sqlx::SqlitePool {
+    type Db = sqlx::Sqlite;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl BeginWrite for sqlx::PgPool {
+    type Db = sqlx::Postgres;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.begin().await
+    }
+}
+
 /// An open transaction on either engine, for writes long enough to be split into named steps
 /// (erasure, the retention sweep): each step is a function over `&mut StoreTx` and runs its
 /// statements through `on_tx!`.
@@ -397,8 +420,8 @@ impl Store {
     /// Opens a transaction for a write made of named steps.
     pub(crate) async fn begin(&self) -> Result<StoreTx, StoreError> {
         Ok(match self {
-            Store::Sqlite(p) => StoreTx::Sqlite(p.begin().await?),
-            Store::Postgres(p) => StoreTx::Postgres(p.begin().await?),
+            Store::Sqlite(p) => StoreTx::Sqlite(p.begin_write().await?),
+            Store::Postgres(p) => StoreTx::Postgres(p.begin_write().await?),
         })
     }
 

@@ -2,7 +2,9 @@
 
 use sqlx::{FromRow, Row};
 
-use super::{ConsoleSessionRow, NewAudit, ReviewerRow, Store, StoreError, REVIEWER_COLUMNS};
+use super::{
+    BeginWrite, ConsoleSessionRow, NewAudit, ReviewerRow, Store, StoreError, REVIEWER_COLUMNS,
+};
 
 impl Store {
     /// Creates a console reviewer with its audit entry; `UsernameTaken` when the username is taken.
@@ -12,7 +14,7 @@ impl Store {
         audit: &NewAudit,
     ) -> Result<(), StoreError> {
         on_pool!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             append_audit!(tx, audit);
             let inserted = sqlx::query(&format!(
                 "INSERT INTO reviewers ({REVIEWER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
@@ -58,7 +60,7 @@ impl Store {
         audit: &NewAudit,
     ) -> Result<bool, StoreError> {
         Ok(on_pool!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let row = sqlx::query(
                 "UPDATE reviewers SET
                    failed_signins = CASE WHEN failed_signins + 1 >= $1 THEN 0 ELSE failed_signins + 1 END,
@@ -95,7 +97,7 @@ impl Store {
         audit: &NewAudit,
     ) -> Result<bool, StoreError> {
         Ok(on_pool!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let n = sqlx::query(
                 "UPDATE reviewers SET last_totp_step = $1, failed_signins = 0, locked_until = NULL
                  WHERE id = $2 AND (last_totp_step IS NULL OR last_totp_step < $1)",
@@ -173,7 +175,7 @@ impl Store {
         audit: &NewAudit,
     ) -> Result<(), StoreError> {
         on_pool!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let n = sqlx::query("DELETE FROM console_sessions WHERE token_hash = $1")
                 .bind(token_hash)
                 .execute(&mut *tx)

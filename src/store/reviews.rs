@@ -1,6 +1,6 @@
 //! Review cases: the queue, one case, and a reviewer's resolution (recorded once).
 
-use super::{NewAudit, ReviewCaseRow, Store, StoreError, REVIEW_COLUMNS};
+use super::{BeginWrite, NewAudit, ReviewCaseRow, Store, StoreError, REVIEW_COLUMNS};
 use crate::domain::ReviewStatus;
 
 impl Store {
@@ -47,7 +47,7 @@ impl Store {
         audit: &NewAudit,
     ) -> Result<bool, StoreError> {
         Ok(on_pool!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let n = sqlx::query(
                 "UPDATE review_cases SET status = 'resolved', outcome = $1, outcome_reason = $2, resolved_by = $3,
                  resolved_at = $4 WHERE org = $5 AND id = $6 AND status = 'open'",

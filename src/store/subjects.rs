@@ -2,9 +2,10 @@
 //! and erasure by crypto-shredding.
 
 use super::{
-    rows, CaptureLinkRow, ErasureCounts, ErasureRow, MediaRow, NewAudit, ReviewCaseRow, SessionRow,
-    Store, StoreError, StoreTx, SubjectRecords, SubjectRow, VerificationRow, CAPTURE_LINK_COLUMNS,
-    MEDIA_COLUMNS, REVIEW_COLUMNS, SESSION_COLUMNS, SUBJECT_COLUMNS, VERIFICATION_COLUMNS,
+    rows, BeginWrite, CaptureLinkRow, ErasureCounts, ErasureRow, MediaRow, NewAudit, ReviewCaseRow,
+    SessionRow, Store, StoreError, StoreTx, SubjectRecords, SubjectRow, VerificationRow,
+    CAPTURE_LINK_COLUMNS, MEDIA_COLUMNS, REVIEW_COLUMNS, SESSION_COLUMNS, SUBJECT_COLUMNS,
+    VERIFICATION_COLUMNS,
 };
 use crate::domain::MediaClass;
 
@@ -52,7 +53,7 @@ impl Store {
             "restricted_at IS NOT NULL"
         };
         Ok(on_pool!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let n = sqlx::query(&format!(
                 "UPDATE subjects SET restricted_at = $1 WHERE subject_id = $2 AND {change}"
             ))

@@ -2,8 +2,8 @@
 //! their decision when decided synchronously. The asynchronous path is in `jobs`.
 
 use super::{
-    MediaRow, NewAudit, ReviewCaseRow, Store, StoreError, VerificationRow, MEDIA_COLUMNS,
-    VERIFICATION_COLUMNS,
+    BeginWrite, MediaRow, NewAudit, ReviewCaseRow, Store, StoreError, VerificationRow,
+    MEDIA_COLUMNS, VERIFICATION_COLUMNS,
 };
 
 impl Store {
@@ -59,7 +59,7 @@ impl Store {
         audits: &[NewAudit],
     ) -> Result<(), StoreError> {
         on_pool!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             for a in audits {
                 append_audit!(tx, a);
             }
