@@ -166,8 +166,13 @@ impl MasterKey {
             Ok(text) => Ok((MasterKey::parse(&text)?, false)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let (key, text) = MasterKey::generate();
-                write_key_file(path, &text).map_err(err)?;
-                Ok((key, true))
+                if create_key_file_once(path, &text).map_err(err)? {
+                    Ok((key, true))
+                } else {
+                    // Another process starting at the same moment created it first: use theirs.
+                    let text = std::fs::read_to_string(path).map_err(err)?;
+                    Ok((MasterKey::parse(&text)?, false))
+                }
             }
             Err(e) => Err(err(e)),
         }
@@ -239,8 +244,23 @@ pub fn decode_key_text(text: &str) -> Option<Zeroizing<[u8; KEY_LEN]>> {
         .map(Zeroizing::new)
 }
 
+/// Creates the key file whole or not at all: written to a temporary file (mode 0600) and linked into
+/// place, which fails when the file exists, so two servers starting together agree on one key and
+/// neither reads a half-written file. `false`: it already existed.
+pub fn create_key_file_once(path: &Path, text: &str) -> std::io::Result<bool> {
+    let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
+    write_key_file(&tmp, text)?;
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Writes a new key file readable by its owner only; never overwrites one.
-pub fn write_key_file(path: &Path, text: &str) -> std::io::Result<()> {
+fn write_key_file(path: &Path, text: &str) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
@@ -551,6 +571,23 @@ mod tests {
         assert_eq!(a.id(), b.id());
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn servers_starting_together_agree_on_one_key() {
+        let dir = std::env::temp_dir().join(format!("idv-vault-race-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("master.key");
+        let starts: Vec<_> = (0..8)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || MasterKey::load_or_create(&path).unwrap())
+            })
+            .collect();
+        let keys: Vec<(MasterKey, bool)> = starts.into_iter().map(|t| t.join().unwrap()).collect();
+        assert_eq!(keys.iter().filter(|(_, created)| *created).count(), 1);
+        assert!(keys.iter().all(|(k, _)| k.id() == keys[0].0.id()));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

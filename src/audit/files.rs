@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::checkpoint::{last_note, CheckpointError, CheckpointKey};
 use crate::settings::{AuditSettings, PrivacySettings};
-use crate::vault::{decode_key_text, master_key_file, write_key_file};
+use crate::vault::{create_key_file_once, decode_key_text, master_key_file};
 
 /// The environment variable holding the signing key's seed itself (precedence over any file).
 pub const SIGNING_KEY_ENV: &str = "IDV_AUDIT_SIGNING_KEY";
@@ -138,21 +138,6 @@ pub fn resolve_signing_key(
             }
         }
         Err(e) => Err(err(e)),
-    }
-}
-
-/// Creates the key file whole or not at all: written to a temporary file (mode 0600) and linked into
-/// place, which fails when the file exists, so two servers starting together agree on one key and
-/// neither reads a half-written file. `false`: it already existed.
-fn create_key_file_once(path: &Path, text: &str) -> std::io::Result<bool> {
-    let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
-    write_key_file(&tmp, text)?;
-    let linked = std::fs::hard_link(&tmp, path);
-    let _ = std::fs::remove_file(&tmp);
-    match linked {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(e),
     }
 }
 
