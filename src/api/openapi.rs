@@ -15,6 +15,8 @@ use crate::service::error::ErrorCode;
         super::consents::create, super::consents::get, super::consents::withdraw,
         super::verifications::create, super::verifications::get, super::challenges::create,
         super::subjects::export, super::subjects::erase, super::subjects::restrict,
+        super::webhooks::create, super::webhooks::list, super::webhooks::remove,
+        super::webhooks::deliveries, super::webhooks::redeliver,
         super::subjects::unrestrict, super::reviews::list, super::reviews::get,
         super::reviews::media, super::reviews::identity, super::reviews::resolve, super::invigilation::create,
         super::invigilation::frame, super::invigilation::get, super::invigilation::close,
@@ -22,7 +24,7 @@ use crate::service::error::ErrorCode;
     ),
     components(schemas(crate::http::error::Problem)),
     modifiers(&BearerAuth, &ErrorCodes),
-    tags((name = "consents"), (name = "verifications"), (name = "invigilation", description = "Remote invigilation: webcam frames checked against the enrolled candidate; flags go to a person"), (name = "reviews", description = "Human review of referred and sampled decisions (reviewer role)"), (name = "subjects", description = "Data-subject rights: access, erasure, restriction (auditor role)"), (name = "capture", description = "One-time links to the applicant capture page (/capture/{token}): privacy notice and consent, document photo, challenge video and selfie from the browser's camera")),
+    tags((name = "consents"), (name = "verifications"), (name = "invigilation", description = "Remote invigilation: webcam frames checked against the enrolled candidate; flags go to a person"), (name = "reviews", description = "Human review of referred and sampled decisions (reviewer role)"), (name = "subjects", description = "Data-subject rights: access, erasure, restriction (auditor role)"), (name = "webhooks", description = "Signed event deliveries to your endpoints (admin role; README, Webhooks)"), (name = "capture", description = "One-time links to the applicant capture page (/capture/{token}): privacy notice and consent, document photo, challenge video and selfie from the browser's camera")),
 )]
 pub struct ApiDoc;
 
