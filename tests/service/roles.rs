@@ -2,7 +2,7 @@
 //! key), on SQLite and PostgreSQL: the table in the README, enforced. A role may only be refused with
 //! `forbidden_role` (403) and a caller without a valid key only with `unauthenticated` (401); an allowed
 //! role gets past both (its request may still fail on the made-up ids and bodies used here). `admin`
-//! has no data route at all: separation of duties.
+//! has no data route at all (separation of duties), only the webhook endpoints, which hold none.
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -56,6 +56,15 @@ const ROUTES: &[(&str, &str, &[&str])] = &[
     ("GET", "/v1/subjects/subj-x/export", &["auditor"]),
     ("POST", "/v1/subjects/subj-x/restrict", &["auditor"]),
     ("POST", "/v1/subjects/subj-x/unrestrict", &["auditor"]),
+    ("POST", "/v1/webhooks", &["admin"]),
+    ("GET", "/v1/webhooks", &["admin"]),
+    ("DELETE", "/v1/webhooks/wh_x", &["admin"]),
+    ("GET", "/v1/webhooks/wh_x/deliveries", &["admin"]),
+    (
+        "POST",
+        "/v1/webhooks/wh_x/deliveries/msg_x/redeliver",
+        &["admin"],
+    ),
 ];
 
 const ROLES: [&str; 4] = ["submitter", "reviewer", "auditor", "admin"];
