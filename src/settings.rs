@@ -395,6 +395,9 @@ pub struct WebhookSettings {
     pub lease_secs: u64,
     /// Endpoints per organisation.
     pub max_endpoints: usize,
+    /// Delivered and dead-lettered deliveries are kept this long (for `GET …/deliveries` and
+    /// redelivery), then deleted by the delivery workers; pending ones are kept until they end.
+    pub history_days: u64,
 }
 
 impl Default for WebhookSettings {
@@ -409,6 +412,7 @@ impl Default for WebhookSettings {
             retry_for_secs: 86_400,
             lease_secs: 60,
             max_endpoints: 20,
+            history_days: 30,
         }
     }
 }

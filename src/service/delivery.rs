@@ -16,6 +16,8 @@ use crate::settings::WebhookSettings;
 use crate::store::{now_ms, AttemptEnd, DeliveryRow};
 
 const IDLE_POLL: Duration = Duration::from_millis(200);
+/// How often a worker deletes the deliveries past `history_days`.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// When to try again after attempt number `attempts` failed at `now` (service clock, ms), or `Dead`
 /// when that would be past the retry window that opened at `window_start`. The delay doubles from
@@ -88,9 +90,17 @@ pub async fn run_worker(state: AppState, mut shutdown: watch::Receiver<bool>) {
             return;
         }
     };
+    let mut pruned_at: Option<Instant> = None;
     loop {
         if *shutdown.borrow() {
             return;
+        }
+        if pruned_at.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+            pruned_at = Some(Instant::now());
+            let before = state.clock.now_ms() - settings.history_days as i64 * 86_400_000;
+            if let Err(e) = state.store.prune_deliveries(before).await {
+                tracing::warn!(error = %e, "cannot prune old webhook deliveries");
+            }
         }
         let claimed = state
             .store

@@ -305,6 +305,17 @@ impl Store {
         Ok(true)
     }
 
+    /// Deletes delivered and dead-lettered deliveries created before `before` (the history kept for
+    /// `GET …/deliveries`); pending ones stay. How many went.
+    pub async fn prune_deliveries(&self, before: i64) -> Result<u64, StoreError> {
+        let sql = "DELETE FROM webhook_deliveries WHERE status IN ('delivered', 'dead') AND created_at < $1";
+        Ok(on_pool!(self, |p| sqlx::query(sql)
+            .bind(before)
+            .execute(p)
+            .await?
+            .rows_affected()))
+    }
+
     /// Deliveries not yet delivered nor dead-lettered (for the metric).
     pub async fn pending_deliveries(&self) -> Result<i64, StoreError> {
         Ok(on_pool!(self, |p| sqlx::query(
@@ -452,6 +463,46 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(resent.window_start, 7_000);
+    }
+
+    #[tokio::test]
+    async fn old_finished_deliveries_are_pruned_and_pending_ones_kept() {
+        let db = &TempStore::new().await;
+        db.create_webhook(
+            &hook("wh_a", "org1", &["consent.withdrawn"]),
+            &audit("webhook.created"),
+        )
+        .await
+        .unwrap();
+        for (consent, at) in [("cns_1", 10), ("cns_2", 20)] {
+            db.audit(&NewAudit {
+                at,
+                ..withdrawn("org1", consent)
+            })
+            .await
+            .unwrap();
+        }
+        let first = db
+            .claim_delivery("s1", 100, 1_000, LEASE)
+            .await
+            .unwrap()
+            .unwrap();
+        db.finish_delivery(
+            &first.id,
+            "s1",
+            100,
+            Some(204),
+            None,
+            &AttemptEnd::Delivered,
+        )
+        .await
+        .unwrap();
+        // Both are older than the cut-off, but only the finished one goes.
+        assert_eq!(db.prune_deliveries(50).await.unwrap(), 1);
+        let left = db.deliveries("org1", "wh_a", 10).await.unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].status, "pending");
+        assert_ne!(left[0].id, first.id);
     }
 
     #[tokio::test]
