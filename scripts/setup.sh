@@ -185,11 +185,13 @@ fi
 # --- Python reference pipeline, for the tests that compare against it ---------------------------------
 if [ "$with_reference" = 1 ]; then
   venv=.idv/venv
-  pins=(onnxruntime==1.31.1 opencv-python-headless==5.0.0.93 numpy==2.4.6)
-  if ! "$venv/bin/python" -c 'import cv2, numpy, onnxruntime' >/dev/null 2>&1; then
-    say "creating $venv (onnxruntime, opencv-python-headless, numpy from PyPI) for the reference comparison"
+  # standardwebhooks: the Standard Webhooks reference verifier, which checks idv's webhook signatures in
+  # tests/service/webhooks.rs (a second, independent implementation of the signing scheme).
+  pins=(onnxruntime==1.31.1 opencv-python-headless==5.0.0.93 numpy==2.4.6 standardwebhooks==1.1.0)
+  if ! "$venv/bin/python" -c 'import cv2, numpy, onnxruntime, standardwebhooks' >/dev/null 2>&1; then
+    say "creating $venv (onnxruntime, opencv-python-headless, numpy, standardwebhooks from PyPI) for the reference comparison"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "${pins[@]}"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${pins[@]}"
   fi
 fi
 

@@ -37,6 +37,7 @@ pub struct Settings {
     pub invigilation: InvigilationConfig,
     pub capture: CaptureSettings,
     pub document: DocumentSettings,
+    pub webhooks: WebhookSettings,
 }
 
 /// Reading the identity document (docs/DOCUMENTS.md).
@@ -370,6 +371,71 @@ impl Default for AuditSettings {
     }
 }
 
+/// Webhook deliveries (README, "Webhooks"; SECURITY.md for the address restrictions).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookSettings {
+    /// Delivery workers per server (0: this server delivers nothing; another must).
+    pub workers: usize,
+    /// Accept `http://` endpoint URLs (tests, a receiver on the same host). Off: https only.
+    pub allow_http: bool,
+    /// Deliver to loopback, private, link-local and other non-public addresses. Off: such an address,
+    /// written in the URL or resolved from its host name, is refused.
+    pub allow_private_addresses: bool,
+    /// How long a receiver has to answer one attempt.
+    pub timeout_secs: u64,
+    /// The first retry's delay; each further retry doubles it (with jitter) up to `retry_max_interval_secs`.
+    pub retry_initial_secs: u64,
+    pub retry_max_interval_secs: u64,
+    /// How long after the event (or a redelivery request) attempts go on before the delivery is
+    /// dead-lettered.
+    pub retry_for_secs: u64,
+    /// A worker's lease on a delivery it is sending; a worker that dies loses it and another server
+    /// sends the delivery again (receivers deduplicate by `webhook-id`). Longer than `timeout_secs`.
+    pub lease_secs: u64,
+    /// Endpoints per organisation.
+    pub max_endpoints: usize,
+    /// Delivered and dead-lettered deliveries are kept this long (for `GET …/deliveries` and
+    /// redelivery), then deleted by the delivery workers; pending ones are kept until they end.
+    pub history_days: u64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            workers: 1,
+            allow_http: false,
+            allow_private_addresses: false,
+            timeout_secs: 10,
+            retry_initial_secs: 5,
+            retry_max_interval_secs: 3600,
+            retry_for_secs: 86_400,
+            lease_secs: 60,
+            max_endpoints: 20,
+            history_days: 30,
+        }
+    }
+}
+
+impl WebhookSettings {
+    fn validate(&self) -> Result<(), String> {
+        if self.timeout_secs == 0 || self.lease_secs <= self.timeout_secs {
+            return Err(
+                "webhooks.timeout_secs must be at least 1 and below webhooks.lease_secs".into(),
+            );
+        }
+        if self.retry_initial_secs == 0 || self.retry_max_interval_secs < self.retry_initial_secs {
+            return Err(
+                "webhooks.retry_initial_secs must be at least 1 and at most retry_max_interval_secs".into(),
+            );
+        }
+        if self.max_endpoints == 0 {
+            return Err("webhooks.max_endpoints must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error("cannot read the config file {path}: {source}")]
@@ -411,6 +477,7 @@ impl Settings {
         self.video.validate()?;
         self.retention.validate()?;
         self.invigilation.validate()?;
+        self.webhooks.validate()?;
         if !(0.0..=1.0).contains(&self.review.sample_verified_share) {
             return Err("review.sample_verified_share must be between 0 and 1".into());
         }

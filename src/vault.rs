@@ -322,6 +322,8 @@ pub struct Vault {
     index: SubjectIndex,
     /// Seals the reviewers' TOTP secrets (a keyring key, so master-key rotation re-wraps it).
     reviewer_secrets: SecretKey,
+    /// Seals the webhook endpoints' signing secrets (a keyring key too).
+    webhook_secrets: SecretKey,
 }
 
 impl std::fmt::Debug for Vault {
@@ -350,6 +352,7 @@ impl SubjectKey {
 
 const SUBJECT_INDEX: &str = "subject_index";
 const REVIEWER_SECRETS: &str = "reviewer_secrets";
+const WEBHOOK_SECRETS: &str = "webhook_secrets";
 
 /// A key of the keyring, created on first use.
 async fn keyring_key(
@@ -377,11 +380,29 @@ impl Vault {
     pub async fn open(store: &Store, master: MasterKey) -> Result<Vault, VaultError> {
         let index = SubjectIndex::new(&keyring_key(store, &master, SUBJECT_INDEX).await?);
         let reviewer_secrets = keyring_key(store, &master, REVIEWER_SECRETS).await?;
+        let webhook_secrets = keyring_key(store, &master, WEBHOOK_SECRETS).await?;
         Ok(Vault {
             master,
             index,
             reviewer_secrets,
+            webhook_secrets,
         })
+    }
+
+    /// Seals a webhook endpoint's signing secret for storage with its row (it must be opened to sign,
+    /// so it is encrypted, not hashed).
+    pub fn seal_webhook_secret(&self, webhook_id: &str, secret: &[u8]) -> Vec<u8> {
+        self.webhook_secrets
+            .seal(&format!("webhook_secret\n{webhook_id}"), secret)
+    }
+
+    pub fn open_webhook_secret(
+        &self,
+        webhook_id: &str,
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, VaultError> {
+        self.webhook_secrets
+            .open(&format!("webhook_secret\n{webhook_id}"), sealed)
     }
 
     /// Seals a reviewer's TOTP secret for storage with their row.

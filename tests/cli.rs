@@ -414,6 +414,9 @@ fn only_the_subcommands_that_run_models_take_the_engine_flags() {
         &["keys", "list"],
         &["audit", "verify"],
         &["retention", "run"],
+        &["webhooks", "add"],
+        &["webhooks", "list"],
+        &["webhooks", "remove"],
     ] {
         let text = help(args);
         assert!(

@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod reviews;
 pub mod subjects;
 pub mod verifications;
+pub mod webhooks;
 
 use axum::middleware::from_fn_with_state;
 use axum::routing::{delete, get, post};
@@ -23,9 +24,10 @@ const READERS: &[Role] = &[Role::Submitter, Role::Reviewer, Role::Auditor];
 const REVIEW_READERS: &[Role] = &[Role::Reviewer, Role::Auditor];
 const REVIEWER: &[Role] = &[Role::Reviewer];
 const AUDITOR: &[Role] = &[Role::Auditor];
+const ADMIN: &[Role] = &[Role::Admin];
 
-/// The API's routes, grouped by the roles they admit (the README's table; `admin` has none: it runs
-/// the service from the command line and touches no personal data), to merge into the service's
+/// The API's routes, grouped by the roles they admit (the README's table; `admin` has only the webhook
+/// endpoints, which hold no personal data: it runs the service and touches none), to merge into the service's
 /// router. Each group authenticates and checks the role before its handlers read anything.
 pub fn router(state: &AppState) -> Router<AppState> {
     let only = |roles: &'static [Role]| from_fn_with_state((state.clone(), roles), auth::admit);
@@ -75,12 +77,22 @@ pub fn router(state: &AppState) -> Router<AppState> {
             post(subjects::unrestrict),
         )
         .route_layer(only(AUDITOR));
+    let admin = Router::new()
+        .route("/v1/webhooks", post(webhooks::create).get(webhooks::list))
+        .route("/v1/webhooks/{id}", delete(webhooks::remove))
+        .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route(
+            "/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+            post(webhooks::redeliver),
+        )
+        .route_layer(only(ADMIN));
     Router::new()
         .merge(submitter)
         .merge(readers)
         .merge(review_readers)
         .merge(reviewer)
         .merge(auditor)
+        .merge(admin)
         .route("/openapi.json", get(openapi::json))
         .route("/docs", get(openapi::page))
 }

@@ -220,7 +220,7 @@ pub fn keys(settings: Settings, args: KeysArgs) -> Result<ExitCode, CliError> {
     })
 }
 
-fn key_error(e: VaultError) -> CliError {
+pub(super) fn key_error(e: VaultError) -> CliError {
     CliError::new("master_key_error", e.to_string())
 }
 

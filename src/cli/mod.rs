@@ -11,6 +11,7 @@ mod liveness;
 mod serve;
 mod specimen;
 mod verify;
+mod webhooks;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -95,6 +96,8 @@ pub enum Command {
     Reviewers(admin::ReviewersArgs),
     /// Check the tamper-evident audit log against its signed checkpoints; print the checkpoints' public key.
     Audit(audit::AuditArgs),
+    /// Manage an organisation's webhook endpoints (also `POST/GET/DELETE /v1/webhooks` with an admin key).
+    Webhooks(webhooks::WebhooksArgs),
     /// Apply the retention policy (idv serve also does it in the background).
     Retention(admin::RetentionArgs),
     /// Make a specimen identity document (marked SPECIMEN) from a sample face, for trials and tests.
@@ -297,6 +300,7 @@ fn run_command(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Audit(args) => audit::run(settings, args),
         Command::Specimen(args) => specimen::run(settings, args),
         Command::Retention(args) => admin::retention(settings, args),
+        Command::Webhooks(args) => webhooks::run(settings, args),
     }
 }
 

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod text;
 pub mod token;
 pub mod totp;
+pub mod webhook;
 
 /// The names of an enum's variants, from one list: `ALL` (in order), `as_str`, `parse` and `Display`.
 /// For enums that keep their own derives (e.g. pure result types in `liveness` and `pipeline`).

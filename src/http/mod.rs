@@ -37,7 +37,7 @@ use crate::service::admission::{Admission, RateLimiter};
 use crate::service::checkpoints::{self, Checkpointer};
 use crate::service::error::{ApiError, ErrorCode};
 use crate::service::state::AppState;
-use crate::service::{jobs, retention};
+use crate::service::{delivery, jobs, retention};
 use crate::settings::Settings;
 use crate::store::Store;
 use crate::vault::{self, Vault};
@@ -257,6 +257,9 @@ impl Application {
         let workers: Vec<_> = (0..self.state.settings.service.job_workers)
             .map(|_| tokio::spawn(jobs::run_worker(self.state.clone(), stop_rx.clone())))
             .collect();
+        let deliverers: Vec<_> = (0..self.state.settings.webhooks.workers)
+            .map(|_| tokio::spawn(delivery::run_worker(self.state.clone(), stop_rx.clone())))
+            .collect();
         let sweeper = tokio::spawn(retention::run_sweeps(self.state.clone(), stop_rx.clone()));
         let limits = connection::ConnectionLimits::from_settings(&self.state.settings.service);
         let checkpoints = tokio::spawn(checkpoints::run_checkpoints(
@@ -283,7 +286,7 @@ impl Application {
             let _ = stop_tx.send(true);
         });
         connection::serve(self.listener, app, limits, stop_rx).await;
-        for w in workers {
+        for w in workers.into_iter().chain(deliverers) {
             let _ = w.await;
         }
         let _ = sweeper.await;

@@ -30,6 +30,15 @@ impl Caller {
         }
     }
 
+    /// The operator at the command line, acting as an organisation's admin (`idv webhooks …`).
+    pub fn operator(org: String) -> Self {
+        Caller {
+            org,
+            role: Role::Admin,
+            actor: "cli".into(),
+        }
+    }
+
     /// The actor recorded in the audit log.
     pub fn actor(&self) -> String {
         self.actor.clone()

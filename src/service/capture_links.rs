@@ -26,9 +26,21 @@ use crate::vault::SubjectKey;
 #[serde(deny_unknown_fields)]
 pub struct NewCaptureLink {
     /// The scheme's own reference for the person (not their name).
+    /// 1-128 printable characters, not only spaces (surrounding spaces are dropped).
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub subject_ref: String,
     pub purpose: Purpose,
     /// The scheme's reference for the application, carried onto the verification.
+    /// 1-128 printable characters, not only spaces (surrounding spaces are dropped).
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub external_ref: Option<String>,
     /// How long the link stays usable; at most `capture.max_link_ttl_secs` (default: `capture.link_ttl_secs`).
     pub expires_in_secs: Option<u64>,

@@ -17,10 +17,22 @@ use crate::store::{ConsentRow, NewAudit};
 #[serde(deny_unknown_fields)]
 pub struct NewConsent {
     /// The scheme's own reference for the person (not their name).
+    /// 1-128 printable characters, not only spaces (surrounding spaces are dropped).
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub subject_ref: String,
     pub purpose: Purpose,
     pub lawful_basis: LawfulBasis,
     /// Version of the privacy notice the person was shown.
+    /// 1-64 printable characters, not only spaces (surrounding spaces are dropped).
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub notice_version: String,
 }
 
@@ -118,7 +130,12 @@ async fn view(state: &AppState, row: ConsentRow) -> Result<ConsentView, ApiError
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Withdrawal {
-    #[schema(max_length = 500, min_length = 1)]
+    /// 1-500 printable characters, not only spaces (surrounding spaces are dropped).
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub reason: Option<String>,
 }
 

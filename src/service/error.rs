@@ -75,6 +75,8 @@ error_codes! {
     CaptureAttemptsExceeded => (StatusCode::TOO_MANY_REQUESTS, "capture_attempts_exceeded", "This link has been used for too many recording attempts; ask for a new link"),
     NoticeChanged => (StatusCode::CONFLICT, "notice_changed", "The privacy notice changed since the page was loaded; reload it"),
     CaptureLinkUsed => (StatusCode::GONE, "capture_link_used", "This capture link has already been used"),
+    WebhookUrlRefused => (StatusCode::UNPROCESSABLE_ENTITY, "webhook_url_refused", "The webhook URL is not allowed: https only, to a public address (SECURITY.md)"),
+    WebhookLimitReached => (StatusCode::CONFLICT, "webhook_limit_reached", "Your organisation has as many webhook endpoints as allowed; remove one first"),
     RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many requests for this API key"),
     AuthThrottled => (StatusCode::TOO_MANY_REQUESTS, "auth_throttled", "Too many failed authentications from this address; retry after the Retry-After delay"),
     Overloaded => (StatusCode::TOO_MANY_REQUESTS, "overloaded", "The service is at capacity; retry later"),

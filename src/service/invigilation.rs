@@ -32,6 +32,12 @@ use crate::vision::embed::Embedding;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSession {
+    /// 1-128 printable characters, not only spaces (surrounding spaces are dropped).
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub subject_ref: String,
     /// A consent (or other recorded basis) of the subject for `remote_invigilation`.
     pub consent_ref: String,

@@ -11,6 +11,7 @@ pub mod challenges;
 pub mod checkpoints;
 pub mod consents;
 pub mod declared;
+pub mod delivery;
 pub mod error;
 pub mod invigilation;
 pub mod jobs;
@@ -23,6 +24,7 @@ pub mod reviews;
 pub mod state;
 pub mod subjects;
 pub mod verifications;
+pub mod webhooks;
 
 use self::error::{ApiError, ErrorCode};
 

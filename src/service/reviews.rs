@@ -109,6 +109,12 @@ pub struct ListQuery {
 pub struct NewResolution {
     pub outcome: ReviewOutcome,
     /// Why: what the reviewer saw. Required.
+    /// 1-2000 printable characters, not only spaces (surrounding spaces are dropped).
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub reason: String,
 }
 

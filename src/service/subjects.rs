@@ -35,6 +35,12 @@ use crate::vision::embed::Embedding;
 pub struct Reason {
     /// Why (e.g. the reference of the request from the person). Recorded in the audit log: do not
     /// put the subject reference or other personal data here.
+    /// 1-500 printable characters, not only spaces (surrounding spaces are dropped).
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub reason: String,
 }
 

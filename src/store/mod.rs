@@ -20,6 +20,7 @@ use sqlx::{PgPool, Row, SqlitePool};
 
 pub use auth_failures::FailureWindow;
 pub use rows::*;
+pub use webhooks::{events_column, AttemptEnd, DeliveryRow, WebhookRow};
 
 use crate::audit::AuditEntry;
 
@@ -192,6 +193,41 @@ macro_rules! append_audit {
         .bind(&entry.entry_hash)
         .execute(&mut *$tx)
         .await?;
+        outbox!($tx, new);
+    }};
+}
+
+/// The transactional outbox: when an audit entry announces a webhook event, one delivery per endpoint
+/// of the organisation subscribed to it, in the same transaction (so a rolled-back change announces
+/// nothing, and a committed one is delivered even if the process dies at once). Due at once.
+macro_rules! outbox {
+    ($tx:expr, $new:expr) => {{
+        let new: &$crate::store::NewAudit = $new;
+        if let Some((event, data)) =
+            $crate::domain::webhook::announced(new.event, &new.entity, &new.details)
+        {
+            let endpoints: Vec<String> =
+                sqlx::query_scalar("SELECT id FROM webhooks WHERE org = $1 AND events LIKE $2")
+                    .bind(&new.org)
+                    .bind(format!("%,{},%", event.as_str()))
+                    .fetch_all(&mut *$tx)
+                    .await?;
+            let body = $crate::domain::webhook::body(event, &$crate::domain::clock::rfc3339(new.at), &data);
+            for endpoint in endpoints {
+                sqlx::query(
+                    "INSERT INTO webhook_deliveries (id, webhook_id, org, event_type, payload, status, attempts,
+                     next_attempt_at, window_start, created_at) VALUES ($1, $2, $3, $4, $5, 'pending', 0, 0, $6, $6)",
+                )
+                .bind($crate::domain::token::new_id("msg"))
+                .bind(&endpoint)
+                .bind(&new.org)
+                .bind(event.as_str())
+                .bind(&body)
+                .bind(new.at)
+                .execute(&mut *$tx)
+                .await?;
+            }
+        }
     }};
 }
 
@@ -314,6 +350,7 @@ mod subjects;
 #[cfg(any(test, feature = "test-support"))]
 mod test_support;
 mod verifications;
+mod webhooks;
 
 #[cfg(test)]
 pub(crate) use test_support::testing;

@@ -349,7 +349,12 @@ on_both!(bad_video_requests_get_their_codes, |db: Db| async move {
 // ------------------------------------------------------------------------------------------ capture links
 
 /// A capture link made through the API, and the token in its URL.
-async fn capture_link(app: &TestApp, key: &str, subject: &str, extra: Value) -> (String, String) {
+pub(crate) async fn capture_link(
+    app: &TestApp,
+    key: &str,
+    subject: &str,
+    extra: Value,
+) -> (String, String) {
     let mut body =
         json!({"subject_ref": subject, "purpose": "ecs_application", "external_ref": "app-77"});
     body.as_object_mut()
@@ -362,14 +367,17 @@ async fn capture_link(app: &TestApp, key: &str, subject: &str, extra: Value) -> 
     (v["id"].as_str().unwrap().to_string(), url)
 }
 
-async fn page(app: &TestApp, url: &str) -> (StatusCode, String, reqwest::header::HeaderMap) {
+pub(crate) async fn page(
+    app: &TestApp,
+    url: &str,
+) -> (StatusCode, String, reqwest::header::HeaderMap) {
     let r = app.http.get(url).send().await.unwrap();
     let (status, headers) = (r.status(), r.headers().clone());
     (status, r.text().await.unwrap(), headers)
 }
 
 /// The notice version a page shows (from its data attribute).
-fn shown_version(html: &str) -> String {
+pub(crate) fn shown_version(html: &str) -> String {
     let at = html
         .find("data-notice-version=\"")
         .expect("the version on the page")
@@ -377,7 +385,7 @@ fn shown_version(html: &str) -> String {
     html[at..at + html[at..].find('"').unwrap()].to_string()
 }
 
-async fn post_page(
+pub(crate) async fn post_page(
     app: &TestApp,
     url: &str,
     path: &str,
@@ -393,7 +401,7 @@ async fn post_page(
 }
 
 /// What the page sends: document, video, still selfie and the challenge id.
-async fn submit(
+pub(crate) async fn submit(
     app: &TestApp,
     url: &str,
     challenge_id: &str,

@@ -18,3 +18,4 @@ mod invigilation;
 mod privacy;
 mod reviews;
 mod roles;
+mod webhooks;

@@ -904,8 +904,8 @@ on_both!(
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(
-            String::from_utf8_lossy(&out.stdout).contains("re-wrapped 3 keys"),
-            "the subject's key, the subject-index key and the reviewer-secrets key"
+            String::from_utf8_lossy(&out.stdout).contains("re-wrapped 4 keys"),
+            "the subject's key, the subject-index key, the reviewer-secrets key and the webhook-secrets key"
         );
 
         // The old key no longer opens anything; the new one opens everything.

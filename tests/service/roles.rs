@@ -2,7 +2,9 @@
 //! key), on SQLite and PostgreSQL: the table in the README, enforced. A role may only be refused with
 //! `forbidden_role` (403) and a caller without a valid key only with `unauthenticated` (401); an allowed
 //! role gets past both (its request may still fail on the made-up ids and bodies used here). `admin`
-//! has no data route at all: separation of duties.
+//! has no data route at all (separation of duties), only the webhook endpoints, which hold none. Every
+//! answer is also checked against the OpenAPI document: a status it declares for the operation, and
+//! errors as application/problem+json.
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -56,6 +58,15 @@ const ROUTES: &[(&str, &str, &[&str])] = &[
     ("GET", "/v1/subjects/subj-x/export", &["auditor"]),
     ("POST", "/v1/subjects/subj-x/restrict", &["auditor"]),
     ("POST", "/v1/subjects/subj-x/unrestrict", &["auditor"]),
+    ("POST", "/v1/webhooks", &["admin"]),
+    ("GET", "/v1/webhooks", &["admin"]),
+    ("DELETE", "/v1/webhooks/wh_x", &["admin"]),
+    ("GET", "/v1/webhooks/wh_x/deliveries", &["admin"]),
+    (
+        "POST",
+        "/v1/webhooks/wh_x/deliveries/msg_x/redeliver",
+        &["admin"],
+    ),
 ];
 
 const ROLES: [&str; 4] = ["submitter", "reviewer", "auditor", "admin"];
@@ -77,7 +88,44 @@ async fn call(app: &TestApp, method: &str, path: &str, auth: Option<&str>) -> (S
     }
     let r = req.send().await.unwrap();
     let status = r.status();
+    // The contract: the status is one the OpenAPI document declares for the operation, and an error
+    // is application/problem+json, as the document says.
+    let declared = declared_statuses(method, path);
+    assert!(
+        declared.contains(&status.as_str().to_string()),
+        "{method} {path}: {status} is not declared ({declared:?})"
+    );
+    if !status.is_success() {
+        let content_type = r.headers()["content-type"].to_str().unwrap().to_string();
+        assert!(
+            content_type.starts_with("application/problem+json"),
+            "{method} {path}: {status} as {content_type}"
+        );
+    }
     (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// The statuses the OpenAPI document declares for the operation that serves `path`.
+fn declared_statuses(method: &str, path: &str) -> Vec<String> {
+    let doc: Value = serde_json::from_str(&idv::api::openapi::document()).unwrap();
+    let wanted: Vec<&str> = path.split('/').collect();
+    for (template, item) in doc["paths"].as_object().unwrap() {
+        let parts: Vec<&str> = template.split('/').collect();
+        let matches = parts.len() == wanted.len()
+            && parts
+                .iter()
+                .zip(&wanted)
+                .all(|(t, p)| t == p || t.starts_with('{'));
+        if let (true, Some(op)) = (matches, item.get(method.to_lowercase())) {
+            return op["responses"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect();
+        }
+    }
+    panic!("{method} {path} is not in the OpenAPI document")
 }
 
 on_both!(
