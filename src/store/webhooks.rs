@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sqlx::Row;
 
-use super::{NewAudit, Store, StoreError};
+use super::{BeginWrite, NewAudit, Store, StoreError};
 
 /// A registered endpoint. The secret is sealed (`Vault::seal_webhook_secret`) and never printed.
 #[derive(Clone, sqlx::FromRow)]
@@ -95,7 +95,7 @@ impl Store {
         audit: &NewAudit,
     ) -> Result<(), StoreError> {
         on_pool!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             append_audit!(tx, audit);
             sqlx::query(
                 "INSERT INTO webhooks (id, org, url, events, secret_sealed, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -143,7 +143,7 @@ impl Store {
         audit: &NewAudit,
     ) -> Result<bool, StoreError> {
         on_pool!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             append_audit!(tx, audit);
             sqlx::query("DELETE FROM webhook_deliveries WHERE webhook_id = $1 AND org = $2")
                 .bind(id)
@@ -284,7 +284,7 @@ impl Store {
         audit: &NewAudit,
     ) -> Result<bool, StoreError> {
         on_pool!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             append_audit!(tx, audit);
             let n = sqlx::query(
                 "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = 0, window_start = $1,
