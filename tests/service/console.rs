@@ -5,7 +5,9 @@
 //! what the console refuses: no session, an API key, a missing or wrong CSRF token, another
 //! organisation's case, wrong or replayed codes, repeated failures (lock).
 //!
-//! Screenshots of the queue and the case page land in target/screenshots/.
+//! The walk also opens a liveness-video case and an invigilation case, resolves with "record and open
+//! next", runs axe-core on every page and saves screenshots at 1280×800 and 390×844 in
+//! target/screenshots/console/.
 
 use idv::domain::totp;
 use idv::service::reviewers::{create_reviewer, Enrolment};
@@ -166,6 +168,7 @@ async fn a_reviewer_resolves_a_referred_case_in_chromium() {
     let db_url = fresh_database(Db::Sqlite).await;
     let mut settings = settings_for(&db_url).await;
     settings.review.console_secure_cookie = false; // plain HTTP on 127.0.0.1
+    settings.review.sample_verified_share = 0.0; // the queue holds exactly the cases made here
     let app = TestApp::spawn_with(settings.clone()).await;
     let submitter = app.key("acme", "submitter").await;
     let api_reviewer = app.key("acme", "reviewer").await;
@@ -311,9 +314,13 @@ async fn a_reviewer_resolves_a_referred_case_in_chromium() {
     // the document shows someone else, so the decision is referred.
     let video_case = video_case(&app, &submitter).await;
 
-    // Chromium: alice signs in, plays the video case's clip from the console, opens the still case,
-    // sees both faces and the scores, resolves.
-    let shots = root().join("target/screenshots");
+    // An invigilation case: an enrolled candidate, then three frames of other people.
+    let invigilation_case = invigilation_case(&app, &submitter, &api_reviewer).await;
+
+    // Chromium: alice signs in, reads the queue, opens the still case (crops), the video case (plays its
+    // clip from the console, key frames), the invigilation case (evidence frames), resolves the still
+    // case and opens the next. Screenshots at 1280×800 and 390×844, axe-core on every page.
+    let shots = root().join("target/screenshots/console");
     let browser = one_browser().await;
     let out = tokio::process::Command::new("node")
         .arg(root().join("tests/browser/console.mjs"))
@@ -325,7 +332,7 @@ async fn a_reviewer_resolves_a_referred_case_in_chromium() {
             &case_id,
         ])
         .arg(&shots)
-        .arg(&video_case)
+        .args([&video_case, &invigilation_case])
         .output()
         .await
         .expect("node runs (run scripts/setup.sh)");
@@ -353,29 +360,112 @@ async fn a_reviewer_resolves_a_referred_case_in_chromium() {
             "{shown}"
         );
     }
+    // The similarity in words, against the thresholds of the record.
+    let words = shown["similarity_words"].as_str().unwrap();
     assert!(
-        shown["document_width"].as_u64().unwrap() > 0
-            && shown["selfie_width"].as_u64().unwrap() > 0
+        words.starts_with(&format!("similarity {similarity:.2} — ")),
+        "{words}"
     );
-    for shot in ["queue.png", "case.png", "case-video.png"] {
-        assert!(shots.join(shot).is_file(), "{shot}");
+    assert!(
+        shown["crop_widths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|w| w.as_u64() == Some(360)),
+        "{shown}"
+    );
+    // Every queue row says why; the no_match case says no_match.
+    let queue = shown["queue"].as_array().unwrap();
+    assert_eq!(queue.len(), 3, "{shown}");
+    assert!(queue.iter().all(|row| !row[1].as_str().unwrap().is_empty()));
+    let comparison = v["comparison"].as_str().unwrap();
+    assert!(
+        queue[0][1].as_str().unwrap().contains(comparison),
+        "{shown}"
+    );
+    for page in [
+        "signin",
+        "queue",
+        "case-still",
+        "case-video",
+        "case-invigilation",
+    ] {
+        for width in [1280, 390] {
+            let shot = shots.join(format!("{page}-{width}.png"));
+            assert!(shot.is_file(), "{}", shot.display());
+        }
+        assert!(shown["sideways"][page].as_u64().unwrap() <= 390, "{shown}");
     }
     assert!(shown["video_ready_state"].as_u64().unwrap() >= 2, "{shown}");
     assert!(shown["video_width"].as_u64().unwrap() > 0, "{shown}");
-    let video_views: Vec<_> = app
-        .store
-        .audit_chain()
-        .await
-        .unwrap()
-        .0
-        .into_iter()
-        .filter(|e| e.event == "review.media_viewed" && e.entity == video_case)
-        .filter(|e| e.details.contains("\"kind\":\"video\""))
-        .map(|e| e.actor)
-        .collect();
+    assert!(shown["key_frames"].as_u64().unwrap() >= 2, "{shown}");
+    assert_eq!(shown["video_crop_width"], 360, "{shown}");
+    assert!(shown["evidence_frames"].as_u64().unwrap() >= 3, "{shown}");
+    // Resolve and open next: the oldest open case left, the video case.
+    assert_eq!(shown["next_case"], video_case.as_str(), "{shown}");
+
+    let (entries, _) = app.store.audit_chain().await.unwrap();
+    let views_of = |case: &str| -> Vec<serde_json::Value> {
+        entries
+            .iter()
+            .filter(|e| e.event == "review.media_viewed" && e.entity == case)
+            .map(|e| {
+                assert_eq!(e.actor, "reviewer:alice", "every view names the reviewer");
+                serde_json::from_str(&e.details).unwrap()
+            })
+            .collect()
+    };
+    let kinds = |views: &[serde_json::Value]| -> Vec<String> {
+        views
+            .iter()
+            .map(|d| {
+                format!(
+                    "{}/{}",
+                    d["kind"].as_str().unwrap(),
+                    d["view"].as_str().unwrap_or("whole")
+                )
+            })
+            .collect()
+    };
+    // The still case: its two crops, per page view (to look, then to resolve); the whole images were
+    // never opened, so never logged.
+    let still = kinds(&views_of(&case_id));
+    assert_eq!(
+        still.iter().filter(|k| *k == "document/face_crop").count(),
+        2,
+        "{still:?}"
+    );
+    assert_eq!(
+        still.iter().filter(|k| *k == "selfie/face_crop").count(),
+        2,
+        "{still:?}"
+    );
+    assert_eq!(still.len(), 4, "{still:?}");
+    // Nothing of the resolved case was served after its resolution (the redirect went elsewhere).
+    let resolved_at = entries
+        .iter()
+        .position(|e| e.event == "review.resolved" && e.entity == case_id)
+        .expect("resolved");
+    assert!(!entries[resolved_at..]
+        .iter()
+        .any(|e| e.event == "review.media_viewed" && e.entity == case_id));
+    // The video case: the clip itself, the live face crop, the poster and key frames.
+    let video = kinds(&views_of(&video_case));
+    assert!(video.iter().any(|k| k == "video/whole"), "{video:?}");
+    assert!(video.iter().any(|k| k == "video/face_crop"), "{video:?}");
     assert!(
-        !video_views.is_empty() && video_views.iter().all(|a| a == "reviewer:alice"),
-        "the video was served by the console's audited route: {video_views:?}"
+        video
+            .iter()
+            .filter(|k| k.starts_with("video/frame_at_"))
+            .count()
+            >= 2,
+        "{video:?}"
+    );
+    // The invigilation case: each evidence frame shown.
+    let frames = kinds(&views_of(&invigilation_case));
+    assert!(
+        frames.iter().filter(|k| k.starts_with("frame-")).count() >= 3,
+        "{frames:?}"
     );
 
     // Through the API: the resolution is recorded beside the unchanged decision, by alice.
@@ -390,19 +480,12 @@ async fn a_reviewer_resolves_a_referred_case_in_chromium() {
         .unwrap()
         .starts_with("Different people"));
     assert_eq!(case["verification"]["decision"], "referred");
-    let (entries, _) = app.store.audit_chain().await.unwrap();
     let by_alice = |event: &str| {
         entries
             .iter()
             .filter(|e| e.event == event && e.actor == "reviewer:alice" && e.entity == case_id)
             .count()
     };
-    // The case page was shown twice (to decide, then with the resolution), each time with both images.
-    assert_eq!(
-        by_alice("review.media_viewed"),
-        4,
-        "document and selfie, per page view"
-    );
     assert_eq!(by_alice("review.resolved"), 1);
     assert!(entries
         .iter()
@@ -420,6 +503,84 @@ async fn a_reviewer_resolves_a_referred_case_in_chromium() {
     let r = console_get(&app, "/review/queue", Some(&bob_s.cookie), None).await;
     assert_to_signin(&r, "after sign-out");
     app.stop().await;
+}
+
+/// An invigilation case: a candidate enrolled by a verified (or reviewer-confirmed) decision, then a
+/// session whose frames show another person three times running.
+async fn invigilation_case(app: &TestApp, submitter: &str, api_reviewer: &str) -> String {
+    let data = shared_data();
+    let jolie = |f: &str| data.join("deepface/angelina_jolie").join(f);
+    let enrol = app
+        .consent(submitter, "candidate-c1", "ecs_application")
+        .await;
+    let form = Form::new()
+        .part(
+            "document",
+            Part::bytes(std::fs::read(jolie("img1.jpg")).unwrap()).file_name("d.jpg"),
+        )
+        .part(
+            "selfie",
+            Part::bytes(std::fs::read(jolie("img2.jpg")).unwrap()).file_name("s.jpg"),
+        )
+        .text("subject_ref", "candidate-c1")
+        .text("consent_ref", enrol)
+        .text("purpose", "ecs_application");
+    let v: Value = app
+        .http
+        .post(format!("{}/v1/verifications", app.base))
+        .bearer_auth(submitter)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    if v["decision"] == "referred" {
+        let case = v["review_case_id"].as_str().unwrap();
+        let (status, _) = app
+            .post_json(
+                api_reviewer,
+                &format!("/v1/reviews/{case}/resolution"),
+                serde_json::json!({"outcome": "confirmed_match", "reason": "same person"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let consent = app
+        .consent(submitter, "candidate-c1", "remote_invigilation")
+        .await;
+    let (status, session) = app
+        .post_json(
+            submitter,
+            "/v1/invigilation/sessions",
+            serde_json::json!({"subject_ref": "candidate-c1", "consent_ref": consent,
+                "reference_verification_id": v["id"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    let id = session["id"].as_str().unwrap();
+    let mut case = None;
+    for file in [
+        data.join("face_recognition/biden/biden.jpg"),
+        data.join("face_recognition/kit_harington/john1.jpeg"),
+        data.join("face_recognition/rose_leslie/img1.jpg"),
+    ] {
+        let r: Value = app
+            .http
+            .post(format!("{}/v1/invigilation/sessions/{id}/frames", app.base))
+            .bearer_auth(submitter)
+            .header("content-type", "image/jpeg")
+            .body(std::fs::read(file).unwrap())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        case = r["review_case_id"].as_str().map(str::to_string).or(case);
+    }
+    case.expect("three frames of another person open a case")
 }
 
 /// A referred case with a liveness video: the shared d3 clip as WebM (VP8), answering a challenge it
