@@ -274,10 +274,14 @@ pub fn case_page(reviewer: &Reviewer, c: &CaseView) -> String {
             v.map(|v| format!("{what} {v:.2}"))
                 .unwrap_or_else(|| format!("{what}: no face"))
         };
+        let live = match c.selfie_face_score {
+            None if held("video") => "the live face comes from the video (see liveness)".into(),
+            v => one("selfie", v),
+        };
         format!(
-            "{}, {} — how sure the detector is that each is a face; it counts one at {:.2} or above",
+            "{}, {live} — how sure the detector is that each is a face; it counts one at {:.2} or \
+             above",
             one("document", c.document_face_score),
-            one("selfie", c.selfie_face_score),
             c.face_at
         )
     };
