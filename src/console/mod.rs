@@ -27,6 +27,7 @@ use crate::domain::clock::rfc3339;
 use crate::domain::text::percent_encode;
 use crate::domain::token::{random_token, token_matches};
 use crate::domain::{Purpose, ReviewOutcome};
+use crate::http::extract::ClientAddr;
 use crate::http::page::{media_response, page_headers};
 use crate::service::error::{ApiError, ErrorCode};
 use crate::service::review_queue::{self, QueueFilter};
@@ -104,12 +105,18 @@ fn html_page(status: StatusCode, body: String) -> Response {
     (status, Html(body)).into_response()
 }
 
-/// An error as a page: the status and stable code of the API's error table.
+/// An error as a page: the status and stable code of the API's error table (and `Retry-After` when
+/// the error says when to try again).
 fn error_response(reviewer: Option<&Reviewer>, e: ApiError) -> Response {
-    html_page(
+    let mut page = html_page(
         e.code.status(),
         html::error_page(reviewer, e.code.code(), e.code.title()),
-    )
+    );
+    if let Some(secs) = e.retry_after {
+        page.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    page
 }
 
 fn csrf_refused(reviewer: Option<&Reviewer>) -> Response {
@@ -211,6 +218,7 @@ struct SigninForm {
 /// Signs a reviewer in; every failure answers the same page.
 async fn signin(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     headers: axum::http::HeaderMap,
     Form(form): Form<SigninForm>,
 ) -> Response {
@@ -220,7 +228,9 @@ async fn signin(
     ) {
         return csrf_refused(None);
     }
-    let token = match reviewers::sign_in(&state, &form.username, &form.password, &form.code).await {
+    let token = match reviewers::sign_in(&state, client, &form.username, &form.password, &form.code)
+        .await
+    {
         Ok(Some(token)) => token,
         Ok(None) => {
             return html_page(

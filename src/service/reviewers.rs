@@ -2,6 +2,7 @@
 //! and the console's sessions: sign-in (password and TOTP code, with the lock after repeated failures),
 //! the session a cookie's token opens, sign-out.
 
+use std::net::IpAddr;
 use std::sync::OnceLock;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -9,6 +10,7 @@ use argon2::Argon2;
 use rand::Rng;
 use serde_json::json;
 
+use super::auth_failures;
 use super::error::ApiError;
 use super::state::AppState;
 use crate::domain::token::{new_id, random_token, token_hash};
@@ -215,14 +217,21 @@ impl SigninFailure {
 
 /// Checks username, password and code, and opens a session: its token (for the cookie), or `None`
 /// for every failure alike. Every failure takes about as long (an unknown username is checked against
-/// a decoy hash, and each failure writes one audit entry), counts towards a known account's lock, and
-/// is audited as `console.signin_failed` with its reason.
+/// a decoy hash, and each failure writes one audit entry), is audited as `console.signin_failed` with
+/// its reason, and counts against the client's address (`auth_failures`, shared with API-key guessing:
+/// past its limit the address is refused with `auth_throttled` before anything is checked). Only a
+/// wrong or reused code after the right password counts towards the account's lock, so someone who
+/// knows no more than a reviewer's name cannot lock them out; guessing passwords is bounded per address.
 pub async fn sign_in(
     state: &AppState,
+    client: Option<IpAddr>,
     username: &str,
     password: &str,
     code: &str,
 ) -> Result<Option<String>, ApiError> {
+    if let Some(client) = client {
+        auth_failures::check(state, client).await?;
+    }
     let settings = &state.settings.review;
     let now = state.clock.now_ms();
     let username = username.trim();
@@ -259,12 +268,14 @@ pub async fn sign_in(
             None => SigninFailure::UnknownUsername,
         };
         state.store.audit(&failed(found.as_ref(), reason)).await?;
+        count_against(state, client).await?;
         return Ok(None);
     };
     if let Some(until) = reviewer.locked_until.filter(|t| *t > now) {
         let mut audit = failed(Some(reviewer), SigninFailure::AccountLocked);
         audit.details["locked_until"] = json!(until);
         state.store.audit(&audit).await?;
+        count_against(state, client).await?;
         return Ok(None);
     }
     let secret = state
@@ -303,6 +314,12 @@ pub async fn sign_in(
             SigninFailure::CodeReused
         }
     };
+    count_against(state, client).await?;
+    if reason == SigninFailure::WrongPassword {
+        // Knowing the name is not enough to lock the account: the address is throttled instead.
+        state.store.audit(&failed(Some(reviewer), reason)).await?;
+        return Ok(None);
+    }
     let lock_until = now + settings.console_lockout_minutes * 60_000;
     let locked = state
         .store
@@ -317,6 +334,14 @@ pub async fn sign_in(
         tracing::warn!(reviewer = %reviewer.id, "console account locked after repeated failed sign-ins");
     }
     Ok(None)
+}
+
+/// Counts a failed sign-in against the client's address (nothing without one: a router called directly).
+async fn count_against(state: &AppState, client: Option<IpAddr>) -> Result<(), ApiError> {
+    match client {
+        Some(client) => auth_failures::record_failure(state, client).await,
+        None => Ok(()),
+    }
 }
 
 /// Ends a console session, with the audit event `console.signed_out`.

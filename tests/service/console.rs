@@ -238,17 +238,17 @@ async fn a_reviewer_resolves_a_referred_case_in_chromium() {
         Some(StatusCode::UNAUTHORIZED),
         "a code works once"
     );
+    let dave_secret = totp::base32_decode(&dave.totp_secret).unwrap();
+    let stale = totp::code_at(&dave_secret, idv::store::now_ms() / 1000 - 3600);
     for _ in 0..settings.review.console_max_failed_signins {
-        assert!(sign_in(&app, "dave", "wrong", &code_now(&dave))
-            .await
-            .is_err());
+        assert!(sign_in(&app, "dave", &dave.password, &stale).await.is_err());
     }
     assert_eq!(
         sign_in(&app, "dave", &dave.password, &code_now(&dave))
             .await
             .err(),
         Some(StatusCode::UNAUTHORIZED),
-        "locked after repeated failures, even with the right password and code"
+        "locked after repeated wrong codes, even with the right password and code"
     );
 
     // Console pages: no caching, nothing from elsewhere.
@@ -737,9 +737,11 @@ on_both!(
         assert_eq!(unknown.0, StatusCode::UNAUTHORIZED);
         assert!(unknown.1.contains("Sign-in failed."));
 
-        // Lock frank, then try him with his right password and code.
+        // Lock frank (his password, wrong codes), then try him with his right password and code.
+        let frank_secret = totp::base32_decode(&frank.totp_secret).unwrap();
+        let frank_stale = totp::code_at(&frank_secret, idv::store::now_ms() / 1000 - 3600);
         for _ in 0..settings.review.console_max_failed_signins {
-            refused_signin(&app, "frank", "wrong", &code_now(&frank)).await;
+            refused_signin(&app, "frank", &frank.password, &frank_stale).await;
         }
         let locked = refused_signin(&app, "frank", &frank.password, &code_now(&frank)).await;
         assert_eq!((locked.0, &locked.1), (unknown.0, &unknown.1));
@@ -764,7 +766,7 @@ on_both!(
             .collect();
         let max = settings.review.console_max_failed_signins as usize;
         let mut expected = vec!["unknown_username", "wrong_password", "wrong_code"];
-        expected.extend(std::iter::repeat_n("wrong_password", max));
+        expected.extend(std::iter::repeat_n("wrong_code", max));
         expected.extend(["account_locked", "unknown_username"]);
         assert_eq!(reasons, expected);
         assert_eq!(failures[0].0, "anonymous");
@@ -796,6 +798,90 @@ on_both!(
             *known_t.iter().min().unwrap(),
         );
         assert!(u * 3 > k && k * 3 > u, "unknown {u:?} vs known {k:?}");
+        app.stop().await;
+    }
+);
+
+/// A sign-in attempt from `addr` (through the proxy header the settings trust): its status.
+async fn signin_from(
+    app: &TestApp,
+    addr: &str,
+    user: &str,
+    password: &str,
+    code: &str,
+) -> reqwest::Response {
+    let http = raw_client();
+    let r = http
+        .get(format!("{}/review/signin", app.base))
+        .header("x-forwarded-for", addr)
+        .send()
+        .await
+        .unwrap();
+    let pre = cookie_pair(&set_cookies(&r)[0]);
+    let token = hidden_csrf(&r.text().await.unwrap());
+    http.post(format!("{}/review/signin", app.base))
+        .header(COOKIE, pre)
+        .header("x-forwarded-for", addr)
+        .form(&[
+            ("csrf", token.as_str()),
+            ("username", user),
+            ("password", password),
+            ("code", code),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+on_both!(
+    signins_are_throttled_per_address_and_a_name_alone_locks_no_one,
+    |db| async move {
+        let db_url = fresh_database(db).await;
+        let mut settings = settings_for(&db_url).await;
+        settings.service.client_address_header = Some("x-forwarded-for".into());
+        settings.service.auth_failure_limit = 3;
+        let app = TestApp::spawn_with(settings.clone()).await;
+        let gina = reviewer(&app, &settings, "acme", "gina").await;
+        let max = settings.review.console_max_failed_signins;
+
+        // A stranger who knows only gina's name, from one address: throttled after three failures
+        // (429 auth_throttled with Retry-After), her right password and code included.
+        for _ in 0..3 {
+            let r = signin_from(&app, "203.0.113.5", "gina", "guess", "123456").await;
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        }
+        let r = signin_from(
+            &app,
+            "203.0.113.5",
+            "gina",
+            &gina.password,
+            &code_now(&gina),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(r.headers().contains_key("retry-after"));
+        assert!(r.text().await.unwrap().contains("auth_throttled"));
+
+        // The same stranger from many addresses: more wrong passwords than the account's lock allows,
+        // and gina is not locked out: she signs in from her own address.
+        for i in 0..=max {
+            let addr = format!("198.51.100.{}", 10 + i);
+            let r = signin_from(&app, &addr, "gina", "guess", "123456").await;
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        }
+        let r = signin_from(&app, "192.0.2.1", "gina", &gina.password, &code_now(&gina)).await;
+        assert_eq!(
+            r.status(),
+            StatusCode::SEE_OTHER,
+            "a name alone locks no one"
+        );
+
+        // Unknown names count against the address too.
+        for _ in 0..3 {
+            signin_from(&app, "203.0.113.77", "nobody", "x", "123456").await;
+        }
+        let r = signin_from(&app, "203.0.113.77", "nobody", "x", "123456").await;
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
         app.stop().await;
     }
 );
