@@ -15,7 +15,9 @@ use super::error::ApiError;
 use super::state::AppState;
 use crate::domain::token::{new_id, random_token, token_hash};
 use crate::domain::totp;
-use crate::store::{now_ms, ConsoleSessionRow, NewAudit, ReviewerRow, Store, StoreError};
+use crate::store::{
+    now_ms, ConsoleSessionRow, NewAudit, ReviewerChange, ReviewerRow, Store, StoreError,
+};
 use crate::vault::Vault;
 
 /// What an operator hands the new reviewer, once: never stored in clear.
@@ -48,6 +50,8 @@ pub enum AccountError {
     InvalidOrg,
     #[error("a reviewer with this username already exists")]
     UsernameTaken,
+    #[error("no reviewer has this username")]
+    UnknownUsername,
     #[error(transparent)]
     Store(StoreError),
 }
@@ -59,6 +63,7 @@ impl AccountError {
             AccountError::InvalidUsername => "invalid_username",
             AccountError::InvalidOrg => "invalid_org",
             AccountError::UsernameTaken => "username_taken",
+            AccountError::UnknownUsername => "unknown_reviewer",
             AccountError::Store(_) => "database_error",
         }
     }
@@ -166,6 +171,95 @@ pub async fn create_reviewer(
         totp_secret: totp::base32_encode(&secret),
         otpauth_uri: totp::otpauth_uri("idv", username, &secret),
     })
+}
+
+/// What an operator does to an existing reviewer's account (`idv reviewers …`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountAction {
+    Disable,
+    Enable,
+    ResetPassword,
+    ResetTotp,
+}
+
+impl AccountAction {
+    /// The audit event it writes.
+    pub fn event(self) -> &'static str {
+        match self {
+            AccountAction::Disable => "reviewer.disabled",
+            AccountAction::Enable => "reviewer.enabled",
+            AccountAction::ResetPassword => "reviewer.password_reset",
+            AccountAction::ResetTotp => "reviewer.totp_reset",
+        }
+    }
+}
+
+/// What a reset hands the operator to pass on privately: the new password, or the new TOTP secret and
+/// its URI.
+#[derive(Debug, Default)]
+pub struct Reissued {
+    pub password: Option<String>,
+    pub totp_secret: Option<String>,
+    pub otpauth_uri: Option<String>,
+}
+
+/// Every console reviewer, by organisation and username (no secret, no hash).
+pub async fn list_reviewers(store: &Store) -> Result<Vec<ReviewerRow>, AccountError> {
+    store.list_reviewers().await.map_err(AccountError::Store)
+}
+
+/// Disables, enables or resets a reviewer's account, with the audit entry `reviewer.<what>` naming
+/// `actor`; every change ends the reviewer's sessions. A reset password also clears the account's lock.
+pub async fn change_account(
+    store: &Store,
+    vault: &Vault,
+    username: &str,
+    action: AccountAction,
+    actor: &str,
+) -> Result<Reissued, AccountError> {
+    let reviewer = store
+        .reviewer_by_username(username)
+        .await
+        .map_err(AccountError::Store)?
+        .ok_or(AccountError::UnknownUsername)?;
+    let now = now_ms();
+    let mut change = ReviewerChange::default();
+    let mut reissued = Reissued::default();
+    match action {
+        AccountAction::Disable | AccountAction::Enable => {
+            change.set_disabled = true;
+            change.disabled_at = (action == AccountAction::Disable).then_some(now);
+        }
+        AccountAction::ResetPassword => {
+            let password = generate_password();
+            change.password_hash = Some(hash_password(&password));
+            reissued.password = Some(password);
+        }
+        AccountAction::ResetTotp => {
+            let mut secret = [0u8; 20];
+            rand::rng().fill(&mut secret);
+            change.totp_sealed = Some(vault.seal_reviewer_secret(&reviewer.id, &secret));
+            reissued.totp_secret = Some(totp::base32_encode(&secret));
+            reissued.otpauth_uri = Some(totp::otpauth_uri("idv", &reviewer.username, &secret));
+        }
+    }
+    let audit = NewAudit {
+        at: now,
+        org: reviewer.org.clone(),
+        actor: actor.into(),
+        event: action.event(),
+        entity: reviewer.id.clone(),
+        subject_digest: None,
+        details: json!({"username": reviewer.username}),
+    };
+    if !store
+        .change_reviewer(&reviewer.id, &change, &audit)
+        .await
+        .map_err(AccountError::Store)?
+    {
+        return Err(AccountError::UnknownUsername);
+    }
+    Ok(reissued)
 }
 
 /// A reviewer signed in to the console, by the session their cookie's token opened.

@@ -885,3 +885,150 @@ on_both!(
         app.stop().await;
     }
 );
+
+/// Runs `idv reviewers …` on the test's database with its master key; stdout, or the failure.
+fn idv_reviewers(settings: &Settings, db_url: &str, args: &[&str]) -> Result<String, String> {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_idv"));
+    cmd.arg("reviewers").args(args).args(["--database", db_url]);
+    if let Some(key) = &settings.privacy.master_key_file {
+        cmd.args(["--master-key-file", key]);
+    }
+    let out = cmd.env_remove("IDV_MASTER_KEY").output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    if out.status.success() {
+        Ok(stdout)
+    } else {
+        Err(format!(
+            "{:?}: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+on_both!(
+    operators_list_disable_enable_and_reset_reviewers,
+    |db| async move {
+        let db_url = fresh_database(db).await;
+        let settings = settings_for(&db_url).await;
+        let app = TestApp::spawn_with(settings.clone()).await;
+        let hana = reviewer(&app, &settings, "acme", "hana").await;
+        let ivan = reviewer(&app, &settings, "globex", "ivan").await;
+        let hana_s = sign_in(&app, "hana", &hana.password, &code_now(&hana))
+            .await
+            .unwrap();
+
+        // list: both, with their organisation and state.
+        let list = idv_reviewers(&settings, &app.db_url, &["list"]).unwrap();
+        let rows: Vec<Vec<&str>> = list
+            .lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert_eq!(rows.len(), 2, "{list}");
+        assert_eq!(&rows[0][..3], ["acme", "hana", "active"], "{list}");
+        assert_eq!(&rows[1][..3], ["globex", "ivan", "active"], "{list}");
+
+        // disable: her session ends and she cannot sign in; list says so; enable: active again.
+        idv_reviewers(&settings, &app.db_url, &["disable", "--username", "hana"]).unwrap();
+        let r = console_get(&app, "/review/queue", Some(&hana_s.cookie), None).await;
+        assert_to_signin(&r, "a disabled reviewer's session");
+        assert!(sign_in(&app, "hana", &hana.password, &code_now(&hana))
+            .await
+            .is_err());
+        let list = idv_reviewers(&settings, &app.db_url, &["list"]).unwrap();
+        assert!(
+            list.lines()
+                .any(|l| l.contains("hana") && l.contains("disabled")),
+            "{list}"
+        );
+        idv_reviewers(&settings, &app.db_url, &["enable", "--username", "hana"]).unwrap();
+        let list = idv_reviewers(&settings, &app.db_url, &["list"]).unwrap();
+        assert!(
+            list.lines()
+                .any(|l| l.contains("hana") && l.contains("active")),
+            "{list}"
+        );
+
+        // reset-totp for hana: codes from the old secret fail, from the new one work at once.
+        let out = idv_reviewers(
+            &settings,
+            &app.db_url,
+            &["reset-totp", "--username", "hana"],
+        )
+        .unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        let [secret, uri] = lines[lines.len() - 2..] else {
+            unreachable!()
+        };
+        assert!(uri.starts_with("otpauth://totp/idv:hana?secret="));
+        let old_code = code_now(&hana);
+        let new_totp = Enrolment {
+            totp_secret: secret.to_string(),
+            ..hana
+        };
+        assert!(sign_in(&app, "hana", &new_totp.password, &old_code)
+            .await
+            .is_err());
+        assert!(
+            sign_in(&app, "hana", &new_totp.password, &code_now(&new_totp))
+                .await
+                .is_ok()
+        );
+
+        // reset-password for ivan: his session ends, the old password fails, the new one works.
+        let ivan_s = sign_in(&app, "ivan", &ivan.password, &code_now(&ivan))
+            .await
+            .unwrap();
+        let step = idv::store::now_ms() / 30_000;
+        let out = idv_reviewers(
+            &settings,
+            &app.db_url,
+            &["reset-password", "--username", "ivan"],
+        )
+        .unwrap();
+        let password = out.lines().last().unwrap().to_string();
+        assert_eq!(password.len(), 20);
+        let r = console_get(&app, "/review/queue", Some(&ivan_s.cookie), None).await;
+        assert_to_signin(&r, "after a password reset");
+        assert!(sign_in(&app, "ivan", &ivan.password, &code_now(&ivan))
+            .await
+            .is_err());
+        // His last code was used in this 30 s step: sign in with the next one.
+        while idv::store::now_ms() / 30_000 == step {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        let ivan_new = Enrolment { password, ..ivan };
+        assert!(
+            sign_in(&app, "ivan", &ivan_new.password, &code_now(&ivan_new))
+                .await
+                .is_ok()
+        );
+
+        // An unknown name: a stable code, exit 3.
+        let err = idv_reviewers(&settings, &app.db_url, &["disable", "--username", "nobody"])
+            .unwrap_err();
+        assert!(
+            err.starts_with("Some(3)") && err.contains("unknown_reviewer"),
+            "{err}"
+        );
+
+        // Each change is audited, by the operator's command, naming the account.
+        let (entries, _) = app.store.audit_chain().await.unwrap();
+        let events: Vec<(&str, &str)> = entries
+            .iter()
+            .filter(|e| e.event.starts_with("reviewer.") && e.event != "reviewer.created")
+            .map(|e| (e.event.as_str(), e.actor.as_str()))
+            .collect();
+        assert_eq!(
+            events,
+            [
+                ("reviewer.disabled", "cli"),
+                ("reviewer.enabled", "cli"),
+                ("reviewer.totp_reset", "cli"),
+                ("reviewer.password_reset", "cli"),
+            ]
+        );
+        app.stop().await;
+    }
+);
