@@ -1,10 +1,12 @@
 //! The reviewer console, served by `idv serve` under `/review`: server-rendered pages (no script) for
-//! people who resolve review cases. Sign-in with a password (argon2id) and a TOTP code; a session
-//! cookie (HttpOnly, SameSite=Strict, Path=/review) whose token the server keeps only hashed; a CSRF
-//! token on every form; the queue of open cases; a case page with both images (each view audited as
-//! `review.media_viewed` by `reviewer:<username>`), the similarity against its thresholds and the
-//! resolution form, recorded exactly as the API records it. A reviewer sees their organisation's cases
-//! only. API keys mean nothing here: the console knows reviewers, not keys.
+//! people who resolve review cases. Sign-in with a password (argon2id) and a TOTP code, throttled per
+//! client address; a session cookie (HttpOnly, SameSite=Strict, Path=/review) whose token the server
+//! keeps only hashed; a CSRF token on every form; the queue of open cases, each saying why it waits; a
+//! case page with the faces as aligned crops, the video and its key frames, invigilation evidence frames
+//! (each crop, frame, image and the video an audited `review.media_viewed` by `reviewer:<username>`),
+//! every score beside its threshold in words, and the resolution form, recorded exactly as the API
+//! records it, then the next case or the queue. A reviewer sees their organisation's cases only. API
+//! keys mean nothing here: the console knows reviewers, not keys.
 
 mod case_view;
 pub mod html;
