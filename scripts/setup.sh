@@ -64,13 +64,19 @@ if [ "${#browser_missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${browser_missing[@]}" >/dev/null
   say "Chromium ready ($(/usr/bin/chromium --version 2>/dev/null || echo 'version unknown'))"
 fi
-pw_want=$(python3 -c 'import json; print(json.load(open("tests/browser/package.json"))["dependencies"]["playwright-core"])')
-pw_have=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' tests/browser/node_modules/playwright-core/package.json 2>/dev/null || true)
-if [ "$pw_have" != "$pw_want" ]; then
-  need npm "to install playwright-core for the reviewer console's browser test"
-  say "installing playwright-core from npm into tests/browser/node_modules (npm ci)"
+# The browser tests' npm packages (playwright-core; axe-core for the console's accessibility check), each at
+# the version package.json pins; `npm ci` when any differs.
+browser_npm_ok=yes
+for pkg in playwright-core axe-core; do
+  want=$(python3 -c 'import json,sys; print(json.load(open("tests/browser/package.json"))["dependencies"][sys.argv[1]])' "$pkg")
+  have=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' "tests/browser/node_modules/$pkg/package.json" 2>/dev/null || true)
+  [ "$have" = "$want" ] || browser_npm_ok=no
+done
+if [ "$browser_npm_ok" != yes ]; then
+  need npm "to install playwright-core and axe-core for the browser tests"
+  say "installing playwright-core and axe-core from npm into tests/browser/node_modules (npm ci)"
   (cd tests/browser && npm ci --silent --no-audit --no-fund >/dev/null)
-  say "playwright-core ready in tests/browser/node_modules"
+  say "playwright-core and axe-core ready in tests/browser/node_modules"
 fi
 
 # --- ONNX Runtime -------------------------------------------------------------------------------

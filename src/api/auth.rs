@@ -1,34 +1,22 @@
 //! `Authorization: Bearer KEY` → the calling key's organisation and role, with the per-key rate limit
 //! and, per client address, the throttle on failed authentications (`service::auth_failures`).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::domain::token::token_hash;
 use crate::domain::Role;
+use crate::http::extract::client_address;
 use crate::service::auth_failures;
 use crate::service::caller::Caller;
 use crate::service::error::{ApiError, ErrorCode};
 use crate::service::rate_limit;
 use crate::service::state::AppState;
-
-/// Whom failed authentications count against: the last address in the proxy's header when one is
-/// configured and present (the one the proxy appended: whatever a client wrote comes before it), else
-/// the connection's peer (pure).
-fn client_address(peer: IpAddr, headers: &HeaderMap, proxy_header: Option<&str>) -> IpAddr {
-    proxy_header
-        .and_then(|name| headers.get_all(name).iter().next_back())
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit(',').next())
-        .and_then(|last| last.trim().parse().ok())
-        .unwrap_or(peer)
-}
 
 /// The caller of an API route: a valid key, within its rate limit, from an address not throttled.
 impl FromRequestParts<AppState> for Caller {
@@ -101,6 +89,8 @@ pub async fn admit(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderMap;
+    use std::net::IpAddr;
 
     #[test]
     fn the_client_is_the_peer_or_the_address_the_proxy_appended() {

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
+use idv::domain::clock::rfc3339;
 use idv::domain::token::{generate_secret, new_id, token_hash};
 use idv::domain::Role;
-use idv::service::reviewers::create_reviewer;
+use idv::service::reviewers::{change_account, create_reviewer, list_reviewers, AccountAction};
 use idv::settings::Settings;
 use idv::store::{now_ms, KeyRow, NewAudit, Store};
 use idv::vault::{master_key_file, resolve_master_key, MasterKey, Vault, VaultError};
@@ -69,6 +70,29 @@ pub enum ReviewersCommand {
         #[command(flatten)]
         database: DatabaseArg,
     },
+    /// List every reviewer: organisation, username, state (active, disabled, locked until …), created.
+    List {
+        #[command(flatten)]
+        database: DatabaseArg,
+    },
+    /// Disable an account: its sessions end and it cannot sign in (audited `reviewer.disabled`).
+    Disable(ReviewerName),
+    /// Enable a disabled account again (audited `reviewer.enabled`).
+    Enable(ReviewerName),
+    /// A new random password (printed as the last line); clears the lock, ends the sessions (audited
+    /// `reviewer.password_reset`).
+    ResetPassword(ReviewerName),
+    /// A new TOTP secret (the last two lines: base32 secret, otpauth URI); ends the sessions (audited
+    /// `reviewer.totp_reset`).
+    ResetTotp(ReviewerName),
+}
+
+#[derive(Args, Debug)]
+pub struct ReviewerName {
+    #[arg(long)]
+    pub username: String,
+    #[command(flatten)]
+    pub database: DatabaseArg,
 }
 
 #[derive(Args, Debug)]
@@ -350,39 +374,89 @@ pub fn retention(settings: Settings, args: RetentionArgs) -> Result<ExitCode, Cl
     })
 }
 
+fn account_error(e: idv::service::reviewers::AccountError) -> CliError {
+    match e {
+        idv::service::reviewers::AccountError::Store(_) => CliError::new(e.code(), e.to_string()),
+        _ => CliError::input(e.code(), e.to_string()),
+    }
+}
+
 pub fn reviewers(settings: Settings, args: ReviewersArgs) -> Result<ExitCode, CliError> {
     block_on(async move {
-        let ReviewersCommand::Create {
-            org,
-            username,
-            database,
-        } = args.command;
-        let url = database.resolve(&settings.service.database);
-        let (master, _) = resolve_master_key(&settings.privacy, &url).map_err(key_error)?;
-        let store = connect(&database, &settings).await?;
-        let vault = Vault::open(&store, master).await.map_err(key_error)?;
-        let e = create_reviewer(&store, &vault, &org, &username, "cli")
-            .await
-            .map_err(|e| match e {
-                idv::service::reviewers::AccountError::Store(_) => {
-                    CliError::new(e.code(), e.to_string())
+        let (name, action) = match args.command {
+            ReviewersCommand::Create {
+                org,
+                username,
+                database,
+            } => return create(&settings, &org, &username, &database).await,
+            ReviewersCommand::List { database } => {
+                let store = connect(&database, &settings).await?;
+                let now = idv::store::now_ms();
+                println!("{:<20} {:<24} {:<32} created", "org", "username", "state");
+                for r in list_reviewers(&store).await.map_err(account_error)? {
+                    let state = match (r.disabled_at, r.locked_until) {
+                        (Some(_), _) => "disabled".to_string(),
+                        (None, Some(t)) if t > now => format!("locked until {}", rfc3339(t)),
+                        _ => "active".to_string(),
+                    };
+                    println!(
+                        "{:<20} {:<24} {:<32} {}",
+                        r.org,
+                        r.username,
+                        state,
+                        rfc3339(r.created_at)
+                    );
                 }
-                _ => CliError::input(e.code(), e.to_string()),
-            })?;
-        println!(
-            "created reviewer {} ({}) for organisation {}",
-            e.reviewer_id, e.username, e.org
-        );
-        println!(
-            "sign in at /review with the password and a code from an authenticator app enrolled"
-        );
-        println!(
-            "with the secret or the URI; hand them over privately. Next three lines: password,"
-        );
-        println!("TOTP secret (base32), otpauth URI.");
-        println!("{}", e.password);
-        println!("{}", e.totp_secret);
-        println!("{}", e.otpauth_uri);
+                return Ok(ExitCode::SUCCESS);
+            }
+            ReviewersCommand::Disable(n) => (n, AccountAction::Disable),
+            ReviewersCommand::Enable(n) => (n, AccountAction::Enable),
+            ReviewersCommand::ResetPassword(n) => (n, AccountAction::ResetPassword),
+            ReviewersCommand::ResetTotp(n) => (n, AccountAction::ResetTotp),
+        };
+        let url = name.database.resolve(&settings.service.database);
+        let (master, _) = resolve_master_key(&settings.privacy, &url).map_err(key_error)?;
+        let store = connect(&name.database, &settings).await?;
+        let vault = Vault::open(&store, master).await.map_err(key_error)?;
+        let r = change_account(&store, &vault, &name.username, action, "cli")
+            .await
+            .map_err(account_error)?;
+        println!("{}: {} (its sessions ended)", action.event(), name.username);
+        if let Some(password) = r.password {
+            println!("hand the new password over privately; it is the next line.");
+            println!("{password}");
+        }
+        if let (Some(secret), Some(uri)) = (r.totp_secret, r.otpauth_uri) {
+            println!("enrol the new secret or URI (next two lines) in an authenticator app.");
+            println!("{secret}");
+            println!("{uri}");
+        }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+async fn create(
+    settings: &Settings,
+    org: &str,
+    username: &str,
+    database: &DatabaseArg,
+) -> Result<ExitCode, CliError> {
+    let url = database.resolve(&settings.service.database);
+    let (master, _) = resolve_master_key(&settings.privacy, &url).map_err(key_error)?;
+    let store = connect(database, settings).await?;
+    let vault = Vault::open(&store, master).await.map_err(key_error)?;
+    let e = create_reviewer(&store, &vault, org, username, "cli")
+        .await
+        .map_err(account_error)?;
+    println!(
+        "created reviewer {} ({}) for organisation {}",
+        e.reviewer_id, e.username, e.org
+    );
+    println!("sign in at /review with the password and a code from an authenticator app enrolled");
+    println!("with the secret or the URI; hand them over privately. Next three lines: password,");
+    println!("TOTP secret (base32), otpauth URI.");
+    println!("{}", e.password);
+    println!("{}", e.totp_secret);
+    println!("{}", e.otpauth_uri);
+    Ok(ExitCode::SUCCESS)
 }

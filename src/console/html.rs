@@ -45,13 +45,28 @@ pub fn signin_page(signin_token: &str, error: Option<&str>) -> String {
     })
 }
 
-/// One row of the queue.
+/// One row of the queue: why the case is here, and what a reviewer sorts by.
 pub struct QueueRow {
     pub id: String,
     pub purpose: String,
     pub kind: String,
-    pub reasons: Vec<String>,
+    /// Each reason code with its sentence.
+    pub reasons: Vec<(String, String)>,
+    /// The similarity (two decimals), or "—".
+    pub similarity: String,
+    pub external_ref: Option<String>,
+    /// How long it has waited ("3 h").
+    pub waited: String,
+    /// When it was opened (RFC 3339), for the tooltip.
     pub created_at: String,
+}
+
+/// What the queue is narrowed to, and what it can be narrowed by.
+pub struct QueueFilters<'a> {
+    pub purposes: &'a [&'a str],
+    pub purpose: Option<&'a str>,
+    pub reasons: &'a [String],
+    pub reason: Option<&'a str>,
 }
 
 #[derive(Template)]
@@ -60,22 +75,21 @@ struct QueuePage<'a> {
     title: &'a str,
     reviewer: Option<&'a Reviewer<'a>>,
     rows: &'a [QueueRow],
-    purposes: &'a [&'a str],
-    selected: Option<&'a str>,
+    f: &'a QueueFilters<'a>,
+    /// The purpose filter as a query prefix for the reason links (`purpose=…&`), or empty.
+    purpose_query: String,
 }
 
-pub fn queue_page(
-    reviewer: &Reviewer,
-    rows: &[QueueRow],
-    purposes: &[&str],
-    selected: Option<&str>,
-) -> String {
+pub fn queue_page(reviewer: &Reviewer, rows: &[QueueRow], f: &QueueFilters) -> String {
     render(&QueuePage {
         title: "Queue",
         reviewer: Some(reviewer),
         rows,
-        purposes,
-        selected,
+        f,
+        purpose_query: f
+            .purpose
+            .map(|p| format!("purpose={}&", crate::domain::text::percent_encode(p)))
+            .unwrap_or_default(),
     })
 }
 
@@ -94,7 +108,8 @@ pub struct CaseView {
     pub kind: String,
     pub status: String,
     pub created_at: String,
-    pub reasons: Vec<String>,
+    /// Each reason code with its sentence.
+    pub reasons: Vec<(String, String)>,
     pub decision: Option<String>,
     pub comparison: Option<String>,
     pub similarity: Option<f32>,
@@ -103,6 +118,16 @@ pub struct CaseView {
     pub liveness: Option<f32>,
     /// A video's liveness check in words: the verdict and each action asked.
     pub liveness_check: Option<String>,
+    /// Each liveness figure beside its threshold, in words.
+    pub liveness_lines: Vec<String>,
+    /// The face detector's level (P(face) at or above which a face counts).
+    pub face_at: f32,
+    /// Frames of the liveness video worth seeing: the best frame, each action found or missed.
+    pub key_frames: Vec<KeyFrame>,
+    /// Where the video's best frame (the one compared with the document) is, in milliseconds.
+    pub best_frame_ms: Option<u32>,
+    /// An invigilation case's evidence frames (`frame-<seq>`), in order, with when they were taken.
+    pub evidence_frames: Vec<(String, String)>,
     pub document_face_score: Option<f32>,
     pub selfie_face_score: Option<f32>,
     pub policy_version: Option<String>,
@@ -115,6 +140,15 @@ pub struct CaseView {
     pub document: Option<DocumentSection>,
     /// A note from the last action (e.g. a form error).
     pub notice: Option<String>,
+}
+
+/// One frame of the liveness video on the case page.
+pub struct KeyFrame {
+    pub at_ms: u32,
+    /// What it shows: "best frame (compared with the document)", "blink seen at 1.2 s", …
+    pub label: String,
+    /// A frame where an action was missed or late.
+    pub missed: bool,
 }
 
 /// The identity document on the case page: each check, the fields read, declared against read.
@@ -171,10 +205,13 @@ pub const OUTCOMES: [(&str, &str); 3] = [
     ),
 ];
 
-/// One of the two faces: its image if held, a placeholder if not.
+/// One of the two faces: its aligned crop and whole image if held, a placeholder if not.
 struct Face {
+    /// The item it is cropped from: `document`, `selfie` or `video`.
     kind: &'static str,
     label: &'static str,
+    /// What the whole item is called in its link.
+    whole: &'static str,
     held: bool,
 }
 
@@ -194,13 +231,16 @@ struct CasePage<'a> {
     c: &'a CaseView,
     faces: [Face; 2],
     video: bool,
+    /// The video's poster: its best frame, in milliseconds.
+    poster_ms: Option<u32>,
+    crop_side: usize,
     similarity: String,
+    similarity_words: Option<String>,
+    detection_words: String,
     band: &'static str,
     meter: Option<Meter>,
     match_at: String,
     no_match_below: String,
-    document_face_score: String,
-    selfie_face_score: String,
     liveness: String,
     outcomes: [(&'static str, &'static str); 3],
 }
@@ -213,6 +253,38 @@ pub fn case_page(reviewer: &Reviewer, c: &CaseView) -> String {
         (None, Some(l)) => format!("passive liveness score {l:.3}"),
         (None, None) => "not assessed (no video)".into(),
     };
+    // The live face: the still selfie, or else the video's best frame.
+    let live = if held("selfie") || !held("video") {
+        Face {
+            kind: "selfie",
+            label: "Selfie",
+            whole: "whole selfie",
+            held: held("selfie"),
+        }
+    } else {
+        Face {
+            kind: "video",
+            label: "Live face (best video frame)",
+            whole: "whole frame",
+            held: c.best_frame_ms.is_some(),
+        }
+    };
+    let detection_words = {
+        let one = |what: &str, v: Option<f32>| {
+            v.map(|v| format!("{what} {v:.2}"))
+                .unwrap_or_else(|| format!("{what}: no face"))
+        };
+        let live = match c.selfie_face_score {
+            None if held("video") => "the live face comes from the video (see liveness)".into(),
+            v => one("selfie", v),
+        };
+        format!(
+            "{}, {live} — how sure the detector is that each is a face; it counts one at {:.2} or \
+             above",
+            one("document", c.document_face_score),
+            c.face_at
+        )
+    };
     render(&CasePage {
         title: format!("Case {}", c.id),
         reviewer: Some(reviewer),
@@ -221,17 +293,21 @@ pub fn case_page(reviewer: &Reviewer, c: &CaseView) -> String {
         faces: [
             Face {
                 kind: "document",
-                label: "ID document",
+                label: "ID document portrait",
+                whole: "whole document",
                 held: held("document"),
             },
-            Face {
-                kind: "selfie",
-                label: "Selfie",
-                held: held("selfie"),
-            },
+            live,
         ],
         video: held("video"),
+        poster_ms: c.best_frame_ms,
+        crop_side: crate::service::review_views::CROP_SIDE,
         similarity: num(c.similarity),
+        similarity_words: match (c.similarity, c.match_at, c.no_match_below) {
+            (Some(s), Some(m), Some(n)) => Some(super::words::similarity_words(s, m, n)),
+            _ => None,
+        },
+        detection_words,
         band: band(c.similarity, c.match_at, c.no_match_below),
         meter: match (c.similarity, c.match_at, c.no_match_below) {
             (Some(similarity), Some(match_at), Some(no_match_below)) => Some(Meter {
@@ -243,8 +319,6 @@ pub fn case_page(reviewer: &Reviewer, c: &CaseView) -> String {
         },
         match_at: num(c.match_at),
         no_match_below: num(c.no_match_below),
-        document_face_score: num(c.document_face_score),
-        selfie_face_score: num(c.selfie_face_score),
         liveness,
         outcomes: OUTCOMES,
     })
@@ -317,7 +391,7 @@ mod tests {
             kind: "referred".into(),
             status: "open".into(),
             created_at: "2026-11-22T00:00:00Z".into(),
-            reasons: vec!["<b>no_match</b>".into()],
+            reasons: vec![("<b>no_match</b>".into(), "The faces do not match.".into())],
             decision: Some("referred".into()),
             comparison: Some("no_match".into()),
             similarity: Some(0.123),
@@ -325,6 +399,11 @@ mod tests {
             no_match_below: Some(0.3),
             liveness: None,
             liveness_check: None,
+            liveness_lines: vec![],
+            face_at: 0.5,
+            key_frames: vec![],
+            best_frame_ms: None,
+            evidence_frames: vec![],
             document_face_score: Some(0.9),
             selfie_face_score: Some(0.8),
             policy_version: Some("p".into()),
@@ -337,26 +416,70 @@ mod tests {
     }
 
     #[test]
-    fn a_video_case_offers_the_video_on_demand_and_says_what_liveness_found() {
+    fn a_video_case_offers_the_video_on_demand_its_key_frames_and_says_what_liveness_found() {
         let mut c = case();
         assert!(!case_page(&reviewer(), &c).contains("<video"));
-        c.media.push("video".into());
+        c.media = vec!["document".into(), "video".into()];
         c.liveness = Some(0.98);
         c.liveness_check = Some("refer: blink found, turn_left not found".into());
+        c.liveness_lines = vec!["blink: performed — on_time".into()];
+        c.best_frame_ms = Some(1200);
+        c.key_frames = vec![
+            KeyFrame {
+                at_ms: 1200,
+                label: "best frame".into(),
+                missed: false,
+            },
+            KeyFrame {
+                at_ms: 2500,
+                label: "turn_left asked at 2.5 s, not seen".into(),
+                missed: true,
+            },
+        ];
         let html = case_page(&reviewer(), &c);
         assert!(html.contains(
-            "<video id=\"video-clip\" controls preload=\"none\" src=\"/review/cases/rev_1/media/video\">"
+            "<video id=\"video-clip\" controls preload=\"none\" poster=\"/review/cases/rev_1/frames/1200\" src=\"/review/cases/rev_1/media/video\">"
         ));
         assert!(
             html.contains("refer: blink found, turn_left not found; passive liveness score 0.980")
         );
+        assert!(html.contains("<li>blink: performed — on_time</li>"));
+        // The live face is the best frame's crop; the key frames load lazily.
+        assert!(html.contains("src=\"/review/cases/rev_1/faces/video\""));
+        assert!(html.contains(
+            "<li class=\"missed\"><img loading=\"lazy\" width=\"240\" src=\"/review/cases/rev_1/frames/2500\""
+        ));
+    }
+
+    #[test]
+    fn an_invigilation_case_shows_its_evidence_frames_in_order() {
+        let mut c = case();
+        c.evidence_frames = vec![
+            ("frame-3".into(), "frame 3".into()),
+            ("frame-4".into(), "frame 4".into()),
+        ];
+        let html = case_page(&reviewer(), &c);
+        let third = html.find("/media/frame-3\"").unwrap();
+        let fourth = html.find("/media/frame-4\"").unwrap();
+        assert!(third < fourth && html.contains("id=\"evidence-frames\""));
     }
 
     #[test]
     fn the_case_page_shows_both_faces_the_scores_and_a_form_with_its_token() {
         let html = case_page(&reviewer(), &case());
-        assert!(html.contains("src=\"/review/cases/rev_1/media/document\""));
-        assert!(html.contains("src=\"/review/cases/rev_1/media/selfie\""));
+        // Aligned crops of one size, the whole images a link away (loaded only when followed).
+        assert!(html
+            .contains("width=\"360\" height=\"360\" src=\"/review/cases/rev_1/faces/document\""));
+        assert!(
+            html.contains("width=\"360\" height=\"360\" src=\"/review/cases/rev_1/faces/selfie\"")
+        );
+        assert!(html.contains("href=\"/review/cases/rev_1/media/document\""));
+        assert!(!html.contains("src=\"/review/cases/rev_1/media/"));
+        assert!(html.contains("similarity 0.12 — below 0.30 the machine finds no match"));
+        assert!(html.contains("document 0.90, selfie 0.80 — how sure the detector is"));
+        assert!(html.contains("it counts one at 0.50 or above"));
+        assert!(html.contains("The faces do not match."));
+        assert!(html.contains("accesskey=\"1\"") && html.contains("accesskey=\"n\""));
         assert!(html.contains("<strong id=\"similarity\">0.123</strong>"));
         assert!(html.contains("<dd id=\"match-at\">0.400</dd>"));
         assert!(html.contains("below the no-match threshold"));
@@ -387,26 +510,46 @@ mod tests {
         assert!(html.contains("&lt;i&gt;ears&lt;/i&gt;"));
     }
 
-    #[test]
-    fn the_queue_links_each_case_and_escapes_what_it_shows() {
-        let rows = [QueueRow {
-            id: "rev_\"1".into(),
+    fn row(id: &str) -> QueueRow {
+        QueueRow {
+            id: id.into(),
             purpose: "ecs_application".into(),
             kind: "referred".into(),
-            reasons: vec!["a<b".into()],
+            reasons: vec![("a<b".into(), "Sentence.".into())],
+            similarity: "0.12".into(),
+            external_ref: Some("app-7".into()),
+            waited: "3 h".into(),
             created_at: "t".into(),
-        }];
-        let html = queue_page(
-            &reviewer(),
-            &rows,
-            &["ecs_application"],
-            Some("ecs_application"),
-        );
+        }
+    }
+
+    #[test]
+    fn the_queue_says_why_links_each_case_and_escapes_what_it_shows() {
+        let rows = [row("rev_\"1")];
+        let reasons = vec!["no_match".to_string()];
+        let f = QueueFilters {
+            purposes: &["ecs_application"],
+            purpose: Some("ecs_application"),
+            reasons: &reasons,
+            reason: Some("no_match"),
+        };
+        let html = queue_page(&reviewer(), &rows, &f);
         assert!(html.contains("href=\"/review/cases/rev_%221\""));
-        assert!(html.contains("a&lt;b"));
+        assert!(html.contains("<code>a&lt;b</code> Sentence."));
+        assert!(html.contains(">3 h</time>") && html.contains(">0.12</td>"));
+        assert!(html.contains("app-7"));
         assert!(html.contains("aria-current=\"page\">ecs_application"));
-        let empty = queue_page(&reviewer(), &[], &[], None);
-        assert!(empty.contains("No open cases."));
+        assert!(html.contains(
+            "href=\"/review/queue?purpose=ecs_application&amp;reason=no_match\" class=\"on\" aria-current=\"page\">no_match"
+        ));
+        let none = QueueFilters {
+            purposes: &[],
+            purpose: None,
+            reasons: &[],
+            reason: None,
+        };
+        let empty = queue_page(&reviewer(), &[], &none);
+        assert!(empty.contains("No open cases.") && !empty.contains("Reason:"));
     }
 
     #[test]
@@ -452,12 +595,23 @@ mod tests {
             id: HOSTILE.into(),
             purpose: HOSTILE.into(),
             kind: HOSTILE.into(),
-            reasons: vec![HOSTILE.into(), HOSTILE.into()],
+            reasons: vec![(HOSTILE.into(), HOSTILE.into())],
+            similarity: HOSTILE.into(),
+            external_ref: Some(HOSTILE.into()),
+            waited: HOSTILE.into(),
             created_at: HOSTILE.into(),
         }];
-        let html = queue_page(&r, &rows, &[HOSTILE], Some(HOSTILE));
-        // The header, the purpose filter, the row (opened, purpose, kind, two reasons).
-        assert_escaped(&html, 3 + 1 + 5);
+        let reasons = vec![HOSTILE.to_string()];
+        let f = QueueFilters {
+            purposes: &[HOSTILE],
+            purpose: Some(HOSTILE),
+            reasons: &reasons,
+            reason: None,
+        };
+        let html = queue_page(&r, &rows, &f);
+        // The header, the purpose filter, the reason filter, the row (opened twice, waited, kind,
+        // reason and its sentence, similarity, purpose, reference).
+        assert_escaped(&html, 3 + 1 + 1 + 9);
         let id = crate::domain::text::percent_encode(HOSTILE);
         assert!(html.contains(&format!("href=\"/review/cases/{id}\"")));
         assert!(html.contains(&format!("href=\"/review/queue?purpose={id}\"")));
@@ -468,7 +622,7 @@ mod tests {
             kind: HOSTILE.into(),
             status: HOSTILE.into(),
             created_at: HOSTILE.into(),
-            reasons: vec![HOSTILE.into()],
+            reasons: vec![(HOSTILE.into(), HOSTILE.into())],
             decision: Some(HOSTILE.into()),
             comparison: Some(HOSTILE.into()),
             liveness_check: Some(HOSTILE.into()),
@@ -479,9 +633,9 @@ mod tests {
             ..case()
         };
         // Title and header, then id, purpose, kind, opened, status twice, notice, other media,
-        // decision, comparison, liveness, policy, reason, and the form's token.
+        // decision, comparison, liveness, policy, reason and its sentence, and the form's token.
         let html = case_page(&r, &c);
-        assert_escaped(&html, 4 + 14);
+        assert_escaped(&html, 4 + 15);
         for path in [
             "media/document",
             "media/selfie",
@@ -503,7 +657,7 @@ mod tests {
             ..c
         };
         // The form's token gives way to the resolution's four fields.
-        assert_escaped(&case_page(&r, &resolved), 4 + 13 + 4);
+        assert_escaped(&case_page(&r, &resolved), 4 + 14 + 4);
     }
 
     #[test]

@@ -1,13 +1,17 @@
 //! The reviewer console, served by `idv serve` under `/review`: server-rendered pages (no script) for
-//! people who resolve review cases. Sign-in with a password (argon2id) and a TOTP code; a session
-//! cookie (HttpOnly, SameSite=Strict, Path=/review) whose token the server keeps only hashed; a CSRF
-//! token on every form; the queue of open cases; a case page with both images (each view audited as
-//! `review.media_viewed` by `reviewer:<username>`), the similarity against its thresholds and the
-//! resolution form, recorded exactly as the API records it. A reviewer sees their organisation's cases
-//! only. API keys mean nothing here: the console knows reviewers, not keys.
+//! people who resolve review cases. Sign-in with a password (argon2id) and a TOTP code, throttled per
+//! client address; a session cookie (HttpOnly, SameSite=Strict, Path=/review) whose token the server
+//! keeps only hashed; a CSRF token on every form; the queue of open cases, each saying why it waits; a
+//! case page with the faces as aligned crops, the video and its key frames, invigilation evidence frames
+//! (each crop, frame, image and the video an audited `review.media_viewed` by `reviewer:<username>`),
+//! every score beside its threshold in words, and the resolution form, recorded exactly as the API
+//! records it, then the next case or the queue. A reviewer sees their organisation's cases only. API
+//! keys mean nothing here: the console knows reviewers, not keys.
 
+mod case_view;
 pub mod html;
 pub mod session;
+pub mod words;
 
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
 use axum::http::header::{self, HeaderValue};
@@ -19,19 +23,19 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 
-use self::html::{
-    CaseView, CheckRow, ComparisonRow, DocumentSection, QueueRow, ResolutionView, Reviewer,
-};
+use self::html::{QueueFilters, QueueRow, Reviewer};
 use self::session::{cookie_value, set_cookie, SESSION_COOKIE, SIGNIN_COOKIE};
-use crate::document::mrz::CheckedField;
+use crate::domain::clock::rfc3339;
 use crate::domain::text::percent_encode;
 use crate::domain::token::{random_token, token_matches};
 use crate::domain::{Purpose, ReviewOutcome};
+use crate::http::extract::ClientAddr;
 use crate::http::page::{media_response, page_headers};
 use crate::service::error::{ApiError, ErrorCode};
-use crate::service::record::{DocumentRecord, LivenessRecord};
+use crate::service::review_queue::{self, QueueFilter};
+use crate::service::review_views;
 use crate::service::reviewers::{self, SignedIn};
-use crate::service::reviews::{self, IdentityView, ListQuery};
+use crate::service::reviews;
 use crate::service::state::AppState;
 
 const CSS: &str = include_str!("console.css");
@@ -51,6 +55,8 @@ pub fn router() -> Router<AppState> {
         .route("/review/queue", get(queue))
         .route("/review/cases/{id}", get(case))
         .route("/review/cases/{id}/media/{kind}", get(media))
+        .route("/review/cases/{id}/faces/{kind}", get(face))
+        .route("/review/cases/{id}/frames/{at_ms}", get(frame))
         .route("/review/cases/{id}/resolution", post(resolve))
         .route("/review/static/console.css", get(css))
         .layer(DefaultBodyLimit::max(64 << 10))
@@ -101,12 +107,18 @@ fn html_page(status: StatusCode, body: String) -> Response {
     (status, Html(body)).into_response()
 }
 
-/// An error as a page: the status and stable code of the API's error table.
+/// An error as a page: the status and stable code of the API's error table (and `Retry-After` when
+/// the error says when to try again).
 fn error_response(reviewer: Option<&Reviewer>, e: ApiError) -> Response {
-    html_page(
+    let mut page = html_page(
         e.code.status(),
         html::error_page(reviewer, e.code.code(), e.code.title()),
-    )
+    );
+    if let Some(secs) = e.retry_after {
+        page.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    page
 }
 
 fn csrf_refused(reviewer: Option<&Reviewer>) -> Response {
@@ -208,6 +220,7 @@ struct SigninForm {
 /// Signs a reviewer in; every failure answers the same page.
 async fn signin(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     headers: axum::http::HeaderMap,
     Form(form): Form<SigninForm>,
 ) -> Response {
@@ -217,7 +230,9 @@ async fn signin(
     ) {
         return csrf_refused(None);
     }
-    let token = match reviewers::sign_in(&state, &form.username, &form.password, &form.code).await {
+    let token = match reviewers::sign_in(&state, client, &form.username, &form.password, &form.code)
+        .await
+    {
         Ok(Some(token)) => token,
         Ok(None) => {
             return html_page(
@@ -282,211 +297,84 @@ async fn signout(
 #[derive(Deserialize)]
 struct QueueQuery {
     purpose: Option<String>,
+    reason: Option<String>,
 }
 
-/// Open cases of the reviewer's organisation, oldest first, optionally of one purpose.
+/// A reason code as a filter: lower-case letters and underscores, at most 64 (pure).
+fn reason_code(text: &str) -> Option<&str> {
+    (!text.is_empty()
+        && text.len() <= 64
+        && text.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+    .then_some(text)
+}
+
+/// Open cases of the reviewer's organisation, oldest first, each with why it is there; optionally of
+/// one purpose and one reason.
 async fn queue(
     State(state): State<AppState>,
     signed: Signed,
     Query(q): Query<QueueQuery>,
 ) -> Response {
-    let purpose = q
-        .purpose
-        .as_deref()
-        .filter(|p| !p.is_empty())
-        .map(|p| Purpose::parse(p).ok_or(()));
-    let purpose = match purpose {
-        Some(Err(())) => {
-            return error_response(Some(&signed.view()), ApiError::new(ErrorCode::InvalidField))
-        }
-        Some(Ok(p)) => Some(p),
+    let invalid = || error_response(Some(&signed.view()), ApiError::new(ErrorCode::InvalidField));
+    let purpose = match q.purpose.as_deref().filter(|p| !p.is_empty()) {
+        Some(p) => match Purpose::parse(p) {
+            Some(p) => Some(p),
+            None => return invalid(),
+        },
         None => None,
     };
-    let open = ListQuery {
-        status: None,
-        purpose,
-        limit: Some(200),
+    let reason = match q.reason.as_deref().filter(|r| !r.is_empty()) {
+        Some(r) => match reason_code(r) {
+            Some(r) => Some(r.to_string()),
+            None => return invalid(),
+        },
+        None => None,
     };
-    let list = match reviews::list(&state, &signed.0.caller(), open).await {
+    let filter = QueueFilter { purpose, reason };
+    let list = match review_queue::queue(&state, &signed.0.caller(), &filter).await {
         Ok(list) => list,
         Err(e) => return error_response(Some(&signed.view()), e),
     };
+    let now = state.clock.now_ms();
     let rows: Vec<QueueRow> = list
-        .reviews
+        .items
         .into_iter()
         .map(|r| QueueRow {
-            reasons: r.reasons,
-            created_at: r.created_at,
+            reasons: r
+                .reasons
+                .into_iter()
+                .map(|c| {
+                    let s = words::reason_sentence(&c);
+                    (c, s)
+                })
+                .collect(),
+            similarity: r
+                .similarity
+                .map(|s| format!("{s:.2}"))
+                .unwrap_or_else(|| "—".into()),
+            external_ref: r.external_ref,
+            waited: words::waited(now - r.created_at_ms),
+            created_at: rfc3339(r.created_at_ms),
             id: r.id,
             purpose: r.purpose,
             kind: r.kind,
         })
         .collect();
-    let purpose = purpose.map(|p| p.as_str());
     let purposes: Vec<&str> = Purpose::ALL.iter().map(|p| p.as_str()).collect();
+    let filters = QueueFilters {
+        purposes: &purposes,
+        purpose: purpose.map(|p| p.as_str()),
+        reasons: &list.reasons,
+        reason: filter.reason.as_deref(),
+    };
     html_page(
         StatusCode::OK,
-        html::queue_page(&signed.view(), &rows, &purposes, purpose),
+        html::queue_page(&signed.view(), &rows, &filters),
     )
 }
 
-/// A video's liveness check as the case page says it: "refer: turn_left found, blink not found" (pure).
-fn liveness_check(l: &LivenessRecord) -> String {
-    let actions: Vec<String> = l
-        .actions
-        .iter()
-        .map(|a| {
-            let found = if a.done { "found" } else { "not found" };
-            format!("{} {found}", a.action.as_str())
-        })
-        .collect();
-    format!("{}: {}", l.verdict.as_str(), actions.join(", "))
-}
-
-/// What the case page shows, from the case, its decision record and the media still held.
-async fn case_view(state: &AppState, signed: &Signed, id: &str) -> Result<CaseView, ApiError> {
-    let detail = reviews::get(state, &signed.0.caller(), id).await?;
-    let (case, record) = (detail.case, detail.verification.record);
-    let (media, other_media): (Vec<String>, Vec<String>) = detail
-        .media
-        .into_iter()
-        .map(|m| m.kind)
-        .partition(|k| ["document", "selfie", "video"].contains(&k.as_str()));
-    let resolution = case.resolution.map(|r| ResolutionView {
-        outcome: r.outcome,
-        reason: r.reason,
-        resolved_by: r.resolved_by,
-        resolved_at: r.resolved_at,
-    });
-    let r = record.as_ref();
-    Ok(CaseView {
-        id: case.id,
-        purpose: case.purpose,
-        kind: case.kind,
-        status: case.status,
-        created_at: case.created_at,
-        reasons: case.reasons,
-        decision: r.map(|r| r.decision.to_string()),
-        comparison: r.map(|r| r.comparison.as_str().to_string()),
-        similarity: r.and_then(|r| r.scores.similarity),
-        match_at: r.map(|r| r.thresholds.match_at),
-        no_match_below: r.map(|r| r.thresholds.no_match_below),
-        liveness: r.and_then(|r| r.scores.liveness),
-        liveness_check: r.and_then(|r| r.liveness.as_ref()).map(liveness_check),
-        document_face_score: r.and_then(|r| r.scores.document_face_score),
-        selfie_face_score: r.and_then(|r| r.scores.selfie_face_score),
-        policy_version: r.map(|r| r.policy_version.clone()),
-        media,
-        other_media,
-        resolution,
-        document: match r.and_then(|r| r.document.as_ref()) {
-            Some(d) => {
-                let identity = reviews::view_identity(state, &signed.0.caller(), id).await?;
-                Some(document_section(d, &identity))
-            }
-            None => None,
-        },
-        notice: None,
-    })
-}
-
-/// The document's checks in words, the fields read, declared against read.
-fn document_section(d: &DocumentRecord, identity: &IdentityView) -> DocumentSection {
-    let yes_no = |ok: bool, yes: &str, no: &str| if ok { yes.to_string() } else { no.to_string() };
-    let mut checks = vec![CheckRow {
-        label: "Machine-readable zone".into(),
-        result: match d.format {
-            Some(f) => format!("read ({})", f.as_str()),
-            None => "not found".into(),
-        },
-        passed: d.mrz_found,
-    }];
-    for (field, passed) in &d.check_digits {
-        checks.push(CheckRow {
-            label: format!("Check digit: {}", field_label(*field)),
-            result: yes_no(*passed, "passes", "does not pass"),
-            passed: *passed,
-        });
-    }
-    if d.corrections > 0 {
-        checks.push(CheckRow {
-            label: "OCR corrections".into(),
-            result: format!("{} character(s) settled by the check digits", d.corrections),
-            passed: true,
-        });
-    }
-    if let Some(expired) = d.expired {
-        checks.push(CheckRow {
-            label: "Expiry".into(),
-            result: yes_no(!expired, "not expired", "expired"),
-            passed: !expired,
-        });
-    }
-    checks.push(CheckRow {
-        label: "Portrait on the page with the zone".into(),
-        result: match d.portrait_on_mrz_page {
-            Some(true) => "yes".into(),
-            Some(false) => "no".into(),
-            None => "no portrait found".into(),
-        },
-        passed: d.portrait_on_mrz_page == Some(true),
-    });
-    let date = |v: Option<time::Date>| v.map(|d| d.to_string()).unwrap_or_else(|| "—".into());
-    let fields = identity
-        .read
-        .as_ref()
-        .map(|r| {
-            let f = &r.fields;
-            vec![
-                ("Document type", f.document_type.clone()),
-                ("Issuing state", f.issuing_state.clone()),
-                ("Document number", f.document_number.clone()),
-                ("Surname", f.surname.clone()),
-                ("Given names", f.given_names.clone()),
-                ("Nationality", f.nationality.clone()),
-                ("Date of birth", date(f.date_of_birth)),
-                ("Sex", f.sex.as_str().to_string()),
-                ("Expiry date", date(f.expiry_date)),
-            ]
-        })
-        .unwrap_or_default();
-    DocumentSection {
-        checks,
-        comparison: identity
-            .comparison
-            .iter()
-            .map(|c| ComparisonRow {
-                label: match c.field {
-                    "surname" => "Surname",
-                    "given_names" => "Given names",
-                    _ => "Date of birth",
-                },
-                declared: c.declared.clone(),
-                read: c.read.clone(),
-                agrees: c.agrees,
-            })
-            .collect(),
-        fields,
-        lines: identity
-            .read
-            .as_ref()
-            .map(|r| r.mrz.lines.clone())
-            .unwrap_or_default(),
-    }
-}
-
-fn field_label(f: CheckedField) -> &'static str {
-    match f {
-        CheckedField::DocumentNumber => "document number",
-        CheckedField::DateOfBirth => "date of birth",
-        CheckedField::ExpiryDate => "expiry date",
-        CheckedField::OptionalData => "optional data",
-        CheckedField::Composite => "composite",
-    }
-}
-
 async fn case(State(state): State<AppState>, signed: Signed, Path(id): Path<String>) -> Response {
-    match case_view(&state, &signed, &id).await {
+    match case_view::case_view(&state, &signed.0.caller(), &id).await {
         Ok(view) => html_page(StatusCode::OK, html::case_page(&signed.view(), &view)),
         Err(e) => error_response(Some(&signed.view()), e),
     }
@@ -505,16 +393,44 @@ async fn media(
     }
 }
 
+/// One face of a case as an aligned crop (`document`, `selfie` or `video`), audited like an image.
+async fn face(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path((id, kind)): Path<(String, String)>,
+) -> Response {
+    match review_views::view_face_crop(&state, &signed.0.caller(), &id, &kind).await {
+        Ok(bytes) => media_response(bytes),
+        Err(e) => error_response(Some(&signed.view()), e),
+    }
+}
+
+/// One frame of a case's liveness video, `at_ms` milliseconds in, audited like an image.
+async fn frame(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path((id, at_ms)): Path<(String, u32)>,
+) -> Response {
+    match review_views::view_video_frame(&state, &signed.0.caller(), &id, at_ms).await {
+        Ok(bytes) => media_response(bytes),
+        Err(e) => error_response(Some(&signed.view()), e),
+    }
+}
+
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct ResolutionForm {
     csrf: String,
     outcome: String,
     reason: String,
+    /// `next`: open the oldest open case after this one; anything else: back to the queue.
+    then: String,
 }
 
-/// Records the resolution as the API does (`review.resolved`, by `reviewer:<username>`), then shows
-/// the case with it. A form error shows the case again with a note; nothing is recorded.
+/// Records the resolution as the API does (`review.resolved`, by `reviewer:<username>`), then goes
+/// to the next open case or back to the queue, never to this case again: a page that loads its
+/// images again would log views nobody made. A form error shows the case again with a note; nothing
+/// is recorded.
 async fn resolve(
     State(state): State<AppState>,
     signed: Signed,
@@ -529,19 +445,34 @@ async fn resolve(
     };
     // A textarea may hold line breaks; the API's reasons are one line of printable text.
     let reason = form.reason.split_whitespace().collect::<Vec<_>>().join(" ");
-    match reviews::resolve(&state, &signed.0.caller(), &id, outcome, &reason).await {
-        Ok(case) => see_other(&format!("/review/cases/{}", percent_encode(&case.id))),
+    let caller = signed.0.caller();
+    let case = match reviews::resolve(&state, &caller, &id, outcome, &reason).await {
+        Ok(case) => case,
         Err(e) if e.code == ErrorCode::InvalidField => {
             let notice = "A reason is required (at most 2000 characters).";
-            case_with_notice(&state, &signed, &id, notice).await
+            return case_with_notice(&state, &signed, &id, notice).await;
         }
-        Err(e) => error_response(Some(&signed.view()), e),
+        Err(e) => return error_response(Some(&signed.view()), e),
+    };
+    let resolved = format!("resolved={}", percent_encode(&case.id));
+    if form.then == "next" {
+        match review_queue::next_open(&state, &caller, &case.id).await {
+            Ok(Some(next)) => {
+                return see_other(&format!(
+                    "/review/cases/{}?{resolved}",
+                    percent_encode(&next)
+                ))
+            }
+            Ok(None) => {}
+            Err(e) => return error_response(Some(&signed.view()), e),
+        }
     }
+    see_other(&format!("/review/queue?{resolved}"))
 }
 
 /// The case page again with a note about the form (422); nothing was recorded.
 async fn case_with_notice(state: &AppState, signed: &Signed, id: &str, notice: &str) -> Response {
-    match case_view(state, signed, id).await {
+    match case_view::case_view(state, &signed.0.caller(), id).await {
         Ok(mut view) => {
             view.notice = Some(notice.to_string());
             html_page(

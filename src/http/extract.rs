@@ -9,9 +9,48 @@ use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use axum::Json;
 use serde::de::DeserializeOwned;
+use std::net::IpAddr;
 
 use super::limits::{BodyLimit, SMALL_BODY_BYTES};
 use crate::service::error::{ApiError, ErrorCode};
+
+/// Whom failed authentications count against: the last address in the proxy's header when one is
+/// configured and present (the one the proxy appended: whatever a client wrote comes before it), else
+/// the connection's peer (pure).
+pub fn client_address(peer: IpAddr, headers: &HeaderMap, proxy_header: Option<&str>) -> IpAddr {
+    proxy_header
+        .and_then(|name| headers.get_all(name).iter().next_back())
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|last| last.trim().parse().ok())
+        .unwrap_or(peer)
+}
+
+/// The client's address as `client_address` finds it, for throttling (the console's sign-in); `None`
+/// only for a router called without a connection (unit tests).
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl FromRequestParts<crate::service::state::AppState> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &crate::service::state::AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|peer| {
+                    client_address(
+                        peer.0.ip(),
+                        &parts.headers,
+                        state.settings.service.client_address_header.as_deref(),
+                    )
+                }),
+        ))
+    }
+}
 
 /// `Json<T>` whose rejections are problem+json with our codes.
 pub struct JsonBody<T>(pub T);

@@ -1,5 +1,6 @@
 //! Orchestration of the models over images, and the pure policy that turns scores into outcomes.
 
+pub mod crop;
 pub mod document;
 pub mod document_check;
 pub mod face;

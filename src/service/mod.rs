@@ -19,6 +19,8 @@ pub mod process;
 pub mod rate_limit;
 pub mod record;
 pub mod retention;
+pub mod review_queue;
+pub mod review_views;
 pub mod reviewers;
 pub mod reviews;
 pub mod state;

@@ -2,6 +2,7 @@
 //! and the console's sessions: sign-in (password and TOTP code, with the lock after repeated failures),
 //! the session a cookie's token opens, sign-out.
 
+use std::net::IpAddr;
 use std::sync::OnceLock;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -9,11 +10,14 @@ use argon2::Argon2;
 use rand::Rng;
 use serde_json::json;
 
+use super::auth_failures;
 use super::error::ApiError;
 use super::state::AppState;
 use crate::domain::token::{new_id, random_token, token_hash};
 use crate::domain::totp;
-use crate::store::{now_ms, ConsoleSessionRow, NewAudit, ReviewerRow, Store, StoreError};
+use crate::store::{
+    now_ms, ConsoleSessionRow, NewAudit, ReviewerChange, ReviewerRow, Store, StoreError,
+};
 use crate::vault::Vault;
 
 /// What an operator hands the new reviewer, once: never stored in clear.
@@ -46,6 +50,8 @@ pub enum AccountError {
     InvalidOrg,
     #[error("a reviewer with this username already exists")]
     UsernameTaken,
+    #[error("no reviewer has this username")]
+    UnknownUsername,
     #[error(transparent)]
     Store(StoreError),
 }
@@ -57,6 +63,7 @@ impl AccountError {
             AccountError::InvalidUsername => "invalid_username",
             AccountError::InvalidOrg => "invalid_org",
             AccountError::UsernameTaken => "username_taken",
+            AccountError::UnknownUsername => "unknown_reviewer",
             AccountError::Store(_) => "database_error",
         }
     }
@@ -166,6 +173,95 @@ pub async fn create_reviewer(
     })
 }
 
+/// What an operator does to an existing reviewer's account (`idv reviewers …`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountAction {
+    Disable,
+    Enable,
+    ResetPassword,
+    ResetTotp,
+}
+
+impl AccountAction {
+    /// The audit event it writes.
+    pub fn event(self) -> &'static str {
+        match self {
+            AccountAction::Disable => "reviewer.disabled",
+            AccountAction::Enable => "reviewer.enabled",
+            AccountAction::ResetPassword => "reviewer.password_reset",
+            AccountAction::ResetTotp => "reviewer.totp_reset",
+        }
+    }
+}
+
+/// What a reset hands the operator to pass on privately: the new password, or the new TOTP secret and
+/// its URI.
+#[derive(Debug, Default)]
+pub struct Reissued {
+    pub password: Option<String>,
+    pub totp_secret: Option<String>,
+    pub otpauth_uri: Option<String>,
+}
+
+/// Every console reviewer, by organisation and username (no secret, no hash).
+pub async fn list_reviewers(store: &Store) -> Result<Vec<ReviewerRow>, AccountError> {
+    store.list_reviewers().await.map_err(AccountError::Store)
+}
+
+/// Disables, enables or resets a reviewer's account, with the audit entry `reviewer.<what>` naming
+/// `actor`; every change ends the reviewer's sessions. A reset password also clears the account's lock.
+pub async fn change_account(
+    store: &Store,
+    vault: &Vault,
+    username: &str,
+    action: AccountAction,
+    actor: &str,
+) -> Result<Reissued, AccountError> {
+    let reviewer = store
+        .reviewer_by_username(username)
+        .await
+        .map_err(AccountError::Store)?
+        .ok_or(AccountError::UnknownUsername)?;
+    let now = now_ms();
+    let mut change = ReviewerChange::default();
+    let mut reissued = Reissued::default();
+    match action {
+        AccountAction::Disable | AccountAction::Enable => {
+            change.set_disabled = true;
+            change.disabled_at = (action == AccountAction::Disable).then_some(now);
+        }
+        AccountAction::ResetPassword => {
+            let password = generate_password();
+            change.password_hash = Some(hash_password(&password));
+            reissued.password = Some(password);
+        }
+        AccountAction::ResetTotp => {
+            let mut secret = [0u8; 20];
+            rand::rng().fill(&mut secret);
+            change.totp_sealed = Some(vault.seal_reviewer_secret(&reviewer.id, &secret));
+            reissued.totp_secret = Some(totp::base32_encode(&secret));
+            reissued.otpauth_uri = Some(totp::otpauth_uri("idv", &reviewer.username, &secret));
+        }
+    }
+    let audit = NewAudit {
+        at: now,
+        org: reviewer.org.clone(),
+        actor: actor.into(),
+        event: action.event(),
+        entity: reviewer.id.clone(),
+        subject_digest: None,
+        details: json!({"username": reviewer.username}),
+    };
+    if !store
+        .change_reviewer(&reviewer.id, &change, &audit)
+        .await
+        .map_err(AccountError::Store)?
+    {
+        return Err(AccountError::UnknownUsername);
+    }
+    Ok(reissued)
+}
+
 /// A reviewer signed in to the console, by the session their cookie's token opened.
 pub struct SignedIn {
     pub reviewer: ReviewerRow,
@@ -215,14 +311,21 @@ impl SigninFailure {
 
 /// Checks username, password and code, and opens a session: its token (for the cookie), or `None`
 /// for every failure alike. Every failure takes about as long (an unknown username is checked against
-/// a decoy hash, and each failure writes one audit entry), counts towards a known account's lock, and
-/// is audited as `console.signin_failed` with its reason.
+/// a decoy hash, and each failure writes one audit entry), is audited as `console.signin_failed` with
+/// its reason, and counts against the client's address (`auth_failures`, shared with API-key guessing:
+/// past its limit the address is refused with `auth_throttled` before anything is checked). Only a
+/// wrong or reused code after the right password counts towards the account's lock, so someone who
+/// knows no more than a reviewer's name cannot lock them out; guessing passwords is bounded per address.
 pub async fn sign_in(
     state: &AppState,
+    client: Option<IpAddr>,
     username: &str,
     password: &str,
     code: &str,
 ) -> Result<Option<String>, ApiError> {
+    if let Some(client) = client {
+        auth_failures::check(state, client).await?;
+    }
     let settings = &state.settings.review;
     let now = state.clock.now_ms();
     let username = username.trim();
@@ -259,12 +362,14 @@ pub async fn sign_in(
             None => SigninFailure::UnknownUsername,
         };
         state.store.audit(&failed(found.as_ref(), reason)).await?;
+        count_against(state, client).await?;
         return Ok(None);
     };
     if let Some(until) = reviewer.locked_until.filter(|t| *t > now) {
         let mut audit = failed(Some(reviewer), SigninFailure::AccountLocked);
         audit.details["locked_until"] = json!(until);
         state.store.audit(&audit).await?;
+        count_against(state, client).await?;
         return Ok(None);
     }
     let secret = state
@@ -303,6 +408,12 @@ pub async fn sign_in(
             SigninFailure::CodeReused
         }
     };
+    count_against(state, client).await?;
+    if reason == SigninFailure::WrongPassword {
+        // Knowing the name is not enough to lock the account: the address is throttled instead.
+        state.store.audit(&failed(Some(reviewer), reason)).await?;
+        return Ok(None);
+    }
     let lock_until = now + settings.console_lockout_minutes * 60_000;
     let locked = state
         .store
@@ -317,6 +428,14 @@ pub async fn sign_in(
         tracing::warn!(reviewer = %reviewer.id, "console account locked after repeated failed sign-ins");
     }
     Ok(None)
+}
+
+/// Counts a failed sign-in against the client's address (nothing without one: a router called directly).
+async fn count_against(state: &AppState, client: Option<IpAddr>) -> Result<(), ApiError> {
+    match client {
+        Some(client) => auth_failures::record_failure(state, client).await,
+        None => Ok(()),
+    }
 }
 
 /// Ends a console session, with the audit event `console.signed_out`.

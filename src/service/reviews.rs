@@ -194,15 +194,24 @@ pub async fn get(state: &AppState, caller: &Caller, id: &str) -> Result<ReviewDe
     })
 }
 
-/// Opens one image of a case for a reviewer: the view is recorded as `review.media_viewed`, naming
-/// them, before the bytes are handed out. `kind` is `document`, `selfie`, the liveness `video`, or
-/// `frame-<seq>` for an invigilation frame kept as evidence.
-pub async fn view_media(
+/// One item of a case, opened but not yet shown: what its audit entry names.
+pub struct OpenedMedia {
+    pub bytes: Vec<u8>,
+    case_id: String,
+    media_id: String,
+    verification_id: String,
+    subject_id: String,
+}
+
+/// Opens one image (or video, or frame) of a case for a reviewer, without recording a view: the
+/// caller records the view (`record_view`) before anything of it is shown. `kind` is `document`,
+/// `selfie`, the liveness `video`, or `frame-<seq>` for an invigilation frame kept as evidence.
+pub async fn open_media(
     state: &AppState,
     caller: &Caller,
     id: &str,
     kind: &str,
-) -> Result<Vec<u8>, ApiError> {
+) -> Result<OpenedMedia, ApiError> {
     caller.require(&[Role::Reviewer])?;
     let org = caller.org.as_str();
     let (case, verification) = case_of(state, org, id).await?;
@@ -242,16 +251,52 @@ pub async fn view_media(
     if key.restricted_at.is_some() {
         return Err(ApiError::new(ErrorCode::ProcessingRestricted));
     }
-    let bytes = key.open(&media_context(&item.id), &item.sealed)?;
+    Ok(OpenedMedia {
+        bytes: key.open(&media_context(&item.id), &item.sealed)?,
+        case_id: case.id,
+        media_id: item.id,
+        verification_id: verification.id,
+        subject_id: verification.subject_id,
+    })
+}
+
+/// Records that a reviewer was shown `opened` as `view` (`kind` in the entry: the item's kind;
+/// `view`: `whole`, `face_crop`, …) as `review.media_viewed`, naming them.
+pub async fn record_view(
+    state: &AppState,
+    caller: &Caller,
+    opened: &OpenedMedia,
+    kind: &str,
+    view: &str,
+) -> Result<(), ApiError> {
+    let mut details = json!({
+        "kind": kind, "media_id": opened.media_id, "verification_id": opened.verification_id,
+    });
+    if view != "whole" {
+        details["view"] = json!(view);
+    }
     state
         .store
         .audit(&NewAudit {
-            subject_digest: Some(verification.subject_id.clone()),
-            details: json!({"kind": kind, "media_id": item.id, "verification_id": verification.id}),
-            ..caller.audit(state.clock.now_ms(), "review.media_viewed", &case.id)
+            subject_digest: Some(opened.subject_id.clone()),
+            details,
+            ..caller.audit(state.clock.now_ms(), "review.media_viewed", &opened.case_id)
         })
         .await?;
-    Ok(bytes)
+    Ok(())
+}
+
+/// Opens one image of a case for a reviewer: the view is recorded as `review.media_viewed`, naming
+/// them, before the bytes are handed out (see `open_media` for the kinds).
+pub async fn view_media(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    kind: &str,
+) -> Result<Vec<u8>, ApiError> {
+    let opened = open_media(state, caller, id, kind).await?;
+    record_view(state, caller, &opened, kind, "whole").await?;
+    Ok(opened.bytes)
 }
 
 /// The identity behind a case: what was read from the document's machine-readable zone, what the

@@ -19,6 +19,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, Row, SqlitePool};
 
 pub use auth_failures::FailureWindow;
+pub use reviewers::ReviewerChange;
 pub use rows::*;
 pub use webhooks::{events_column, AttemptEnd, DeliveryRow, WebhookRow};
 

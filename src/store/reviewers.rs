@@ -6,6 +6,15 @@ use super::{
     BeginWrite, ConsoleSessionRow, NewAudit, ReviewerRow, Store, StoreError, REVIEWER_COLUMNS,
 };
 
+/// What an operator changes on a reviewer's account (`Store::change_reviewer`).
+#[derive(Debug, Default)]
+pub struct ReviewerChange {
+    pub set_disabled: bool,
+    pub disabled_at: Option<i64>,
+    pub password_hash: Option<String>,
+    pub totp_sealed: Option<Vec<u8>>,
+}
+
 impl Store {
     /// Creates a console reviewer with its audit entry; `UsernameTaken` when the username is taken.
     pub async fn create_reviewer(
@@ -165,6 +174,54 @@ impl Store {
                 Ok((session, ReviewerRow::from_row(&r)?))
             })
             .transpose()?
+        }))
+    }
+
+    /// Every console reviewer, by organisation and username.
+    pub async fn list_reviewers(&self) -> Result<Vec<ReviewerRow>, StoreError> {
+        let sql = format!("SELECT {REVIEWER_COLUMNS} FROM reviewers ORDER BY org, username");
+        Ok(fetch_all_as!(self, ReviewerRow, &sql))
+    }
+
+    /// Changes a reviewer's account as an operator asked, with its audit entry, and ends their sessions
+    /// (a changed account signs in again): `disabled_at` disables (`Some`) or enables (`None`) it when
+    /// `set_disabled`; a new password hash or sealed TOTP secret replaces the old one, and a new password
+    /// clears the lock and the count of failures. Returns whether the account exists.
+    pub async fn change_reviewer(
+        &self,
+        id: &str,
+        change: &ReviewerChange,
+        audit: &NewAudit,
+    ) -> Result<bool, StoreError> {
+        Ok(on_pool!(self, |p| {
+            let mut tx = p.begin_write().await?;
+            let n = sqlx::query(
+                "UPDATE reviewers SET
+                   disabled_at = CASE WHEN $1 THEN $2 ELSE disabled_at END,
+                   password_hash = COALESCE($3, password_hash),
+                   failed_signins = CASE WHEN $3 IS NULL THEN failed_signins ELSE 0 END,
+                   locked_until = CASE WHEN $3 IS NULL THEN locked_until ELSE NULL END,
+                   totp_sealed = COALESCE($4, totp_sealed),
+                   last_totp_step = CASE WHEN $4 IS NULL THEN last_totp_step ELSE NULL END
+                 WHERE id = $5",
+            )
+            .bind(change.set_disabled)
+            .bind(change.disabled_at)
+            .bind(change.password_hash.as_deref())
+            .bind(change.totp_sealed.as_deref())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                sqlx::query("DELETE FROM console_sessions WHERE reviewer_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                append_audit!(tx, audit);
+            }
+            tx.commit().await?;
+            n == 1
         }))
     }
 

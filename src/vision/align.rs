@@ -53,9 +53,59 @@ pub fn align_face(canvas: &Canvas, five: &[Point; 5]) -> Option<RgbF32> {
     warp_affine(canvas, &m, ALIGNED_SIDE, ALIGNED_SIDE)
 }
 
+/// Where the template's eyes-to-mouth centre sits in a portrait crop, as shares of its side, and how
+/// much of the side the template's face takes: a person's head with some margin, upright and level.
+const PORTRAIT_CENTRE: [f32; 2] = [0.5, 0.56];
+const PORTRAIT_SCALE: f32 = 0.78;
+
+/// Where the five points land in a `side`×`side` portrait crop: the ArcFace template, scaled and
+/// centred so the whole head shows (pure).
+pub fn portrait_template(side: usize) -> [Point; 5] {
+    let k = side as f32 / ALIGNED_SIDE as f32 * PORTRAIT_SCALE;
+    let s = side as f32;
+    ARCFACE_112.map(|p| {
+        [
+            (p[0] - 56.0) * k + PORTRAIT_CENTRE[0] * s,
+            (p[1] - 72.0) * k + PORTRAIT_CENTRE[1] * s,
+        ]
+    })
+}
+
+/// A face for a person to look at: the `side`×`side` crop aligned like the model's input (eyes level,
+/// at the same place and scale in every crop), with the whole head. `None` for degenerate points.
+pub fn portrait_crop(canvas: &Canvas, five: &[Point; 5], side: usize) -> Option<RgbF32> {
+    let m = similarity_transform(five, &portrait_template(side));
+    warp_affine(canvas, &m, side, side)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn portrait_crops_put_the_eyes_level_at_the_same_place_whatever_the_source() {
+        let t = portrait_template(320);
+        // Level eyes, inside the crop, with room for the head above them.
+        assert!((t[0][1] - t[1][1]).abs() < 1.0);
+        for p in t {
+            assert!(
+                p[0] > 60.0 && p[0] < 260.0 && p[1] > 100.0 && p[1] < 280.0,
+                "{p:?}"
+            );
+        }
+        // A face twice as large and turned 20°: its points land on the template all the same.
+        let (s, th) = (2.0f64, 20f64.to_radians());
+        let pose: Affine = [
+            [s * th.cos(), -s * th.sin(), 40.0],
+            [s * th.sin(), s * th.cos(), 10.0],
+        ];
+        let src: Vec<Point> = ARCFACE_112.iter().map(|&p| apply(&pose, p)).collect();
+        let m = similarity_transform(&src, &t);
+        for (p, want) in src.iter().zip(t) {
+            let got = apply(&m, *p);
+            assert!((got[0] - want[0]).abs() < 0.01 && (got[1] - want[1]).abs() < 0.01);
+        }
+    }
 
     fn apply(m: &Affine, p: Point) -> Point {
         let (x, y) = (p[0] as f64, p[1] as f64);

@@ -5,7 +5,9 @@
 //! what the console refuses: no session, an API key, a missing or wrong CSRF token, another
 //! organisation's case, wrong or replayed codes, repeated failures (lock).
 //!
-//! Screenshots of the queue and the case page land in target/screenshots/.
+//! The walk also opens a liveness-video case and an invigilation case, resolves with "record and open
+//! next", runs axe-core on every page and saves screenshots at 1280×800 and 390×844 in
+//! target/screenshots/console/.
 
 use idv::domain::totp;
 use idv::service::reviewers::{create_reviewer, Enrolment};
@@ -166,6 +168,7 @@ async fn a_reviewer_resolves_a_referred_case_in_chromium() {
     let db_url = fresh_database(Db::Sqlite).await;
     let mut settings = settings_for(&db_url).await;
     settings.review.console_secure_cookie = false; // plain HTTP on 127.0.0.1
+    settings.review.sample_verified_share = 0.0; // the queue holds exactly the cases made here
     let app = TestApp::spawn_with(settings.clone()).await;
     let submitter = app.key("acme", "submitter").await;
     let api_reviewer = app.key("acme", "reviewer").await;
@@ -235,17 +238,17 @@ async fn a_reviewer_resolves_a_referred_case_in_chromium() {
         Some(StatusCode::UNAUTHORIZED),
         "a code works once"
     );
+    let dave_secret = totp::base32_decode(&dave.totp_secret).unwrap();
+    let stale = totp::code_at(&dave_secret, idv::store::now_ms() / 1000 - 3600);
     for _ in 0..settings.review.console_max_failed_signins {
-        assert!(sign_in(&app, "dave", "wrong", &code_now(&dave))
-            .await
-            .is_err());
+        assert!(sign_in(&app, "dave", &dave.password, &stale).await.is_err());
     }
     assert_eq!(
         sign_in(&app, "dave", &dave.password, &code_now(&dave))
             .await
             .err(),
         Some(StatusCode::UNAUTHORIZED),
-        "locked after repeated failures, even with the right password and code"
+        "locked after repeated wrong codes, even with the right password and code"
     );
 
     // Console pages: no caching, nothing from elsewhere.
@@ -311,9 +314,13 @@ async fn a_reviewer_resolves_a_referred_case_in_chromium() {
     // the document shows someone else, so the decision is referred.
     let video_case = video_case(&app, &submitter).await;
 
-    // Chromium: alice signs in, plays the video case's clip from the console, opens the still case,
-    // sees both faces and the scores, resolves.
-    let shots = root().join("target/screenshots");
+    // An invigilation case: an enrolled candidate, then three frames of other people.
+    let invigilation_case = invigilation_case(&app, &submitter, &api_reviewer).await;
+
+    // Chromium: alice signs in, reads the queue, opens the still case (crops), the video case (plays its
+    // clip from the console, key frames), the invigilation case (evidence frames), resolves the still
+    // case and opens the next. Screenshots at 1280×800 and 390×844, axe-core on every page.
+    let shots = root().join("target/screenshots/console");
     let browser = one_browser().await;
     let out = tokio::process::Command::new("node")
         .arg(root().join("tests/browser/console.mjs"))
@@ -325,7 +332,7 @@ async fn a_reviewer_resolves_a_referred_case_in_chromium() {
             &case_id,
         ])
         .arg(&shots)
-        .arg(&video_case)
+        .args([&video_case, &invigilation_case])
         .output()
         .await
         .expect("node runs (run scripts/setup.sh)");
@@ -353,29 +360,112 @@ async fn a_reviewer_resolves_a_referred_case_in_chromium() {
             "{shown}"
         );
     }
+    // The similarity in words, against the thresholds of the record.
+    let words = shown["similarity_words"].as_str().unwrap();
     assert!(
-        shown["document_width"].as_u64().unwrap() > 0
-            && shown["selfie_width"].as_u64().unwrap() > 0
+        words.starts_with(&format!("similarity {similarity:.2} — ")),
+        "{words}"
     );
-    for shot in ["queue.png", "case.png", "case-video.png"] {
-        assert!(shots.join(shot).is_file(), "{shot}");
+    assert!(
+        shown["crop_widths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|w| w.as_u64() == Some(360)),
+        "{shown}"
+    );
+    // Every queue row says why; the no_match case says no_match.
+    let queue = shown["queue"].as_array().unwrap();
+    assert_eq!(queue.len(), 3, "{shown}");
+    assert!(queue.iter().all(|row| !row[1].as_str().unwrap().is_empty()));
+    let comparison = v["comparison"].as_str().unwrap();
+    assert!(
+        queue[0][1].as_str().unwrap().contains(comparison),
+        "{shown}"
+    );
+    for page in [
+        "signin",
+        "queue",
+        "case-still",
+        "case-video",
+        "case-invigilation",
+    ] {
+        for width in [1280, 390] {
+            let shot = shots.join(format!("{page}-{width}.png"));
+            assert!(shot.is_file(), "{}", shot.display());
+        }
+        assert!(shown["sideways"][page].as_u64().unwrap() <= 390, "{shown}");
     }
     assert!(shown["video_ready_state"].as_u64().unwrap() >= 2, "{shown}");
     assert!(shown["video_width"].as_u64().unwrap() > 0, "{shown}");
-    let video_views: Vec<_> = app
-        .store
-        .audit_chain()
-        .await
-        .unwrap()
-        .0
-        .into_iter()
-        .filter(|e| e.event == "review.media_viewed" && e.entity == video_case)
-        .filter(|e| e.details.contains("\"kind\":\"video\""))
-        .map(|e| e.actor)
-        .collect();
+    assert!(shown["key_frames"].as_u64().unwrap() >= 2, "{shown}");
+    assert_eq!(shown["video_crop_width"], 360, "{shown}");
+    assert!(shown["evidence_frames"].as_u64().unwrap() >= 3, "{shown}");
+    // Resolve and open next: the oldest open case left, the video case.
+    assert_eq!(shown["next_case"], video_case.as_str(), "{shown}");
+
+    let (entries, _) = app.store.audit_chain().await.unwrap();
+    let views_of = |case: &str| -> Vec<serde_json::Value> {
+        entries
+            .iter()
+            .filter(|e| e.event == "review.media_viewed" && e.entity == case)
+            .map(|e| {
+                assert_eq!(e.actor, "reviewer:alice", "every view names the reviewer");
+                serde_json::from_str(&e.details).unwrap()
+            })
+            .collect()
+    };
+    let kinds = |views: &[serde_json::Value]| -> Vec<String> {
+        views
+            .iter()
+            .map(|d| {
+                format!(
+                    "{}/{}",
+                    d["kind"].as_str().unwrap(),
+                    d["view"].as_str().unwrap_or("whole")
+                )
+            })
+            .collect()
+    };
+    // The still case: its two crops, per page view (to look, then to resolve); the whole images were
+    // never opened, so never logged.
+    let still = kinds(&views_of(&case_id));
+    assert_eq!(
+        still.iter().filter(|k| *k == "document/face_crop").count(),
+        2,
+        "{still:?}"
+    );
+    assert_eq!(
+        still.iter().filter(|k| *k == "selfie/face_crop").count(),
+        2,
+        "{still:?}"
+    );
+    assert_eq!(still.len(), 4, "{still:?}");
+    // Nothing of the resolved case was served after its resolution (the redirect went elsewhere).
+    let resolved_at = entries
+        .iter()
+        .position(|e| e.event == "review.resolved" && e.entity == case_id)
+        .expect("resolved");
+    assert!(!entries[resolved_at..]
+        .iter()
+        .any(|e| e.event == "review.media_viewed" && e.entity == case_id));
+    // The video case: the clip itself, the live face crop, the poster and key frames.
+    let video = kinds(&views_of(&video_case));
+    assert!(video.iter().any(|k| k == "video/whole"), "{video:?}");
+    assert!(video.iter().any(|k| k == "video/face_crop"), "{video:?}");
     assert!(
-        !video_views.is_empty() && video_views.iter().all(|a| a == "reviewer:alice"),
-        "the video was served by the console's audited route: {video_views:?}"
+        video
+            .iter()
+            .filter(|k| k.starts_with("video/frame_at_"))
+            .count()
+            >= 2,
+        "{video:?}"
+    );
+    // The invigilation case: each evidence frame shown.
+    let frames = kinds(&views_of(&invigilation_case));
+    assert!(
+        frames.iter().filter(|k| k.starts_with("frame-")).count() >= 3,
+        "{frames:?}"
     );
 
     // Through the API: the resolution is recorded beside the unchanged decision, by alice.
@@ -390,19 +480,12 @@ async fn a_reviewer_resolves_a_referred_case_in_chromium() {
         .unwrap()
         .starts_with("Different people"));
     assert_eq!(case["verification"]["decision"], "referred");
-    let (entries, _) = app.store.audit_chain().await.unwrap();
     let by_alice = |event: &str| {
         entries
             .iter()
             .filter(|e| e.event == event && e.actor == "reviewer:alice" && e.entity == case_id)
             .count()
     };
-    // The case page was shown twice (to decide, then with the resolution), each time with both images.
-    assert_eq!(
-        by_alice("review.media_viewed"),
-        4,
-        "document and selfie, per page view"
-    );
     assert_eq!(by_alice("review.resolved"), 1);
     assert!(entries
         .iter()
@@ -420,6 +503,84 @@ async fn a_reviewer_resolves_a_referred_case_in_chromium() {
     let r = console_get(&app, "/review/queue", Some(&bob_s.cookie), None).await;
     assert_to_signin(&r, "after sign-out");
     app.stop().await;
+}
+
+/// An invigilation case: a candidate enrolled by a verified (or reviewer-confirmed) decision, then a
+/// session whose frames show another person three times running.
+async fn invigilation_case(app: &TestApp, submitter: &str, api_reviewer: &str) -> String {
+    let data = shared_data();
+    let jolie = |f: &str| data.join("deepface/angelina_jolie").join(f);
+    let enrol = app
+        .consent(submitter, "candidate-c1", "ecs_application")
+        .await;
+    let form = Form::new()
+        .part(
+            "document",
+            Part::bytes(std::fs::read(jolie("img1.jpg")).unwrap()).file_name("d.jpg"),
+        )
+        .part(
+            "selfie",
+            Part::bytes(std::fs::read(jolie("img2.jpg")).unwrap()).file_name("s.jpg"),
+        )
+        .text("subject_ref", "candidate-c1")
+        .text("consent_ref", enrol)
+        .text("purpose", "ecs_application");
+    let v: Value = app
+        .http
+        .post(format!("{}/v1/verifications", app.base))
+        .bearer_auth(submitter)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    if v["decision"] == "referred" {
+        let case = v["review_case_id"].as_str().unwrap();
+        let (status, _) = app
+            .post_json(
+                api_reviewer,
+                &format!("/v1/reviews/{case}/resolution"),
+                serde_json::json!({"outcome": "confirmed_match", "reason": "same person"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let consent = app
+        .consent(submitter, "candidate-c1", "remote_invigilation")
+        .await;
+    let (status, session) = app
+        .post_json(
+            submitter,
+            "/v1/invigilation/sessions",
+            serde_json::json!({"subject_ref": "candidate-c1", "consent_ref": consent,
+                "reference_verification_id": v["id"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    let id = session["id"].as_str().unwrap();
+    let mut case = None;
+    for file in [
+        data.join("face_recognition/biden/biden.jpg"),
+        data.join("face_recognition/kit_harington/john1.jpeg"),
+        data.join("face_recognition/rose_leslie/img1.jpg"),
+    ] {
+        let r: Value = app
+            .http
+            .post(format!("{}/v1/invigilation/sessions/{id}/frames", app.base))
+            .bearer_auth(submitter)
+            .header("content-type", "image/jpeg")
+            .body(std::fs::read(file).unwrap())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        case = r["review_case_id"].as_str().map(str::to_string).or(case);
+    }
+    case.expect("three frames of another person open a case")
 }
 
 /// A referred case with a liveness video: the shared d3 clip as WebM (VP8), answering a challenge it
@@ -576,9 +737,11 @@ on_both!(
         assert_eq!(unknown.0, StatusCode::UNAUTHORIZED);
         assert!(unknown.1.contains("Sign-in failed."));
 
-        // Lock frank, then try him with his right password and code.
+        // Lock frank (his password, wrong codes), then try him with his right password and code.
+        let frank_secret = totp::base32_decode(&frank.totp_secret).unwrap();
+        let frank_stale = totp::code_at(&frank_secret, idv::store::now_ms() / 1000 - 3600);
         for _ in 0..settings.review.console_max_failed_signins {
-            refused_signin(&app, "frank", "wrong", &code_now(&frank)).await;
+            refused_signin(&app, "frank", &frank.password, &frank_stale).await;
         }
         let locked = refused_signin(&app, "frank", &frank.password, &code_now(&frank)).await;
         assert_eq!((locked.0, &locked.1), (unknown.0, &unknown.1));
@@ -603,7 +766,7 @@ on_both!(
             .collect();
         let max = settings.review.console_max_failed_signins as usize;
         let mut expected = vec!["unknown_username", "wrong_password", "wrong_code"];
-        expected.extend(std::iter::repeat_n("wrong_password", max));
+        expected.extend(std::iter::repeat_n("wrong_code", max));
         expected.extend(["account_locked", "unknown_username"]);
         assert_eq!(reasons, expected);
         assert_eq!(failures[0].0, "anonymous");
@@ -635,6 +798,237 @@ on_both!(
             *known_t.iter().min().unwrap(),
         );
         assert!(u * 3 > k && k * 3 > u, "unknown {u:?} vs known {k:?}");
+        app.stop().await;
+    }
+);
+
+/// A sign-in attempt from `addr` (through the proxy header the settings trust): its status.
+async fn signin_from(
+    app: &TestApp,
+    addr: &str,
+    user: &str,
+    password: &str,
+    code: &str,
+) -> reqwest::Response {
+    let http = raw_client();
+    let r = http
+        .get(format!("{}/review/signin", app.base))
+        .header("x-forwarded-for", addr)
+        .send()
+        .await
+        .unwrap();
+    let pre = cookie_pair(&set_cookies(&r)[0]);
+    let token = hidden_csrf(&r.text().await.unwrap());
+    http.post(format!("{}/review/signin", app.base))
+        .header(COOKIE, pre)
+        .header("x-forwarded-for", addr)
+        .form(&[
+            ("csrf", token.as_str()),
+            ("username", user),
+            ("password", password),
+            ("code", code),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+on_both!(
+    signins_are_throttled_per_address_and_a_name_alone_locks_no_one,
+    |db| async move {
+        let db_url = fresh_database(db).await;
+        let mut settings = settings_for(&db_url).await;
+        settings.service.client_address_header = Some("x-forwarded-for".into());
+        settings.service.auth_failure_limit = 3;
+        let app = TestApp::spawn_with(settings.clone()).await;
+        let gina = reviewer(&app, &settings, "acme", "gina").await;
+        let max = settings.review.console_max_failed_signins;
+
+        // A stranger who knows only gina's name, from one address: throttled after three failures
+        // (429 auth_throttled with Retry-After), her right password and code included.
+        for _ in 0..3 {
+            let r = signin_from(&app, "203.0.113.5", "gina", "guess", "123456").await;
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        }
+        let r = signin_from(
+            &app,
+            "203.0.113.5",
+            "gina",
+            &gina.password,
+            &code_now(&gina),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(r.headers().contains_key("retry-after"));
+        assert!(r.text().await.unwrap().contains("auth_throttled"));
+
+        // The same stranger from many addresses: more wrong passwords than the account's lock allows,
+        // and gina is not locked out: she signs in from her own address.
+        for i in 0..=max {
+            let addr = format!("198.51.100.{}", 10 + i);
+            let r = signin_from(&app, &addr, "gina", "guess", "123456").await;
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        }
+        let r = signin_from(&app, "192.0.2.1", "gina", &gina.password, &code_now(&gina)).await;
+        assert_eq!(
+            r.status(),
+            StatusCode::SEE_OTHER,
+            "a name alone locks no one"
+        );
+
+        // Unknown names count against the address too.
+        for _ in 0..3 {
+            signin_from(&app, "203.0.113.77", "nobody", "x", "123456").await;
+        }
+        let r = signin_from(&app, "203.0.113.77", "nobody", "x", "123456").await;
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        app.stop().await;
+    }
+);
+
+/// Runs `idv reviewers …` on the test's database with its master key; stdout, or the failure.
+fn idv_reviewers(settings: &Settings, db_url: &str, args: &[&str]) -> Result<String, String> {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_idv"));
+    cmd.arg("reviewers").args(args).args(["--database", db_url]);
+    if let Some(key) = &settings.privacy.master_key_file {
+        cmd.args(["--master-key-file", key]);
+    }
+    let out = cmd.env_remove("IDV_MASTER_KEY").output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    if out.status.success() {
+        Ok(stdout)
+    } else {
+        Err(format!(
+            "{:?}: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+on_both!(
+    operators_list_disable_enable_and_reset_reviewers,
+    |db| async move {
+        let db_url = fresh_database(db).await;
+        let settings = settings_for(&db_url).await;
+        let app = TestApp::spawn_with(settings.clone()).await;
+        let hana = reviewer(&app, &settings, "acme", "hana").await;
+        let ivan = reviewer(&app, &settings, "globex", "ivan").await;
+        let hana_s = sign_in(&app, "hana", &hana.password, &code_now(&hana))
+            .await
+            .unwrap();
+
+        // list: both, with their organisation and state.
+        let list = idv_reviewers(&settings, &app.db_url, &["list"]).unwrap();
+        let rows: Vec<Vec<&str>> = list
+            .lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert_eq!(rows.len(), 2, "{list}");
+        assert_eq!(&rows[0][..3], ["acme", "hana", "active"], "{list}");
+        assert_eq!(&rows[1][..3], ["globex", "ivan", "active"], "{list}");
+
+        // disable: her session ends and she cannot sign in; list says so; enable: active again.
+        idv_reviewers(&settings, &app.db_url, &["disable", "--username", "hana"]).unwrap();
+        let r = console_get(&app, "/review/queue", Some(&hana_s.cookie), None).await;
+        assert_to_signin(&r, "a disabled reviewer's session");
+        assert!(sign_in(&app, "hana", &hana.password, &code_now(&hana))
+            .await
+            .is_err());
+        let list = idv_reviewers(&settings, &app.db_url, &["list"]).unwrap();
+        assert!(
+            list.lines()
+                .any(|l| l.contains("hana") && l.contains("disabled")),
+            "{list}"
+        );
+        idv_reviewers(&settings, &app.db_url, &["enable", "--username", "hana"]).unwrap();
+        let list = idv_reviewers(&settings, &app.db_url, &["list"]).unwrap();
+        assert!(
+            list.lines()
+                .any(|l| l.contains("hana") && l.contains("active")),
+            "{list}"
+        );
+
+        // reset-totp for hana: codes from the old secret fail, from the new one work at once.
+        let out = idv_reviewers(
+            &settings,
+            &app.db_url,
+            &["reset-totp", "--username", "hana"],
+        )
+        .unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        let [secret, uri] = lines[lines.len() - 2..] else {
+            unreachable!()
+        };
+        assert!(uri.starts_with("otpauth://totp/idv:hana?secret="));
+        let old_code = code_now(&hana);
+        let new_totp = Enrolment {
+            totp_secret: secret.to_string(),
+            ..hana
+        };
+        assert!(sign_in(&app, "hana", &new_totp.password, &old_code)
+            .await
+            .is_err());
+        assert!(
+            sign_in(&app, "hana", &new_totp.password, &code_now(&new_totp))
+                .await
+                .is_ok()
+        );
+
+        // reset-password for ivan: his session ends, the old password fails, the new one works.
+        let ivan_s = sign_in(&app, "ivan", &ivan.password, &code_now(&ivan))
+            .await
+            .unwrap();
+        let step = idv::store::now_ms() / 30_000;
+        let out = idv_reviewers(
+            &settings,
+            &app.db_url,
+            &["reset-password", "--username", "ivan"],
+        )
+        .unwrap();
+        let password = out.lines().last().unwrap().to_string();
+        assert_eq!(password.len(), 20);
+        let r = console_get(&app, "/review/queue", Some(&ivan_s.cookie), None).await;
+        assert_to_signin(&r, "after a password reset");
+        assert!(sign_in(&app, "ivan", &ivan.password, &code_now(&ivan))
+            .await
+            .is_err());
+        // His last code was used in this 30 s step: sign in with the next one.
+        while idv::store::now_ms() / 30_000 == step {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        let ivan_new = Enrolment { password, ..ivan };
+        assert!(
+            sign_in(&app, "ivan", &ivan_new.password, &code_now(&ivan_new))
+                .await
+                .is_ok()
+        );
+
+        // An unknown name: a stable code, exit 3.
+        let err = idv_reviewers(&settings, &app.db_url, &["disable", "--username", "nobody"])
+            .unwrap_err();
+        assert!(
+            err.starts_with("Some(3)") && err.contains("unknown_reviewer"),
+            "{err}"
+        );
+
+        // Each change is audited, by the operator's command, naming the account.
+        let (entries, _) = app.store.audit_chain().await.unwrap();
+        let events: Vec<(&str, &str)> = entries
+            .iter()
+            .filter(|e| e.event.starts_with("reviewer.") && e.event != "reviewer.created")
+            .map(|e| (e.event.as_str(), e.actor.as_str()))
+            .collect();
+        assert_eq!(
+            events,
+            [
+                ("reviewer.disabled", "cli"),
+                ("reviewer.enabled", "cli"),
+                ("reviewer.totp_reset", "cli"),
+                ("reviewer.password_reset", "cli"),
+            ]
+        );
         app.stop().await;
     }
 );
