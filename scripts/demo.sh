@@ -61,4 +61,9 @@ echo "   from step 3; browsers allow cameras on localhost or HTTPS only):"
 printf '%s' "$link" | python3 -c 'import json,sys; print("   " + json.load(sys.stdin)["url"])'
 echo
 echo "idv is running at http://$listen (API reference: http://$listen/docs). Ctrl-C stops it."
-wait $server
+# The server's own status is the script's: 0 after a graceful stop (Ctrl-C, SIGTERM). The EXIT trap is
+# for an early failure; under `set -e` its failing `kill` of a server already gone would turn 0 into 1.
+status=0
+wait $server || status=$?
+trap - EXIT
+exit $status
